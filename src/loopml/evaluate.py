@@ -1,0 +1,1031 @@
+"""Evaluation: predictions + labels + metadata -> every figure the team decides on.
+
+One engine step (:mod:`loopml.engine`) reduces the joined table to counts; everything here
+is numpy on those counts: metrics overall and per key slice, intervals, the verdict on the
+optimizing metric and the satisficing constraints, skew warnings, threshold choice and
+comparison with an earlier evaluation. Counts are stored with the evaluation, so every
+number can be recomputed later without the data.
+"""
+
+from __future__ import annotations
+
+import html
+import math
+import uuid
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+from loopml.engine import Aggregate, GroupCounts, GroupDef, aggregate_classification
+from loopml.engine import aggregate_regression, describe, register
+from loopml.errors import InputError, NotFoundError, SchemaError
+from loopml.metrics import (
+    ConfusionCounts,
+    ScoreCounts,
+    choose_threshold,
+    compute,
+    interval,
+    per_class_report,
+    resolve_metric,
+)
+from loopml.metrics._catalog import Task
+from loopml.spec import Constraint, Spec, parse_constraint
+
+__all__ = ["Evaluation", "MetricValue", "SliceRow", "evaluate", "load_evaluation"]
+
+_SAMPLE = 5
+_PROBA_TOL = 1e-3
+
+LABEL_METRICS: dict[str, list[str]] = {
+    "binary": [
+        "accuracy",
+        "balanced_accuracy",
+        "precision",
+        "recall",
+        "specificity",
+        "f1",
+        "mcc",
+        "cohen_kappa",
+    ],
+    "multiclass": [
+        "accuracy",
+        "balanced_accuracy",
+        "precision_macro",
+        "recall_macro",
+        "f1_macro",
+        "f1_micro",
+        "f1_weighted",
+        "mcc",
+        "cohen_kappa",
+    ],
+}
+SCORE_METRICS = ["roc_auc", "average_precision", "log_loss", "brier"]
+REGRESSION_METRICS = ["mae", "rmse", "mse", "mape", "r2"]
+
+
+@dataclass(frozen=True)
+class MetricValue:
+    value: float
+    low: float | None = None
+    high: float | None = None
+    method: str | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"value": self.value, "low": self.low, "high": self.high, "method": self.method}
+
+
+@dataclass(frozen=True)
+class SliceRow:
+    group: str
+    slice: str
+    values: tuple[Any, ...]
+    support: int
+    share: float
+    metrics: dict[str, MetricValue]
+    too_small: bool
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "group": self.group,
+            "slice": self.slice,
+            "values": list(self.values),
+            "support": self.support,
+            "share": self.share,
+            "too_small": self.too_small,
+            "metrics": {k: v.to_dict() for k, v in self.metrics.items()},
+        }
+
+
+@dataclass
+class Evaluation:
+    """The result of :func:`evaluate`. Metrics are recomputed from ``counts`` on load."""
+
+    task: Task
+    classes: list[Any]
+    optimizing: str
+    constraints: list[Constraint]
+    counts: Aggregate
+    min_support: int = 30
+    confidence: float = 0.95
+    id: str | None = None
+    name: str = "eval"
+    lineage: dict[str, Any] = field(default_factory=dict)
+    inputs: dict[str, Any] = field(default_factory=dict)
+    warnings: list[str] = field(default_factory=list)
+    threshold_choice: dict[str, Any] | None = None
+    comparison: list[dict[str, Any]] | None = None
+    seed: int = 0
+    n_boot: int = 1000
+    _cache: dict[str, Any] = field(default_factory=dict, repr=False)
+
+    # ------------------------------------------------------------------ basics
+    @property
+    def n(self) -> int:
+        return int(self.counts.overall.n.sum())
+
+    @property
+    def positive_class(self) -> Any:
+        return self.classes[-1] if self.task == "binary" else None
+
+    def metric_names(self) -> list[str]:
+        if self.task == "regression":
+            names = list(REGRESSION_METRICS)
+        else:
+            names = list(LABEL_METRICS[self.task])
+            if self.counts.overall.scores is not None:
+                names += SCORE_METRICS
+        for extra in [self.optimizing, *[c.metric for c in self.constraints]]:
+            info = resolve_metric(extra)
+            if info is not None and info.kind != "deployment" and extra not in names:
+                if info.kind != "scores" or self.counts.overall.scores is not None:
+                    names.append(extra)
+        return names
+
+    def decision_metrics(self) -> list[str]:
+        """The optimizing metric and the model metrics among the constraints."""
+        out = [self.optimizing]
+        for c in self.constraints:
+            info = resolve_metric(c.metric)
+            if info is not None and info.kind != "deployment" and c.metric not in out:
+                out.append(c.metric)
+        return [m for m in out if m in self.metric_names()]
+
+    def _counts_for(self, name: str, g: GroupCounts) -> Any:
+        info = resolve_metric(name)
+        assert info is not None
+        if info.kind == "regression":
+            return g.regression
+        if info.kind == "labels":
+            return g.confusion
+        return g.scores
+
+    def _values(self, name: str, g: GroupCounts) -> np.ndarray:
+        info = resolve_metric(name)
+        assert info is not None
+        counts = self._counts_for(name, g)
+        if counts is None:
+            if name in ("log_loss", "brier") and g.logloss_sum is not None:
+                total = g.logloss_sum if name == "log_loss" else g.brier_sum
+                assert total is not None
+                with np.errstate(invalid="ignore", divide="ignore"):
+                    return np.asarray(total / np.where(g.n > 0, g.n, np.nan), dtype=float)
+            return np.full(len(g.values), np.nan)
+        return np.atleast_1d(np.asarray(compute(name, counts, task=self.task), dtype=float))
+
+    def _intervals(self, name: str, g: GroupCounts) -> tuple[np.ndarray, np.ndarray, str]:
+        counts = self._counts_for(name, g)
+        if counts is None:
+            nan = np.full(len(g.values), np.nan)
+            return nan, nan, "none"
+        iv = interval(
+            name, counts, task=self.task, confidence=self.confidence, n_boot=self.n_boot,
+            seed=self.seed,
+        )
+        return np.atleast_1d(np.asarray(iv.low, float)), np.atleast_1d(np.asarray(iv.high, float)), iv.method
+
+    # ------------------------------------------------------------------ results
+    def overall(self) -> dict[str, MetricValue]:
+        """Every metric on the whole table; intervals for every metric."""
+        if "overall" in self._cache:
+            return dict(self._cache["overall"])
+        g = self.counts.overall
+        out: dict[str, MetricValue] = {}
+        for name in self.metric_names():
+            value = float(self._values(name, g)[0])
+            low, high, method = self._intervals(name, g)
+            out[name] = MetricValue(value, _f(low[0]), _f(high[0]), method)
+        self._cache["overall"] = out
+        return dict(out)
+
+    def slices(self) -> list[SliceRow]:
+        """One row per key slice value: support, share, metrics, intervals on the decision
+        metrics; slices under ``min_support`` are marked ``too_small``."""
+        if "slices" in self._cache:
+            return list(self._cache["slices"])
+        total = max(self.n, 1)
+        rows: list[SliceRow] = []
+        decision = set(self.decision_metrics())
+        for g in self.counts.groups:
+            assert g.definition is not None
+            labels = g.labels()
+            values = {name: self._values(name, g) for name in self.metric_names()}
+            bounds = {name: self._intervals(name, g) for name in decision}
+            for i, value in enumerate(g.values):
+                support = int(g.n[i])
+                metrics = {}
+                for name, arr in values.items():
+                    if name in bounds:
+                        low, high, method = bounds[name]
+                        metrics[name] = MetricValue(float(arr[i]), _f(low[i]), _f(high[i]), method)
+                    else:
+                        metrics[name] = MetricValue(float(arr[i]))
+                rows.append(
+                    SliceRow(
+                        group=g.definition.name,
+                        slice=labels[i],
+                        values=value,
+                        support=support,
+                        share=support / total,
+                        metrics=metrics,
+                        too_small=support < self.min_support,
+                    )
+                )
+        self._cache["slices"] = rows
+        return list(rows)
+
+    def verdict(self) -> dict[str, Any]:
+        """The optimizing metric's value and every satisficing constraint's pass/fail."""
+        overall = self.overall()
+        opt = overall.get(self.optimizing)
+        checks = []
+        for c in self.constraints:
+            info = resolve_metric(c.metric)
+            if info is not None and info.kind == "deployment":
+                checks.append(
+                    {"constraint": str(c), "value": None, "passed": None,
+                     "note": "a deployment measure: checked when a model is trained or registered"}
+                )
+                continue
+            mv = overall.get(c.metric)
+            if mv is None:
+                checks.append(
+                    {"constraint": str(c), "value": None, "passed": None,
+                     "note": "needs scores, which these predictions do not have"}
+                )
+                continue
+            checks.append(
+                {"constraint": str(c), "value": mv.value, "low": mv.low, "high": mv.high,
+                 "passed": c.check(mv.value)}
+            )
+        decided = [c["passed"] for c in checks if c["passed"] is not None]
+        return {
+            "optimizing": self.optimizing,
+            "value": opt.value if opt else None,
+            "low": opt.low if opt else None,
+            "high": opt.high if opt else None,
+            "constraints": checks,
+            "all_constraints_met": all(decided) if decided else None,
+        }
+
+    def class_balance(self) -> dict[str, Any] | None:
+        """Class shares; the rarest share; the majority-class (accuracy paradox) baseline."""
+        if self.task == "regression":
+            return None
+        cm = self.counts.overall.confusion
+        assert cm is not None
+        support = cm.matrix.reshape(-1, len(self.classes), len(self.classes)).sum(axis=(0, 2))
+        total = max(int(support.sum()), 1)
+        shares = support / total
+        majority = int(np.argmax(support))
+        pred = np.zeros((len(self.classes), len(self.classes)), dtype=np.int64)
+        pred[:, majority] = support
+        trivial = ConfusionCounts(classes=tuple(self.classes), matrix=pred)
+        trivial_metrics = {
+            m: float(np.asarray(compute(m, trivial, task=self.task)))
+            for m in LABEL_METRICS[self.task]
+        }
+        return {
+            "support": {str(c): int(s) for c, s in zip(self.classes, support, strict=True)},
+            "shares": {str(c): float(s) for c, s in zip(self.classes, shares, strict=True)},
+            "rarest_class": str(self.classes[int(np.argmin(support))]),
+            "rarest_share": float(shares.min()),
+            "skewed": bool(shares.min() < 0.10),
+            "majority_class": str(self.classes[majority]),
+            "majority_baseline": trivial_metrics,
+        }
+
+    def per_class(self) -> list[dict[str, Any]]:
+        if self.task == "regression":
+            return []
+        cm = self.counts.overall.confusion
+        assert cm is not None
+        report = per_class_report(ConfusionCounts(classes=cm.classes, matrix=cm.matrix[0]))
+        out = []
+        for i, c in enumerate(self.classes):
+            out.append({"class": c, **{k: float(np.asarray(v)[i]) for k, v in report.items()}})
+        return out
+
+    def confusion_matrix(self) -> list[list[int]] | None:
+        cm = self.counts.overall.confusion
+        return None if cm is None else cm.matrix[0].tolist()
+
+    # ------------------------------------------------------------------ output
+    def to_dict(self, *, include_counts: bool = False) -> dict[str, Any]:
+        out: dict[str, Any] = {
+            "id": self.id,
+            "name": self.name,
+            "task": self.task,
+            "classes": [_plain(c) for c in self.classes],
+            "n": self.n,
+            "optimizing": self.optimizing,
+            "constraints": [str(c) for c in self.constraints],
+            "min_support": self.min_support,
+            "confidence": self.confidence,
+            "verdict": self.verdict(),
+            "metrics": {k: v.to_dict() for k, v in self.overall().items()},
+            "confusion_matrix": self.confusion_matrix(),
+            "per_class": self.per_class(),
+            "class_balance": self.class_balance(),
+            "slices": [r.to_dict() for r in self.slices()],
+            "warnings": list(self.warnings),
+            "inputs": self.inputs,
+            "lineage": self.lineage,
+            "threshold_choice": self.threshold_choice,
+            "comparison": self.comparison,
+        }
+        if include_counts:
+            out["counts"] = self.counts.to_dict()
+        return out
+
+    def _repr_html_(self) -> str:
+        e = html.escape
+        v = self.verdict()
+        rows = "".join(
+            f"<tr><td>{e(k)}</td><td>{_fmt(m.value)}</td><td>{_fmt_iv(m)}</td></tr>"
+            for k, m in self.overall().items()
+        )
+        checks = "".join(
+            f"<li>{e(c['constraint'])}: "
+            f"{'pass' if c['passed'] else ('n/a' if c['passed'] is None else '<b>FAIL</b>')}</li>"
+            for c in v["constraints"]
+        )
+        slices = "".join(
+            f"<tr><td>{e(r.group)}</td><td>{e(r.slice)}</td><td>{r.support}</td>"
+            f"<td>{_fmt(r.metrics[self.optimizing].value) if self.optimizing in r.metrics else ''}"
+            f"</td><td>{'too small' if r.too_small else ''}</td></tr>"
+            for r in self.slices()[:50]
+        )
+        warn = "".join(f"<p>&#9888; {e(w)}</p>" for w in self.warnings)
+        return (
+            f"<div><h4>Evaluation {e(self.id or '')} ({self.task}, n={self.n})</h4>{warn}"
+            f"<p><b>{e(self.optimizing)}</b> = {_fmt(v['value'])}</p><ul>{checks}</ul>"
+            f"<table><tr><th>metric</th><th>value</th><th>95% interval</th></tr>{rows}</table>"
+            f"<table><tr><th>group</th><th>slice</th><th>n</th><th>{e(self.optimizing)}</th>"
+            f"<th></th></tr>{slices}</table></div>"
+        )
+
+
+def _f(x: Any) -> float | None:
+    x = float(x)
+    return None if math.isnan(x) else x
+
+
+def _fmt(x: float | None) -> str:
+    return "n/a" if x is None or (isinstance(x, float) and math.isnan(x)) else f"{x:.4f}"
+
+
+def _fmt_iv(m: MetricValue) -> str:
+    if m.low is None or m.high is None:
+        return ""
+    return f"[{m.low:.4f}, {m.high:.4f}]"
+
+
+def _plain(v: Any) -> Any:
+    if isinstance(v, np.generic):
+        return v.item()
+    return v
+
+
+# --------------------------------------------------------------------------- inputs
+
+
+def _sql_value(v: Any) -> str:
+    from loopml.slices import sql_literal
+
+    if isinstance(v, np.generic):
+        v = v.item()
+    return sql_literal(v)
+
+
+def _examples(con: Any, sql: str) -> list[Any]:
+    return [r[0] if len(r) == 1 else r for r in con.execute(f"{sql} LIMIT {_SAMPLE}").fetchall()]
+
+
+def _q(name: str) -> str:
+    return '"' + name.replace('"', '""') + '"'
+
+
+@dataclass
+class _Inputs:
+    view: str
+    columns: dict[str, str]
+    n: int
+    info: dict[str, Any]
+    warnings: list[str]
+
+
+def _prepare(
+    con: Any,
+    data: Any,
+    predictions: Any | None,
+    *,
+    id_col: str,
+    label: str,
+    allow_unmatched: bool,
+) -> _Inputs:
+    data_label = register(con, data, "__data", what="data")
+    data_cols = describe(con, "__data")
+    warnings: list[str] = []
+    info: dict[str, Any] = {"data": data_label}
+    if label not in data_cols:
+        raise SchemaError(
+            f"the label column {label!r} is not in {data_label}",
+            hint=f"columns are: {', '.join(list(data_cols)[:20])}; set project.label in "
+            "loopml.toml or pass label=",
+            where=data_label,
+        )
+    if predictions is None:
+        view = "__data"
+        n = int(con.execute('SELECT count(*) FROM "__data"').fetchall()[0][0])
+    else:
+        pred_label = register(con, predictions, "__preds", what="predictions")
+        info["predictions"] = pred_label
+        pred_cols = describe(con, "__preds")
+        for where, cols in ((data_label, data_cols), (pred_label, pred_cols)):
+            if id_col not in cols:
+                raise SchemaError(
+                    f"the id column {id_col!r} is not in {where}",
+                    hint=f"columns are: {', '.join(list(cols)[:20])}; set project.id in "
+                    "loopml.toml or pass id=",
+                    where=where,
+                )
+        for view_name, where in (("__data", data_label), ("__preds", pred_label)):
+            dup = con.execute(
+                f'SELECT count(*) - count(DISTINCT {_q(id_col)}) FROM "{view_name}"'
+            ).fetchall()[0][0]
+            if dup:
+                ex = _examples(
+                    con,
+                    f'SELECT {_q(id_col)} FROM "{view_name}" GROUP BY 1 HAVING count(*) > 1',
+                )
+                raise InputError(
+                    f"{dup} duplicated id(s) in {where} (column {id_col!r}), e.g. {ex}",
+                    hint="every row needs a unique id to join predictions to labels",
+                    where=where,
+                )
+        n_data = int(con.execute('SELECT count(*) FROM "__data"').fetchall()[0][0])
+        n_pred = int(con.execute('SELECT count(*) FROM "__preds"').fetchall()[0][0])
+        qid = _q(id_col)
+        miss_p = int(
+            con.execute(
+                f'SELECT count(*) FROM "__data" d ANTI JOIN "__preds" p ON d.{qid} = p.{qid}'
+            ).fetchall()[0][0]
+        )
+        miss_d = int(
+            con.execute(
+                f'SELECT count(*) FROM "__preds" p ANTI JOIN "__data" d ON d.{qid} = p.{qid}'
+            ).fetchall()[0][0]
+        )
+        info.update(rows_data=n_data, rows_predictions=n_pred, unmatched_data=miss_p,
+                    unmatched_predictions=miss_d)
+        if (miss_p or miss_d) and not allow_unmatched:
+            parts = []
+            if miss_p:
+                ex = _examples(
+                    con, f'SELECT d.{qid} FROM "__data" d ANTI JOIN "__preds" p ON d.{qid} = p.{qid}'
+                )
+                parts.append(f"{miss_p} of {n_data} data rows have no prediction (e.g. ids {ex})")
+            if miss_d:
+                ex = _examples(
+                    con, f'SELECT p.{qid} FROM "__preds" p ANTI JOIN "__data" d ON d.{qid} = p.{qid}'
+                )
+                parts.append(
+                    f"{miss_d} of {n_pred} predictions match no data row (e.g. ids {ex})"
+                )
+            raise InputError(
+                "predictions and data do not join on " + repr(id_col) + ": " + "; ".join(parts),
+                hint="predict every row of the evaluation data, or pass --allow-unmatched "
+                "to evaluate only the rows that join",
+                where=f"{pred_label} / {data_label}",
+            )
+        if miss_p or miss_d:
+            warnings.append(
+                f"evaluated the {n_data - miss_p} rows that join; {miss_p} data rows without a "
+                f"prediction and {miss_d} predictions without data were left out"
+            )
+        keep = [c for c in pred_cols if c != id_col]
+        data_keep = [c for c in data_cols if c not in keep]
+        select = ", ".join(
+            [*(f"d.{_q(c)}" for c in data_keep), *(f"p.{_q(c)}" for c in keep)]
+        )
+        con.execute(
+            f'CREATE OR REPLACE TEMP VIEW "__joined" AS SELECT {select} FROM "__data" d '
+            f'JOIN "__preds" p ON d.{qid} = p.{qid}'
+        )
+        view = "__joined"
+        n = int(con.execute('SELECT count(*) FROM "__joined"').fetchall()[0][0])
+    if n == 0:
+        raise InputError(
+            "there are no rows to evaluate" + (" after the join" if predictions is not None else ""),
+            hint="check that the data file is not empty and that the ids match",
+            where=data_label,
+        )
+    return _Inputs(view, describe(con, view), n, info, warnings)
+
+
+def _count(con: Any, view: str, cond: str) -> int:
+    return int(con.execute(f'SELECT count(*) FROM "{view}" WHERE {cond}').fetchall()[0][0])
+
+
+def _check_rows(con: Any, inp: _Inputs, cond: str, what: str, hint: str, id_col: str) -> None:
+    bad = _count(con, inp.view, cond)
+    if bad:
+        id_expr = _q(id_col) if id_col in inp.columns else "rowid"
+        ex = _examples(con, f'SELECT {id_expr} FROM "{inp.view}" WHERE {cond}')
+        raise InputError(
+            f"{bad} row(s) {what} (e.g. ids {ex})", hint=hint, where=inp.info.get("predictions")
+            or inp.info["data"]
+        )
+
+
+def _classes(con: Any, inp: _Inputs, label: str, pred: str | None) -> list[Any]:
+    values = [r[0] for r in con.execute(
+        f'SELECT DISTINCT {_q(label)} FROM "{inp.view}" WHERE {_q(label)} IS NOT NULL'
+    ).fetchall()]
+    if pred is not None:
+        values += [r[0] for r in con.execute(
+            f'SELECT DISTINCT {_q(pred)} FROM "{inp.view}" WHERE {_q(pred)} IS NOT NULL'
+        ).fetchall()]
+    uniq = sorted(set(values), key=lambda v: (isinstance(v, str), v))
+    return uniq
+
+
+def _binary_classes(found: list[Any], positive: Any | None, label: str) -> list[Any]:
+    if positive is not None:
+        matches = [v for v in found if str(v) == str(positive)]
+        if not matches and found:
+            raise InputError(
+                f"the positive class {positive!r} does not occur in the label or prediction "
+                f"columns (found {found})",
+                hint="fix project.positive_class in loopml.toml",
+                where=f"column {label!r}",
+            )
+        pos = matches[0] if matches else positive
+        others = [v for v in found if v != pos]
+        if len(others) > 1:
+            raise InputError(
+                f"a binary task has labels/predictions outside two known classes: {found}",
+                hint="use --task multiclass, or map the labels to two classes",
+                where=f"column {label!r}",
+            )
+        neg = others[0] if others else ("not " + str(pos))
+        return [neg, pos]
+    if set(found) <= {0, 1} or set(found) <= {False, True}:
+        return [False, True] if any(isinstance(v, bool) for v in found) else [0, 1]
+    if len(found) != 2:
+        raise InputError(
+            f"a binary task needs exactly two classes; the label and prediction columns hold "
+            f"{len(found)}: {found[:10]}",
+            hint="set project.positive_class in loopml.toml, use --task multiclass, or fix "
+            "the labels outside the known classes",
+            where=f"column {label!r}",
+        )
+    return found
+
+
+def _group_defs(
+    slices: Sequence[str] | None,
+    spec: Spec | None,
+    columns: Mapping[str, str],
+) -> list[GroupDef]:
+    from loopml.slices import ColumnGroup, coarse_type, parse, to_sql, validate
+    from loopml.slices import parse_slice_def
+
+    types = {c: coarse_type(t) for c, t in columns.items()}
+    defs: list[GroupDef] = []
+
+    def add_columns(cols: tuple[str, ...], source: str) -> None:
+        for c in cols:
+            if c not in columns:
+                import difflib
+
+                close = difflib.get_close_matches(c, list(columns), n=1)
+                raise SchemaError(
+                    f"key slice column {c!r} (from {source}) is not in the data",
+                    hint=(f"did you mean {close[0]!r}? " if close else "")
+                    + f"columns are: {', '.join(list(columns)[:20])}",
+                    where=source,
+                )
+        name = " x ".join(cols)
+        if all(d.name != name for d in defs):
+            defs.append(GroupDef(name, "column" if len(cols) == 1 else "cross", cols))
+
+    def add_expression(name: str, text: str, source: str) -> None:
+        expr = parse(text)
+        validate(expr, types, expression_text=text)
+        defs.append(GroupDef(name, "expression", (), to_sql(expr, null_as_false=True), text))
+
+    if spec is not None:
+        for c in spec.slices.columns:
+            add_columns((c,), "slices.columns in loopml.toml")
+        for a, b in spec.slices.crosses:
+            add_columns((a, b), "slices.crosses in loopml.toml")
+        for name, text in spec.slices.named.items():
+            add_expression(name, text, f"slices.named.{name} in loopml.toml")
+    for item in slices or []:
+        name, sep, text = item.partition("=")
+        if sep and name.strip().isidentifier() and not text.startswith("="):
+            add_expression(name.strip(), text.strip(), "--slice")
+            continue
+        d = parse_slice_def(item)
+        if isinstance(d, ColumnGroup):
+            add_columns(tuple(d.columns), "--slice")
+        else:
+            add_expression(item, item, "--slice")
+    return defs
+
+
+# --------------------------------------------------------------------------- evaluate
+
+
+def evaluate(
+    data: Any,
+    predictions: Any | None = None,
+    *,
+    project: Any | None = None,
+    task: Task | None = None,
+    label: str | None = None,
+    id: str | None = None,  # noqa: A002 - the spec's name for it
+    optimizing: str | None = None,
+    constraints: Sequence[str | Constraint] | None = None,
+    slices: Sequence[str] | None = None,
+    positive_class: Any | None = None,
+    threshold: float = 0.5,
+    choose: str | None = None,
+    against: str | Evaluation | None = None,
+    allow_unmatched: bool = False,
+    store: bool = True,
+    name: str = "eval",
+    model: str | None = None,
+    n_boot: int = 1000,
+    seed: int = 0,
+    bins: int = 1000,
+    slice_bins: int = 20,
+) -> Evaluation:
+    """Evaluate predictions against labels, overall and on every key slice.
+
+    ``data`` holds the labels and the slice columns (and the predictions, when
+    ``predictions`` is None); ``predictions`` holds the id column, ``prediction`` and
+    ``score`` (binary) or ``proba_<class>`` columns (multiclass). Each may be a path
+    (Parquet, CSV, Arrow), a pandas or polars DataFrame or a pyarrow Table; with a
+    ``project``, ``data`` may also be a dataset reference such as ``test@1``.
+    With a ``project``, the spec supplies the task, columns, metrics and key slices, and the
+    result is stored (unless ``store=False``) as an Evaluation record.
+    """
+    import duckdb
+
+    spec: Spec | None = project.spec if project is not None else None
+    task = task or (spec.task if spec else None)
+    if task is None:
+        raise InputError("the task is unknown", hint="pass task='binary', 'multiclass' or 'regression'")
+    label = label or (spec.project.label if spec else "label")
+    id_col = id or (spec.project.id if spec else "id")
+    optimizing = optimizing or (spec.metric.optimizing if spec else
+                                {"binary": "f1", "multiclass": "f1_macro", "regression": "rmse"}[task])
+    info = resolve_metric(optimizing)
+    if info is None or task not in info.tasks:
+        raise InputError(
+            f"metric {optimizing!r} does not fit a {task} task",
+            hint="choose a metric for the task (see loopml.metrics.metric_names)",
+        )
+    cons: list[Constraint] = []
+    for c in constraints if constraints is not None else (spec.metric.satisficing if spec else []):
+        cons.append(c if isinstance(c, Constraint) else parse_constraint(c))
+    if positive_class is None and spec is not None:
+        positive_class = spec.project.positive_class
+    if project is not None and isinstance(data, str) and "@" in data and not _is_path(data):
+        data = _dataset_path(project, data)
+
+    con = duckdb.connect()
+    try:
+        inp = _prepare(con, data, predictions, id_col=id_col, label=label,
+                       allow_unmatched=allow_unmatched)
+        cols = inp.columns
+        _check_rows(con, inp, f"{_q(label)} IS NULL", f"have no label in column {label!r}",
+                    "drop unlabeled rows or label them before evaluating", id_col)
+        groups = _group_defs(slices, spec, cols)
+        warnings = list(inp.warnings)
+        if task == "regression":
+            if "prediction" not in cols:
+                raise SchemaError(
+                    "the predictions have no 'prediction' column",
+                    hint="a regression predictions table needs the id and 'prediction'",
+                    where=inp.info.get("predictions") or inp.info["data"],
+                )
+            for col in (label, "prediction"):
+                _check_rows(con, inp, f"{_q(col)} IS NULL OR isnan(CAST({_q(col)} AS DOUBLE)) "
+                            f"OR isinf(CAST({_q(col)} AS DOUBLE))",
+                            f"have a missing, NaN or infinite {col!r}",
+                            f"fix or drop those rows; {col!r} must be a finite number", id_col)
+            agg = aggregate_regression(con, inp.view, y_sql=_q(label), p_sql='"prediction"',
+                                       groups=groups)
+            classes: list[Any] = []
+        else:
+            agg, classes = _classification(
+                con, inp, task=task, label=label, id_col=id_col, groups=groups,
+                positive_class=positive_class, threshold=threshold, bins=bins,
+                slice_bins=slice_bins, warnings=warnings,
+            )
+    except duckdb.Error as exc:
+        raise InputError(f"the evaluation query failed: {str(exc).splitlines()[0]}",
+                         hint="check the column types of the data and predictions") from None
+    finally:
+        con.close()
+
+    ev = Evaluation(
+        task=task,
+        classes=classes,
+        optimizing=optimizing,
+        constraints=cons,
+        counts=agg,
+        min_support=spec.metric.min_support if spec else 30,
+        confidence=spec.metric.confidence if spec else 0.95,
+        name=name,
+        inputs={**inp.info, "n": inp.n, "label": label, "id": id_col, "model": model,
+                "threshold": threshold if task == "binary" else None},
+        warnings=warnings,
+        n_boot=n_boot,
+        seed=seed,
+    )
+    _skew_warnings(ev)
+    if choose is not None:
+        ev.threshold_choice = _choose(ev, choose)
+    if against is not None:
+        other = against if isinstance(against, Evaluation) else load_evaluation(project, against)
+        ev.comparison = compare(ev, other)
+    if store and project is not None:
+        record = _store(project, ev)
+        ev.id = record.id
+        ev.lineage = record.lineage()
+    return ev
+
+
+def _is_path(text: str) -> bool:
+    from pathlib import Path
+
+    return Path(text).exists() or "://" in text
+
+
+def _dataset_path(project: Any, ref: str) -> Any:
+    try:
+        from loopml.data import dataset_path
+    except ImportError:  # pragma: no cover - data versions not installed
+        raise NotFoundError(f"{ref!r} is not a file and dataset versions are unavailable") from None
+    return dataset_path(project, ref)
+
+
+def _classification(
+    con: Any,
+    inp: _Inputs,
+    *,
+    task: Task,
+    label: str,
+    id_col: str,
+    groups: list[GroupDef],
+    positive_class: Any,
+    threshold: float,
+    bins: int,
+    slice_bins: int,
+    warnings: list[str],
+) -> tuple[Aggregate, list[Any]]:
+    cols = inp.columns
+    where = inp.info.get("predictions") or inp.info["data"]
+    proba_cols = [c for c in cols if c.startswith("proba_")]
+    has_pred = "prediction" in cols
+    if task == "binary":
+        if not has_pred and "score" not in cols:
+            raise SchemaError(
+                "the predictions have neither a 'prediction' nor a 'score' column",
+                hint="a binary predictions table needs the id and 'prediction' and/or 'score' "
+                "(the positive class probability)",
+                where=where,
+            )
+        score_sql = None
+        if "score" in cols:
+            s = '"score"'
+            _check_rows(con, inp, f"{s} IS NULL OR isnan(CAST({s} AS DOUBLE)) OR "
+                        f"isinf(CAST({s} AS DOUBLE))", "have a missing, NaN or infinite score",
+                        "scores must be finite probabilities of the positive class", id_col)
+            _check_rows(con, inp, f"{s} < 0 OR {s} > 1", "have a score outside [0, 1]",
+                        "scores must be probabilities of the positive class; apply a sigmoid "
+                        "to raw margins", id_col)
+            score_sql = s
+        if has_pred:
+            _check_rows(con, inp, '"prediction" IS NULL', "have no prediction",
+                        "predict every row", id_col)
+        classes = _binary_classes(
+            _classes(con, inp, label, "prediction" if has_pred else None), positive_class, label
+        )
+        pos = _sql_value(classes[1])
+        y_sql = f"CASE WHEN {_q(label)} = {pos} THEN 1 ELSE 0 END"
+        p_sql = (
+            f'CASE WHEN "prediction" = {pos} THEN 1 ELSE 0 END'
+            if has_pred
+            else f'CASE WHEN "score" >= {float(threshold)!r} THEN 1 ELSE 0 END'
+        )
+        if not has_pred:
+            warnings.append(f"no 'prediction' column: predicted positive when score >= {threshold}")
+        agg = aggregate_classification(
+            con, inp.view, y_sql=y_sql, p_sql=p_sql, classes=classes, groups=groups,
+            score_sql=score_sql, bins=bins, slice_bins=slice_bins,
+        )
+        return agg, classes
+    # multiclass
+    if proba_cols:
+        classes_txt = [c.removeprefix("proba_") for c in proba_cols]
+        found = _classes(con, inp, label, "prediction" if has_pred else None)
+        unknown = [v for v in found if str(v) not in classes_txt]
+        if unknown:
+            raise InputError(
+                f"labels or predictions outside the known classes {classes_txt} (from the "
+                f"proba_* columns): {unknown[:10]}",
+                hint="add a proba_<class> column for every class, or fix those labels",
+                where=where,
+            )
+        by_txt = {str(v): v for v in found}
+        classes = [by_txt.get(t, t) for t in classes_txt]
+        for c in proba_cols:
+            q = _q(c)
+            _check_rows(con, inp, f"{q} IS NULL OR isnan(CAST({q} AS DOUBLE)) OR "
+                        f"isinf(CAST({q} AS DOUBLE)) OR {q} < 0 OR {q} > 1",
+                        f"have a missing, non-finite or out-of-range {c!r}",
+                        "probabilities must be finite numbers in [0, 1]", id_col)
+        total = " + ".join(_q(c) for c in proba_cols)
+        _check_rows(con, inp, f"abs(({total}) - 1) > {_PROBA_TOL}",
+                    f"have probabilities that do not sum to one (tolerance {_PROBA_TOL})",
+                    "normalize each row's proba_* columns (e.g. a softmax)", id_col)
+        proba_sqls = [_q(c) for c in proba_cols]
+    else:
+        if not has_pred:
+            raise SchemaError(
+                "the predictions have neither a 'prediction' column nor proba_<class> columns",
+                hint="a multiclass predictions table needs the id and 'prediction' and/or one "
+                "proba_<class> column per class",
+                where=where,
+            )
+        classes = _classes(con, inp, label, "prediction")
+        proba_sqls = None
+    if len(classes) < 2:
+        raise InputError(f"only one class present ({classes}); nothing to tell apart",
+                         hint="evaluate on data with at least two classes", where=where)
+
+    def code(col: str) -> str:
+        cases = " ".join(
+            f"WHEN CAST({_q(col)} AS VARCHAR) = {_sql_value(str(c))} THEN {i}"
+            for i, c in enumerate(classes)
+        )
+        return f"CASE {cases} END"
+
+    y_sql = code(label)
+    if has_pred:
+        p_sql = code("prediction")
+    else:
+        assert proba_sqls is not None
+        p_sql = "CASE " + " ".join(
+            f"WHEN {p} = greatest({', '.join(proba_sqls)}) THEN {i}"
+            for i, p in enumerate(proba_sqls)
+        ) + " END"
+        warnings.append("no 'prediction' column: predicted the class with the highest probability")
+    agg = aggregate_classification(
+        con, inp.view, y_sql=y_sql, p_sql=p_sql, classes=classes, groups=groups,
+        proba_sqls=proba_sqls, bins=bins, slice_bins=slice_bins,
+    )
+    return agg, classes
+
+
+def _skew_warnings(ev: Evaluation) -> None:
+    balance = ev.class_balance()
+    if balance is None or not balance["skewed"]:
+        return
+    ev.warnings.append(
+        f"skewed data: the rarest class {balance['rarest_class']!r} is "
+        f"{balance['rarest_share']:.1%} of rows (under 10%); prefer precision, recall, F1 "
+        "or average precision to accuracy"
+    )
+    if resolve_metric(ev.optimizing) is not None and ev.optimizing in ("accuracy", "error_rate"):
+        base = balance["majority_baseline"]["accuracy"]
+        ev.warnings.append(
+            f"accuracy paradox: a model that always predicts {balance['majority_class']!r} "
+            f"scores accuracy {base:.4f} here; accuracy is a poor optimizing metric on this data"
+        )
+
+
+def _choose(ev: Evaluation, text: str) -> dict[str, Any]:
+    if ev.task != "binary" or ev.counts.overall.scores is None:
+        raise InputError("choosing a threshold needs a binary task with a 'score' column",
+                         hint="add the positive-class probability as 'score'")
+    c = parse_constraint(text) if text.strip() else None
+    scores: ScoreCounts = ev.counts.overall.scores
+    flat = ScoreCounts(
+        classes=scores.classes, edges=scores.edges, hist=scores.hist[0],
+        score_sum=scores.score_sum[0], logloss_sum=scores.logloss_sum[0],
+        brier_sum=scores.brier_sum[0], n=scores.n[0],
+    )
+    opt = ev.optimizing if resolve_metric(ev.optimizing) and resolve_metric(ev.optimizing).kind == "labels" else "f1"  # type: ignore[union-attr]
+    choice = choose_threshold(flat, opt, (c.metric, c.op, c.threshold) if c else None)
+    return choice.to_dict()
+
+
+def compare(a: Evaluation, b: Evaluation) -> list[dict[str, Any]]:
+    """Per-slice differences a - b on the decision metrics, with intervals."""
+    from loopml.metrics import difference_interval
+
+    if a.task != b.task:
+        raise InputError(f"cannot compare a {a.task} evaluation with a {b.task} one")
+    out = []
+    pairs = [(a.counts.overall, b.counts.overall)]
+    b_groups = {g.definition.name: g for g in b.counts.groups if g.definition}
+    for g in a.counts.groups:
+        assert g.definition is not None
+        other = b_groups.get(g.definition.name)
+        if other is not None:
+            pairs.append((g, other))
+    for ga, gb in pairs:
+        index_b = {v: i for i, v in enumerate(gb.values)}
+        labels = ga.labels()
+        for i, value in enumerate(ga.values):
+            j = index_b.get(value)
+            if j is None:
+                continue
+            for name in a.decision_metrics():
+                ca, cb = a._counts_for(name, ga), b._counts_for(name, gb)
+                if ca is None or cb is None:
+                    continue
+                iv = difference_interval(name, _take(ca, i), _take(cb, j), task=a.task,
+                                         confidence=a.confidence, n_boot=a.n_boot, seed=a.seed)
+                out.append({
+                    "group": ga.definition.name if ga.definition else "all",
+                    "slice": labels[i], "metric": name,
+                    "a": float(np.asarray(compute(name, _take(ca, i), task=a.task))),
+                    "b": float(np.asarray(compute(name, _take(cb, j), task=b.task))),
+                    "difference": float(np.asarray(iv.estimate)),
+                    "low": _f(np.asarray(iv.low)), "high": _f(np.asarray(iv.high)),
+                })
+    return out
+
+
+def _take(counts: Any, i: int) -> Any:
+    """One slice of a count container, keeping a leading axis of length 1."""
+    from dataclasses import fields, replace
+
+    changes = {}
+    for f in fields(counts):
+        v = getattr(counts, f.name)
+        if isinstance(v, np.ndarray) and f.name not in ("edges",) and v.ndim >= 1:
+            changes[f.name] = v[i : i + 1]
+    return replace(counts, **changes)
+
+
+# --------------------------------------------------------------------------- storage
+
+
+def _store(project: Any, ev: Evaluation) -> Any:
+    import json
+
+    counts_blob = json.dumps(ev.counts.to_dict(), default=_plain).encode()
+    sha = project.store.artifacts.put_bytes(counts_blob)
+    summary = ev.to_dict()
+    summary.pop("slices")
+    summary["counts_artifact"] = sha
+    summary["n_slices"] = sum(len(g.values) for g in ev.counts.groups)
+    summary["seed"] = ev.seed
+    summary["n_boot"] = ev.n_boot
+    summary["run"] = uuid.uuid4().hex[:8]
+    return project.store.put("evaluation", ev.name, summary)
+
+
+def load_evaluation(project: Any, ref: str | None = None) -> Evaluation:
+    """Rebuild a stored evaluation from its counts (the newest when ``ref`` is None)."""
+    import json
+
+    if ref is None:
+        record = project.store.latest("evaluation")
+        if record is None:
+            raise NotFoundError("no evaluation is stored yet", hint="run `loopml eval` first")
+    else:
+        record = project.store.get(ref, kind="evaluation")
+    p = record.payload
+    counts = Aggregate.from_dict(json.loads(project.store.artifacts.get_bytes(p["counts_artifact"])))
+    ev = Evaluation(
+        task=p["task"],
+        classes=list(p["classes"]),
+        optimizing=p["optimizing"],
+        constraints=[parse_constraint(c) for c in p["constraints"]],
+        counts=counts,
+        min_support=p["min_support"],
+        confidence=p["confidence"],
+        id=record.id,
+        name=record.name,
+        lineage=record.lineage(),
+        inputs=p.get("inputs", {}),
+        warnings=list(p.get("warnings", [])),
+        threshold_choice=p.get("threshold_choice"),
+        comparison=p.get("comparison"),
+        seed=p.get("seed", 0),
+        n_boot=p.get("n_boot", 1000),
+    )
+    return ev
+
+

@@ -1,0 +1,51 @@
+"""Shared fixtures: temporary projects and the PostgreSQL store URL."""
+
+from __future__ import annotations
+
+import os
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from loopml.project import Project, init_project
+
+
+@pytest.fixture(autouse=True)
+def _isolated_store_env(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Tests never pick up a user's LOOPML_STORE_URL by accident."""
+    monkeypatch.delenv("LOOPML_STORE_URL", raising=False)
+    monkeypatch.delenv("LOOPML_ARTIFACTS_URL", raising=False)
+    monkeypatch.setenv("MPLBACKEND", "Agg")
+
+
+@pytest.fixture
+def binary_project(tmp_path: Path) -> Iterator[Project]:
+    project = init_project(tmp_path / "proj", task="binary")
+    yield project
+    project.close()
+
+
+@pytest.fixture
+def postgres_url() -> Iterator[str]:
+    """A fresh schema on the PostgreSQL server named by LOOPML_TEST_POSTGRES_URL."""
+    base = os.environ.get("LOOPML_TEST_POSTGRES_URL")
+    if not base:
+        pytest.skip(
+            "PostgreSQL store tests need LOOPML_TEST_POSTGRES_URL "
+            "(e.g. postgresql+psycopg://postgres@127.0.0.1:5432/test); .ci/run sets it"
+        )
+    import sqlalchemy as sa
+
+    schema = f"loopml_test_{uuid.uuid4().hex[:10]}"
+    engine = sa.create_engine(base)
+    with engine.begin() as conn:
+        conn.execute(sa.text(f'CREATE SCHEMA "{schema}"'))
+    sep = "&" if "?" in base else "?"
+    try:
+        yield f"{base}{sep}options=-csearch_path%3D{schema}"
+    finally:
+        with engine.begin() as conn:
+            conn.execute(sa.text(f'DROP SCHEMA "{schema}" CASCADE'))
+        engine.dispose()
