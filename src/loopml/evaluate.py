@@ -18,8 +18,15 @@ from typing import Any
 
 import numpy as np
 
-from loopml.engine import Aggregate, GroupCounts, GroupDef, aggregate_classification
-from loopml.engine import aggregate_regression, describe, register
+from loopml.engine import (
+    Aggregate,
+    GroupCounts,
+    GroupDef,
+    aggregate_classification,
+    aggregate_regression,
+    describe,
+    register,
+)
 from loopml.errors import InputError, NotFoundError, SchemaError
 from loopml.metrics import (
     ConfusionCounts,
@@ -138,9 +145,10 @@ class Evaluation:
                 names += SCORE_METRICS
         for extra in [self.optimizing, *[c.metric for c in self.constraints]]:
             info = resolve_metric(extra)
-            if info is not None and info.kind != "deployment" and extra not in names:
-                if info.kind != "scores" or self.counts.overall.scores is not None:
-                    names.append(extra)
+            if info is None or info.kind == "deployment" or extra in names:
+                continue
+            if info.kind != "scores" or self.counts.overall.scores is not None:
+                names.append(extra)
         return names
 
     def decision_metrics(self) -> list[str]:
@@ -180,10 +188,18 @@ class Evaluation:
             nan = np.full(len(g.values), np.nan)
             return nan, nan, "none"
         iv = interval(
-            name, counts, task=self.task, confidence=self.confidence, n_boot=self.n_boot,
+            name,
+            counts,
+            task=self.task,
+            confidence=self.confidence,
+            n_boot=self.n_boot,
             seed=self.seed,
         )
-        return np.atleast_1d(np.asarray(iv.low, float)), np.atleast_1d(np.asarray(iv.high, float)), iv.method
+        return (
+            np.atleast_1d(np.asarray(iv.low, float)),
+            np.atleast_1d(np.asarray(iv.high, float)),
+            iv.method,
+        )
 
     # ------------------------------------------------------------------ results
     def overall(self) -> dict[str, MetricValue]:
@@ -239,25 +255,39 @@ class Evaluation:
         """The optimizing metric's value and every satisficing constraint's pass/fail."""
         overall = self.overall()
         opt = overall.get(self.optimizing)
-        checks = []
+        checks: list[dict[str, Any]] = []
         for c in self.constraints:
             info = resolve_metric(c.metric)
             if info is not None and info.kind == "deployment":
                 checks.append(
-                    {"constraint": str(c), "value": None, "passed": None,
-                     "note": "a deployment measure: checked when a model is trained or registered"}
+                    {
+                        "constraint": str(c),
+                        "value": None,
+                        "passed": None,
+                        "note": "a deployment measure: checked when a model is trained or "
+                        "registered",
+                    }
                 )
                 continue
             mv = overall.get(c.metric)
             if mv is None:
                 checks.append(
-                    {"constraint": str(c), "value": None, "passed": None,
-                     "note": "needs scores, which these predictions do not have"}
+                    {
+                        "constraint": str(c),
+                        "value": None,
+                        "passed": None,
+                        "note": "needs scores, which these predictions do not have",
+                    }
                 )
                 continue
             checks.append(
-                {"constraint": str(c), "value": mv.value, "low": mv.low, "high": mv.high,
-                 "passed": c.check(mv.value)}
+                {
+                    "constraint": str(c),
+                    "value": mv.value,
+                    "low": mv.low,
+                    "high": mv.high,
+                    "passed": c.check(mv.value),
+                }
             )
         decided = [c["passed"] for c in checks if c["passed"] is not None]
         return {
@@ -478,22 +508,26 @@ def _prepare(
                 f'SELECT count(*) FROM "__preds" p ANTI JOIN "__data" d ON d.{qid} = p.{qid}'
             ).fetchall()[0][0]
         )
-        info.update(rows_data=n_data, rows_predictions=n_pred, unmatched_data=miss_p,
-                    unmatched_predictions=miss_d)
+        info.update(
+            rows_data=n_data,
+            rows_predictions=n_pred,
+            unmatched_data=miss_p,
+            unmatched_predictions=miss_d,
+        )
         if (miss_p or miss_d) and not allow_unmatched:
             parts = []
             if miss_p:
                 ex = _examples(
-                    con, f'SELECT d.{qid} FROM "__data" d ANTI JOIN "__preds" p ON d.{qid} = p.{qid}'
+                    con,
+                    f'SELECT d.{qid} FROM "__data" d ANTI JOIN "__preds" p ON d.{qid} = p.{qid}',
                 )
                 parts.append(f"{miss_p} of {n_data} data rows have no prediction (e.g. ids {ex})")
             if miss_d:
                 ex = _examples(
-                    con, f'SELECT p.{qid} FROM "__preds" p ANTI JOIN "__data" d ON d.{qid} = p.{qid}'
+                    con,
+                    f'SELECT p.{qid} FROM "__preds" p ANTI JOIN "__data" d ON d.{qid} = p.{qid}',
                 )
-                parts.append(
-                    f"{miss_d} of {n_pred} predictions match no data row (e.g. ids {ex})"
-                )
+                parts.append(f"{miss_d} of {n_pred} predictions match no data row (e.g. ids {ex})")
             raise InputError(
                 "predictions and data do not join on " + repr(id_col) + ": " + "; ".join(parts),
                 hint="predict every row of the evaluation data, or pass --allow-unmatched "
@@ -507,9 +541,7 @@ def _prepare(
             )
         keep = [c for c in pred_cols if c != id_col]
         data_keep = [c for c in data_cols if c not in keep]
-        select = ", ".join(
-            [*(f"d.{_q(c)}" for c in data_keep), *(f"p.{_q(c)}" for c in keep)]
-        )
+        select = ", ".join([*(f"d.{_q(c)}" for c in data_keep), *(f"p.{_q(c)}" for c in keep)])
         con.execute(
             f'CREATE OR REPLACE TEMP VIEW "__joined" AS SELECT {select} FROM "__data" d '
             f'JOIN "__preds" p ON d.{qid} = p.{qid}'
@@ -518,7 +550,8 @@ def _prepare(
         n = int(con.execute('SELECT count(*) FROM "__joined"').fetchall()[0][0])
     if n == 0:
         raise InputError(
-            "there are no rows to evaluate" + (" after the join" if predictions is not None else ""),
+            "there are no rows to evaluate"
+            + (" after the join" if predictions is not None else ""),
             hint="check that the data file is not empty and that the ids match",
             where=data_label,
         )
@@ -535,19 +568,26 @@ def _check_rows(con: Any, inp: _Inputs, cond: str, what: str, hint: str, id_col:
         id_expr = _q(id_col) if id_col in inp.columns else "rowid"
         ex = _examples(con, f'SELECT {id_expr} FROM "{inp.view}" WHERE {cond}')
         raise InputError(
-            f"{bad} row(s) {what} (e.g. ids {ex})", hint=hint, where=inp.info.get("predictions")
-            or inp.info["data"]
+            f"{bad} row(s) {what} (e.g. ids {ex})",
+            hint=hint,
+            where=inp.info.get("predictions") or inp.info["data"],
         )
 
 
 def _classes(con: Any, inp: _Inputs, label: str, pred: str | None) -> list[Any]:
-    values = [r[0] for r in con.execute(
-        f'SELECT DISTINCT {_q(label)} FROM "{inp.view}" WHERE {_q(label)} IS NOT NULL'
-    ).fetchall()]
+    values = [
+        r[0]
+        for r in con.execute(
+            f'SELECT DISTINCT {_q(label)} FROM "{inp.view}" WHERE {_q(label)} IS NOT NULL'
+        ).fetchall()
+    ]
     if pred is not None:
-        values += [r[0] for r in con.execute(
-            f'SELECT DISTINCT {_q(pred)} FROM "{inp.view}" WHERE {_q(pred)} IS NOT NULL'
-        ).fetchall()]
+        values += [
+            r[0]
+            for r in con.execute(
+                f'SELECT DISTINCT {_q(pred)} FROM "{inp.view}" WHERE {_q(pred)} IS NOT NULL'
+            ).fetchall()
+        ]
     uniq = sorted(set(values), key=lambda v: (isinstance(v, str), v))
     return uniq
 
@@ -590,8 +630,7 @@ def _group_defs(
     spec: Spec | None,
     columns: Mapping[str, str],
 ) -> list[GroupDef]:
-    from loopml.slices import ColumnGroup, coarse_type, parse, to_sql, validate
-    from loopml.slices import parse_slice_def
+    from loopml.slices import ColumnGroup, coarse_type, parse, parse_slice_def, to_sql, validate
 
     types = {c: coarse_type(t) for c, t in columns.items()}
     defs: list[GroupDef] = []
@@ -647,7 +686,7 @@ def evaluate(
     project: Any | None = None,
     task: Task | None = None,
     label: str | None = None,
-    id: str | None = None,  # noqa: A002 - the spec's name for it
+    id: str | None = None,
     optimizing: str | None = None,
     constraints: Sequence[str | Constraint] | None = None,
     slices: Sequence[str] | None = None,
@@ -679,11 +718,16 @@ def evaluate(
     spec: Spec | None = project.spec if project is not None else None
     task = task or (spec.task if spec else None)
     if task is None:
-        raise InputError("the task is unknown", hint="pass task='binary', 'multiclass' or 'regression'")
+        raise InputError(
+            "the task is unknown", hint="pass task='binary', 'multiclass' or 'regression'"
+        )
     label = label or (spec.project.label if spec else "label")
     id_col = id or (spec.project.id if spec else "id")
-    optimizing = optimizing or (spec.metric.optimizing if spec else
-                                {"binary": "f1", "multiclass": "f1_macro", "regression": "rmse"}[task])
+    optimizing = optimizing or (
+        spec.metric.optimizing
+        if spec
+        else {"binary": "f1", "multiclass": "f1_macro", "regression": "rmse"}[task]
+    )
     info = resolve_metric(optimizing)
     if info is None or task not in info.tasks:
         raise InputError(
@@ -700,11 +744,18 @@ def evaluate(
 
     con = duckdb.connect()
     try:
-        inp = _prepare(con, data, predictions, id_col=id_col, label=label,
-                       allow_unmatched=allow_unmatched)
+        inp = _prepare(
+            con, data, predictions, id_col=id_col, label=label, allow_unmatched=allow_unmatched
+        )
         cols = inp.columns
-        _check_rows(con, inp, f"{_q(label)} IS NULL", f"have no label in column {label!r}",
-                    "drop unlabeled rows or label them before evaluating", id_col)
+        _check_rows(
+            con,
+            inp,
+            f"{_q(label)} IS NULL",
+            f"have no label in column {label!r}",
+            "drop unlabeled rows or label them before evaluating",
+            id_col,
+        )
         groups = _group_defs(slices, spec, cols)
         warnings = list(inp.warnings)
         if task == "regression":
@@ -715,22 +766,38 @@ def evaluate(
                     where=inp.info.get("predictions") or inp.info["data"],
                 )
             for col in (label, "prediction"):
-                _check_rows(con, inp, f"{_q(col)} IS NULL OR isnan(CAST({_q(col)} AS DOUBLE)) "
-                            f"OR isinf(CAST({_q(col)} AS DOUBLE))",
-                            f"have a missing, NaN or infinite {col!r}",
-                            f"fix or drop those rows; {col!r} must be a finite number", id_col)
-            agg = aggregate_regression(con, inp.view, y_sql=_q(label), p_sql='"prediction"',
-                                       groups=groups)
+                _check_rows(
+                    con,
+                    inp,
+                    f"{_q(col)} IS NULL OR isnan(CAST({_q(col)} AS DOUBLE)) "
+                    f"OR isinf(CAST({_q(col)} AS DOUBLE))",
+                    f"have a missing, NaN or infinite {col!r}",
+                    f"fix or drop those rows; {col!r} must be a finite number",
+                    id_col,
+                )
+            agg = aggregate_regression(
+                con, inp.view, y_sql=_q(label), p_sql='"prediction"', groups=groups
+            )
             classes: list[Any] = []
         else:
             agg, classes = _classification(
-                con, inp, task=task, label=label, id_col=id_col, groups=groups,
-                positive_class=positive_class, threshold=threshold, bins=bins,
-                slice_bins=slice_bins, warnings=warnings,
+                con,
+                inp,
+                task=task,
+                label=label,
+                id_col=id_col,
+                groups=groups,
+                positive_class=positive_class,
+                threshold=threshold,
+                bins=bins,
+                slice_bins=slice_bins,
+                warnings=warnings,
             )
     except duckdb.Error as exc:
-        raise InputError(f"the evaluation query failed: {str(exc).splitlines()[0]}",
-                         hint="check the column types of the data and predictions") from None
+        raise InputError(
+            f"the evaluation query failed: {str(exc).splitlines()[0]}",
+            hint="check the column types of the data and predictions",
+        ) from None
     finally:
         con.close()
 
@@ -743,8 +810,14 @@ def evaluate(
         min_support=spec.metric.min_support if spec else 30,
         confidence=spec.metric.confidence if spec else 0.95,
         name=name,
-        inputs={**inp.info, "n": inp.n, "label": label, "id": id_col, "model": model,
-                "threshold": threshold if task == "binary" else None},
+        inputs={
+            **inp.info,
+            "n": inp.n,
+            "label": label,
+            "id": id_col,
+            "model": model,
+            "threshold": threshold if task == "binary" else None,
+        },
         warnings=warnings,
         n_boot=n_boot,
         seed=seed,
@@ -805,16 +878,28 @@ def _classification(
         score_sql = None
         if "score" in cols:
             s = '"score"'
-            _check_rows(con, inp, f"{s} IS NULL OR isnan(CAST({s} AS DOUBLE)) OR "
-                        f"isinf(CAST({s} AS DOUBLE))", "have a missing, NaN or infinite score",
-                        "scores must be finite probabilities of the positive class", id_col)
-            _check_rows(con, inp, f"{s} < 0 OR {s} > 1", "have a score outside [0, 1]",
-                        "scores must be probabilities of the positive class; apply a sigmoid "
-                        "to raw margins", id_col)
+            _check_rows(
+                con,
+                inp,
+                f"{s} IS NULL OR isnan(CAST({s} AS DOUBLE)) OR isinf(CAST({s} AS DOUBLE))",
+                "have a missing, NaN or infinite score",
+                "scores must be finite probabilities of the positive class",
+                id_col,
+            )
+            _check_rows(
+                con,
+                inp,
+                f"{s} < 0 OR {s} > 1",
+                "have a score outside [0, 1]",
+                "scores must be probabilities of the positive class; apply a sigmoid "
+                "to raw margins",
+                id_col,
+            )
             score_sql = s
         if has_pred:
-            _check_rows(con, inp, '"prediction" IS NULL', "have no prediction",
-                        "predict every row", id_col)
+            _check_rows(
+                con, inp, '"prediction" IS NULL', "have no prediction", "predict every row", id_col
+            )
         classes = _binary_classes(
             _classes(con, inp, label, "prediction" if has_pred else None), positive_class, label
         )
@@ -828,8 +913,15 @@ def _classification(
         if not has_pred:
             warnings.append(f"no 'prediction' column: predicted positive when score >= {threshold}")
         agg = aggregate_classification(
-            con, inp.view, y_sql=y_sql, p_sql=p_sql, classes=classes, groups=groups,
-            score_sql=score_sql, bins=bins, slice_bins=slice_bins,
+            con,
+            inp.view,
+            y_sql=y_sql,
+            p_sql=p_sql,
+            classes=classes,
+            groups=groups,
+            score_sql=score_sql,
+            bins=bins,
+            slice_bins=slice_bins,
         )
         return agg, classes
     # multiclass
@@ -848,14 +940,24 @@ def _classification(
         classes = [by_txt.get(t, t) for t in classes_txt]
         for c in proba_cols:
             q = _q(c)
-            _check_rows(con, inp, f"{q} IS NULL OR isnan(CAST({q} AS DOUBLE)) OR "
-                        f"isinf(CAST({q} AS DOUBLE)) OR {q} < 0 OR {q} > 1",
-                        f"have a missing, non-finite or out-of-range {c!r}",
-                        "probabilities must be finite numbers in [0, 1]", id_col)
+            _check_rows(
+                con,
+                inp,
+                f"{q} IS NULL OR isnan(CAST({q} AS DOUBLE)) OR "
+                f"isinf(CAST({q} AS DOUBLE)) OR {q} < 0 OR {q} > 1",
+                f"have a missing, non-finite or out-of-range {c!r}",
+                "probabilities must be finite numbers in [0, 1]",
+                id_col,
+            )
         total = " + ".join(_q(c) for c in proba_cols)
-        _check_rows(con, inp, f"abs(({total}) - 1) > {_PROBA_TOL}",
-                    f"have probabilities that do not sum to one (tolerance {_PROBA_TOL})",
-                    "normalize each row's proba_* columns (e.g. a softmax)", id_col)
+        _check_rows(
+            con,
+            inp,
+            f"abs(({total}) - 1) > {_PROBA_TOL}",
+            f"have probabilities that do not sum to one (tolerance {_PROBA_TOL})",
+            "normalize each row's proba_* columns (e.g. a softmax)",
+            id_col,
+        )
         proba_sqls = [_q(c) for c in proba_cols]
     else:
         if not has_pred:
@@ -868,8 +970,11 @@ def _classification(
         classes = _classes(con, inp, label, "prediction")
         proba_sqls = None
     if len(classes) < 2:
-        raise InputError(f"only one class present ({classes}); nothing to tell apart",
-                         hint="evaluate on data with at least two classes", where=where)
+        raise InputError(
+            f"only one class present ({classes}); nothing to tell apart",
+            hint="evaluate on data with at least two classes",
+            where=where,
+        )
 
     def code(col: str) -> str:
         cases = " ".join(
@@ -883,14 +988,25 @@ def _classification(
         p_sql = code("prediction")
     else:
         assert proba_sqls is not None
-        p_sql = "CASE " + " ".join(
-            f"WHEN {p} = greatest({', '.join(proba_sqls)}) THEN {i}"
-            for i, p in enumerate(proba_sqls)
-        ) + " END"
+        p_sql = (
+            "CASE "
+            + " ".join(
+                f"WHEN {p} = greatest({', '.join(proba_sqls)}) THEN {i}"
+                for i, p in enumerate(proba_sqls)
+            )
+            + " END"
+        )
         warnings.append("no 'prediction' column: predicted the class with the highest probability")
     agg = aggregate_classification(
-        con, inp.view, y_sql=y_sql, p_sql=p_sql, classes=classes, groups=groups,
-        proba_sqls=proba_sqls, bins=bins, slice_bins=slice_bins,
+        con,
+        inp.view,
+        y_sql=y_sql,
+        p_sql=p_sql,
+        classes=classes,
+        groups=groups,
+        proba_sqls=proba_sqls,
+        bins=bins,
+        slice_bins=slice_bins,
     )
     return agg, classes
 
@@ -914,16 +1030,24 @@ def _skew_warnings(ev: Evaluation) -> None:
 
 def _choose(ev: Evaluation, text: str) -> dict[str, Any]:
     if ev.task != "binary" or ev.counts.overall.scores is None:
-        raise InputError("choosing a threshold needs a binary task with a 'score' column",
-                         hint="add the positive-class probability as 'score'")
+        raise InputError(
+            "choosing a threshold needs a binary task with a 'score' column",
+            hint="add the positive-class probability as 'score'",
+        )
     c = parse_constraint(text) if text.strip() else None
     scores: ScoreCounts = ev.counts.overall.scores
     flat = ScoreCounts(
-        classes=scores.classes, edges=scores.edges, hist=scores.hist[0],
-        score_sum=scores.score_sum[0], logloss_sum=scores.logloss_sum[0],
-        brier_sum=scores.brier_sum[0], n=scores.n[0],
+        classes=scores.classes,
+        edges=scores.edges,
+        hist=scores.hist[0],
+        score_sum=scores.score_sum[0],
+        logloss_sum=scores.logloss_sum[0],
+        brier_sum=scores.brier_sum[0],
+        n=scores.n[0],
     )
-    opt = ev.optimizing if resolve_metric(ev.optimizing) and resolve_metric(ev.optimizing).kind == "labels" else "f1"  # type: ignore[union-attr]
+    info = resolve_metric(ev.optimizing)
+    # thresholds move label metrics only; a score metric is optimized through F1
+    opt = ev.optimizing if info is not None and info.kind == "labels" else "f1"
     choice = choose_threshold(flat, opt, (c.metric, c.op, c.threshold) if c else None)
     return choice.to_dict()
 
@@ -953,17 +1077,32 @@ def compare(a: Evaluation, b: Evaluation) -> list[dict[str, Any]]:
                 ca, cb = a._counts_for(name, ga), b._counts_for(name, gb)
                 if ca is None or cb is None:
                     continue
-                iv = difference_interval(name, _take(ca, i), _take(cb, j), task=a.task,
-                                         confidence=a.confidence, n_boot=a.n_boot, seed=a.seed)
-                out.append({
-                    "group": ga.definition.name if ga.definition else "all",
-                    "slice": labels[i], "metric": name,
-                    "a": float(np.asarray(compute(name, _take(ca, i), task=a.task))),
-                    "b": float(np.asarray(compute(name, _take(cb, j), task=b.task))),
-                    "difference": float(np.asarray(iv.estimate)),
-                    "low": _f(np.asarray(iv.low)), "high": _f(np.asarray(iv.high)),
-                })
+                iv = difference_interval(
+                    name,
+                    _take(ca, i),
+                    _take(cb, j),
+                    task=a.task,
+                    confidence=a.confidence,
+                    n_boot=a.n_boot,
+                    seed=a.seed,
+                )
+                out.append(
+                    {
+                        "group": ga.definition.name if ga.definition else "all",
+                        "slice": labels[i],
+                        "metric": name,
+                        "a": _first(compute(name, _take(ca, i), task=a.task)),
+                        "b": _first(compute(name, _take(cb, j), task=b.task)),
+                        "difference": _first(iv.estimate),
+                        "low": _f(_first(iv.low)),
+                        "high": _f(_first(iv.high)),
+                    }
+                )
     return out
+
+
+def _first(x: Any) -> float:
+    return float(np.asarray(x, dtype=float).ravel()[0])
 
 
 def _take(counts: Any, i: int) -> Any:
@@ -1007,7 +1146,9 @@ def load_evaluation(project: Any, ref: str | None = None) -> Evaluation:
     else:
         record = project.store.get(ref, kind="evaluation")
     p = record.payload
-    counts = Aggregate.from_dict(json.loads(project.store.artifacts.get_bytes(p["counts_artifact"])))
+    counts = Aggregate.from_dict(
+        json.loads(project.store.artifacts.get_bytes(p["counts_artifact"]))
+    )
     ev = Evaluation(
         task=p["task"],
         classes=list(p["classes"]),
@@ -1027,5 +1168,3 @@ def load_evaluation(project: Any, ref: str | None = None) -> Evaluation:
         n_boot=p.get("n_boot", 1000),
     )
     return ev
-
-

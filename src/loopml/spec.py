@@ -56,7 +56,7 @@ def _check_metric(name: str, task: str | None, where: str) -> MetricInfo:
             "F-beta is fbeta_<beta>, e.g. fbeta_2)"
         )
     if task is not None and task not in info.tasks:
-        fits = ", ".join(m for m in metric_names(task) if resolve_metric(m) is not None)  # type: ignore[arg-type]
+        fits = ", ".join(metric_names(task))  # type: ignore[arg-type]
         raise ValueError(
             f"metric {name!r} in {where} does not fit a {task} task (it is for "
             f"{' and '.join(info.tasks)}); metrics for {task}: {fits}"
@@ -107,7 +107,7 @@ def parse_constraint(text: str) -> Constraint:
         raise ValueError(
             f"threshold {raw!r} in constraint {text!r} is not a number; write e.g. 0.9"
         ) from None
-    return Constraint(metric=metric, op=op, threshold=threshold)  # type: ignore[arg-type]
+    return Constraint(metric=metric, op=op, threshold=threshold)
 
 
 class ProjectSpec(_Model):
@@ -130,10 +130,8 @@ class MetricSpec(_Model):
     @classmethod
     def _parse_constraints(cls, value: Any) -> Any:
         if not isinstance(value, list):
-            raise ValueError(
-                "satisficing must be a list of constraints such as ['recall >= 0.9']"
-            )
-        out = []
+            raise ValueError("satisficing must be a list of constraints such as ['recall >= 0.9']")
+        out: list[Any] = []
         for item in value:
             if isinstance(item, str):
                 out.append(parse_constraint(item))
@@ -266,7 +264,7 @@ def _format_validation_error(path: Path, text: str, err: ValidationError) -> Spe
     msg = first["msg"].removeprefix("Value error, ")
     if not loc:  # a whole-spec check names its key in the message
         named = re.search(r"\bin ((?:metric|project|slices|targets)\.[a-z_]+)", msg)
-        loc = named.group(1).split(".") if named else []
+        loc = list(named.group(1).split(".")) if named else []
     key = ".".join(str(p) for p in loc) or "(top level)"
     line = _locate(text, loc)
     where = f"{path}:{line}" if line else str(path)
@@ -274,7 +272,9 @@ def _format_validation_error(path: Path, text: str, err: ValidationError) -> Spe
     kind = first["type"]
     if kind == "missing":
         message = f"key {key} is missing"
-        hint = _MISSING_HINTS.get(key, f"add {key.rsplit('.', 1)[-1]} = ... under [{key.rsplit('.', 1)[0]}]")
+        hint = _MISSING_HINTS.get(
+            key, f"add {key.rsplit('.', 1)[-1]} = ... under [{key.rsplit('.', 1)[0]}]"
+        )
     elif kind == "extra_forbidden":
         message = f"unknown key {key}"
         hint = "remove it or check its spelling against the commented template `loopml init` writes"

@@ -19,7 +19,13 @@ import numpy.typing as npt
 from loopml.metrics import ConfusionCounts, RegressionCounts, ScoreCounts
 from loopml.metrics._counts import default_edges
 
-__all__ = ["Aggregate", "GroupCounts", "GroupDef", "aggregate_classification", "aggregate_regression"]
+__all__ = [
+    "Aggregate",
+    "GroupCounts",
+    "GroupDef",
+    "aggregate_classification",
+    "aggregate_regression",
+]
 
 ClassLabel = Any
 
@@ -35,7 +41,12 @@ class GroupDef:
     text: str | None = None  # the expression as the user wrote it
 
     def to_dict(self) -> dict[str, Any]:
-        return {"name": self.name, "kind": self.kind, "columns": list(self.columns), "text": self.text}
+        return {
+            "name": self.name,
+            "kind": self.kind,
+            "columns": list(self.columns),
+            "text": self.text,
+        }
 
 
 @dataclass
@@ -92,7 +103,9 @@ class GroupCounts:
             logloss_sum=None
             if d["logloss_sum"] is None
             else np.asarray(d["logloss_sum"], dtype=np.float64),
-            brier_sum=None if d["brier_sum"] is None else np.asarray(d["brier_sum"], dtype=np.float64),
+            brier_sum=None
+            if d["brier_sum"] is None
+            else np.asarray(d["brier_sum"], dtype=np.float64),
             regression=RegressionCounts.from_dict(d["regression"]) if d["regression"] else None,
         )
 
@@ -209,6 +222,19 @@ def _sort_key(v: Any) -> tuple[int, Any]:
     return (1, str(v))
 
 
+def _scatter(
+    index: tuple[npt.NDArray[np.int64], ...], shape: tuple[int, ...], weights: npt.ArrayLike
+) -> npt.NDArray[np.float64]:
+    """Sum ``weights`` into an array of ``shape`` at ``index`` (repeated indices add up)."""
+    size = int(np.prod(shape))
+    if size == 0:
+        return np.zeros(shape)
+    flat = np.ravel_multi_index(index, shape) if len(index[0]) else np.zeros(0, np.int64)
+    w = np.asarray(weights, dtype=np.float64)
+    out = np.bincount(flat, weights=w, minlength=size).reshape(shape)
+    return np.asarray(out, dtype=np.float64)
+
+
 def _plain(arr: npt.NDArray[Any]) -> npt.NDArray[Any]:
     if np.ma.isMaskedArray(arr):
         return np.asarray(arr.filled(0))
@@ -258,9 +284,14 @@ def aggregate_classification(
             aggs += ["sum(__s) AS __ss", "sum(__ll) AS __ll", "sum(__br) AS __br"]
         else:
             assert proba_sqls is not None
-            p_true = "CASE " + " ".join(
-                f"WHEN ({y_sql}) = {j} THEN CAST({p} AS DOUBLE)" for j, p in enumerate(proba_sqls)
-            ) + " END"
+            p_true = (
+                "CASE "
+                + " ".join(
+                    f"WHEN ({y_sql}) = {j} THEN CAST({p} AS DOUBLE)"
+                    for j, p in enumerate(proba_sqls)
+                )
+                + " END"
+            )
             brier = " + ".join(
                 f"(CAST({p} AS DOUBLE) - CASE WHEN ({y_sql}) = {j} THEN 1 ELSE 0 END) * "
                 f"(CAST({p} AS DOUBLE) - CASE WHEN ({y_sql}) = {j} THEN 1 ELSE 0 END)"
@@ -276,8 +307,9 @@ def aggregate_classification(
     else:
         over_key = slice_key = "__c"
     inner_sql = ", ".join(inner)
-    all_keys = ["__o", "__x", *[k2 for ks in keys for k2 in ks if True]]
-    all_keys = list(dict.fromkeys(all_keys))
+    all_keys = list(
+        dict.fromkeys(["__o", *(["__x"] if keys else []), *(k2 for ks in keys for k2 in ks)])
+    )
     sets = ["(__o)"] + [f"({', '.join([*ks, '__x'])})" for ks in keys]
     sql = (
         f"SELECT GROUPING_ID({', '.join(all_keys)}) AS __gid, {', '.join(all_keys)}, "
@@ -300,8 +332,7 @@ def aggregate_classification(
         else:
             cell, b = code, np.zeros_like(code)
         yy, pp = np.divmod(cell, k)
-        matrix = np.zeros((nv, k, k), dtype=np.int64)
-        np.add.at(matrix, (vi, yy, pp), cnt)
+        matrix = _scatter((vi, yy, pp), (nv, k, k), cnt).round().astype(np.int64)
         scores = None
         ll = br = None
         if has_scores:
@@ -310,10 +341,9 @@ def aggregate_classification(
             np.add.at(ll, vi, _plain(res["__ll"][rows])[keep].astype(float))
             np.add.at(br, vi, _plain(res["__br"][rows])[keep].astype(float))
         if binary and has_scores:
-            hist = np.zeros((nv, k, 1, nb), dtype=np.int64)
-            ssum = np.zeros((nv, k, 1, nb))
-            np.add.at(hist, (vi, yy, 0, b), cnt)
-            np.add.at(ssum, (vi, yy, 0, b), _plain(res["__ss"][rows])[keep].astype(float))
+            where = (vi, yy, np.zeros_like(b), b)
+            hist = _scatter(where, (nv, k, 1, nb), cnt).round().astype(np.int64)
+            ssum = _scatter(where, (nv, k, 1, nb), _plain(res["__ss"][rows])[keep])
             assert ll is not None and br is not None
             scores = ScoreCounts(
                 classes=tuple(classes),
@@ -326,8 +356,14 @@ def aggregate_classification(
             )
         return matrix, scores, ll, br
 
-    def group_counts(definition: GroupDef | None, rows: npt.NDArray[np.bool_], kind: str,
-                     key_cols: list[str], code_col: str, nb: int) -> GroupCounts:
+    def group_counts(
+        definition: GroupDef | None,
+        rows: npt.NDArray[np.bool_],
+        kind: str,
+        key_cols: list[str],
+        code_col: str,
+        nb: int,
+    ) -> GroupCounts:
         if definition is None:
             values: list[tuple[Any, ...]] = [()]
             v_idx = np.zeros(int(rows.sum()), dtype=np.int64)
@@ -352,7 +388,12 @@ def aggregate_classification(
         out.groups.append(group_counts(g, rows, g.kind, ks, "__x", slice_bins))
     if proba_sqls is not None:
         out.overall.scores = _multiclass_scores(
-            con, view, y_sql=y_sql, proba_sqls=proba_sqls, classes=classes, bins=bins,
+            con,
+            view,
+            y_sql=y_sql,
+            proba_sqls=proba_sqls,
+            classes=classes,
+            bins=bins,
             overall=out.overall,
         )
     return out
@@ -379,12 +420,15 @@ def _multiclass_scores(
         f"count(*) AS n, sum(s) AS ss FROM ({' UNION ALL '.join(parts)}) GROUP BY ALL"
     )
     res = _run(con, sql)
-    hist = np.zeros((1, k, k, bins), dtype=np.int64)
-    ssum = np.zeros((1, k, k, bins))
-    idx = (0, _plain(res["y"]).astype(np.int64), _plain(res["j"]).astype(np.int64),
-           _plain(res["b"]).astype(np.int64))
-    np.add.at(hist, idx, _plain(res["n"]).astype(np.int64))
-    np.add.at(ssum, idx, _plain(res["ss"]).astype(float))
+    yy = _plain(res["y"]).astype(np.int64)
+    idx = (
+        np.zeros_like(yy),
+        yy,
+        _plain(res["j"]).astype(np.int64),
+        _plain(res["b"]).astype(np.int64),
+    )
+    hist = _scatter(idx, (1, k, k, bins), _plain(res["n"])).round().astype(np.int64)
+    ssum = _scatter(idx, (1, k, k, bins), _plain(res["ss"]))
     assert overall.logloss_sum is not None and overall.brier_sum is not None
     return ScoreCounts(
         classes=tuple(classes),
@@ -403,7 +447,11 @@ def aggregate_regression(
     """Error sums (count, sum, |.|, squares, fourth powers, APE, y moments) per key slice."""
     proj, keys = _key_columns(groups)
     inner = ", ".join(
-        [f"CAST({y_sql} AS DOUBLE) AS __y", f"CAST({p_sql} AS DOUBLE) - CAST({y_sql} AS DOUBLE) AS __e", *proj]
+        [
+            f"CAST({y_sql} AS DOUBLE) AS __y",
+            f"CAST({p_sql} AS DOUBLE) - CAST({y_sql} AS DOUBLE) AS __e",
+            *proj,
+        ]
     )
     aggs = (
         "count(*) AS n, sum(__e) AS sum_err, sum(abs(__e)) AS sum_abs_err, "
@@ -422,11 +470,21 @@ def aggregate_regression(
     )
     res = _run(con, sql)
     fields = [
-        "n", "sum_err", "sum_abs_err", "sum_sq_err", "sum_err4", "sum_ape", "sum_ape2", "n_ape",
-        "sum_y", "sum_y2",
+        "n",
+        "sum_err",
+        "sum_abs_err",
+        "sum_sq_err",
+        "sum_err4",
+        "sum_ape",
+        "sum_ape2",
+        "n_ape",
+        "sum_y",
+        "sum_y2",
     ]
 
-    def counts(rows: npt.NDArray[np.bool_], v_idx: npt.NDArray[np.int64], nv: int) -> RegressionCounts:
+    def counts(
+        rows: npt.NDArray[np.bool_], v_idx: npt.NDArray[np.int64], nv: int
+    ) -> RegressionCounts:
         out: dict[str, Any] = {}
         keep = v_idx >= 0
         for f in fields:
@@ -439,9 +497,7 @@ def aggregate_regression(
     mask_all = (1 << len(all_keys)) - 1
     rows = np.asarray(res["__gid"] == mask_all) if all_keys else np.ones(len(res["n"]), bool)
     overall_counts = counts(rows, np.zeros(int(rows.sum()), dtype=np.int64), 1)
-    agg = Aggregate(
-        overall=GroupCounts(None, [()], overall_counts.n, regression=overall_counts)
-    )
+    agg = Aggregate(overall=GroupCounts(None, [()], overall_counts.n, regression=overall_counts))
     for g, ks in zip(groups, keys, strict=True):
         rows = _grouping_rows(res, all_keys, ks)
         values, v_idx = _factorize(res, rows, ks, g.kind)

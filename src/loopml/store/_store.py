@@ -10,6 +10,7 @@ record whole or not at all (an orphaned artifact is harmless).
 
 from __future__ import annotations
 
+import builtins
 import json
 import os
 from collections.abc import Iterator, Mapping
@@ -99,7 +100,7 @@ class Store:
         self.engine = engine
         self.artifacts = artifacts
         self.project_dir = project_dir
-        self._commit: str | None | bool = False  # False: not looked up yet
+        self._commit: str | bool | None = False  # False: not looked up yet
 
     # ------------------------------------------------------------------ opening
     @classmethod
@@ -292,9 +293,9 @@ class Store:
     def iter_all(self) -> Iterator[Record]:
         yield from self.list()
 
-    def check(self) -> list[str]:
+    def check(self) -> builtins.list[str]:
         """Problems found: unreadable payloads, missing or corrupted artifacts."""
-        problems: list[str] = []
+        problems: builtins.list[str] = []
         for rec in self.list():
             for sha in _artifact_refs(rec.payload):
                 try:

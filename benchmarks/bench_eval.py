@@ -1,0 +1,138 @@
+"""Evaluation speed: loopml's full evaluation side by side with its peers, in one run.
+
+A seeded table: binary labels with 5% positives, predictions agreeing with the label 90%
+of the time, scores, and 8 slice columns of cardinality 2, 3, 5, 10, 20, 50, 100, 1000.
+
+    python benchmarks/bench_eval.py [--rows 10000000] [--repeat 5]
+
+Timed, each as the median of --repeat runs:
+- loopml: evaluate() with every metric for the whole table and for all 8 slice columns,
+  intervals included (Wilson for proportions, the count bootstrap for F1), nothing stored;
+- numpy floor: np.bincount of the confusion counts of each slice column (the least work any
+  tool must do);
+- pandas: groupby(...).size() of the confusion counts of each slice column;
+- fairlearn: MetricFrame (accuracy, precision, recall, f1) on 1M rows and the four smallest
+  slice columns (it is slow; it would take minutes on the full table).
+"""
+
+from __future__ import annotations
+
+import argparse
+import statistics
+import time
+from collections.abc import Callable
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+CARDINALITIES = (2, 3, 5, 10, 20, 50, 100, 1000)
+
+
+def make_table(n: int, seed: int = 0) -> pd.DataFrame:
+    rng = np.random.default_rng(seed)
+    y = (rng.random(n) < 0.05).astype(np.int8)
+    agree = rng.random(n) < 0.9
+    pred = np.where(agree, y, 1 - y).astype(np.int8)
+    score = np.clip(np.where(pred == 1, rng.beta(5, 2, n), rng.beta(2, 5, n)), 0.0, 1.0)
+    cols: dict[str, Any] = {"id": np.arange(n), "label": y, "prediction": pred, "score": score}
+    for i, card in enumerate(CARDINALITIES):
+        cols[f"s{i}_{card}"] = rng.integers(0, card, n).astype(np.int32)
+    return pd.DataFrame(cols)
+
+
+def median_time(fn: Callable[[], object], repeat: int) -> float:
+    times = []
+    for _ in range(repeat):
+        t0 = time.perf_counter()
+        fn()
+        times.append(time.perf_counter() - t0)
+    return statistics.median(times)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--rows", type=int, default=10_000_000)
+    parser.add_argument("--repeat", type=int, default=5)
+    parser.add_argument("--fairlearn-rows", type=int, default=1_000_000)
+    args = parser.parse_args()
+
+    from loopml.evaluate import evaluate
+
+    slice_cols = [f"s{i}_{c}" for i, c in enumerate(CARDINALITIES)]
+    print(f"generating {args.rows:,} rows ...", flush=True)
+    df = make_table(args.rows)
+
+    def run_loopml() -> None:
+        ev = evaluate(
+            df,
+            task="binary",
+            optimizing="f1",
+            constraints=["recall >= 0.5"],
+            slices=slice_cols,
+            store=False,
+        )
+        ev.overall()
+        ev.slices()
+
+    y = df["label"].to_numpy()
+    p = df["prediction"].to_numpy()
+    codes = [df[c].to_numpy() for c in slice_cols]
+
+    def run_numpy() -> None:
+        cell = y.astype(np.int64) * 2 + p
+        for c, card in zip(codes, CARDINALITIES, strict=True):
+            np.bincount(c.astype(np.int64) * 4 + cell, minlength=card * 4)
+
+    def run_pandas() -> None:
+        for c in slice_cols:
+            df.groupby([c, "label", "prediction"], observed=True).size()
+
+    results: dict[str, float] = {}
+    run_loopml()  # warm up imports
+    results["loopml"] = median_time(run_loopml, args.repeat)
+    results["numpy_floor"] = median_time(run_numpy, args.repeat)
+    results["pandas_groupby"] = median_time(run_pandas, args.repeat)
+    print(f"rows={args.rows:,} slice columns=8 repeat={args.repeat} (medians)")
+    for k, v in results.items():
+        print(f"  {k:<16} {v:8.3f} s")
+    print(f"  loopml / numpy floor   = {results['loopml'] / results['numpy_floor']:.2f}x")
+    print(f"  pandas / loopml        = {results['pandas_groupby'] / results['loopml']:.2f}x faster")
+
+    try:
+        from fairlearn.metrics import MetricFrame
+        from sklearn.metrics import accuracy_score, f1_score, precision_score, recall_score
+    except ImportError:
+        print("fairlearn not installed: pip install 'loopml[bench]' to compare with it")
+        return
+    small = df.iloc[: args.fairlearn_rows]
+    four = slice_cols[:4]
+
+    def run_fairlearn() -> None:
+        for c in four:
+            _ = MetricFrame(
+                metrics={
+                    "accuracy": accuracy_score,
+                    "precision": precision_score,
+                    "recall": recall_score,
+                    "f1": f1_score,
+                },
+                y_true=small["label"],
+                y_pred=small["prediction"],
+                sensitive_features=small[c],
+            ).by_group
+
+    def run_loopml_small() -> None:
+        ev = evaluate(small, task="binary", optimizing="f1", slices=four, store=False)
+        ev.overall()
+        ev.slices()
+
+    f = median_time(run_fairlearn, max(1, args.repeat // 2))
+    s = median_time(run_loopml_small, args.repeat)
+    print(f"rows={len(small):,} slice columns=4")
+    print(f"  fairlearn        {f:8.3f} s")
+    print(f"  loopml           {s:8.3f} s   fairlearn / loopml = {f / s:.1f}x")
+
+
+if __name__ == "__main__":
+    main()

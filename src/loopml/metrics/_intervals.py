@@ -1,0 +1,407 @@
+"""Confidence intervals from counts: Wilson, count bootstrap and normal approximations.
+
+The bootstrap resamples the *counts*, never the rows:
+
+- confusion counts: a multinomial draw over the K*K cells of each slice, with that slice's n;
+- score histograms, ranking metrics (ROC AUC, average precision): for every scored class
+  ``j`` a multinomial draw over the (true class, bin) cells of ``hist[..., :, j, :]``
+  (independently per ``j`` for one-vs-rest multiclass, which ignores the correlation
+  between the classes' histograms);
+- log loss and Brier: a multinomial draw over the cells ``(k, j=k, b)`` (each row is in
+  exactly one), each cell's rows given the loss of the cell's mean score ("per-cell mean");
+  the draws are centred on the exact value, so only the spread is approximate. The Brier
+  loss of a multiclass cell assumes the remaining probability is spread evenly;
+- regression: no resampling; a normal approximation with the delta method from the moment
+  sums (``sum_err4`` gives the variance of MSE/RMSE; R² treats the target variance as
+  fixed; MAPE needs ``sum_ape2``).
+
+Percentile intervals ignore resamples where the metric is undefined (NaN).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import numpy.typing as npt
+from scipy.stats import norm
+
+from loopml.errors import ComputationError, InputError
+from loopml.metrics._catalog import Task
+from loopml.metrics._counts import ConfusionCounts, RegressionCounts, ScoreCounts
+from loopml.metrics._registry import (
+    Counts,
+    MetricSpec,
+    _check_counts,
+    _div,
+    compute,
+    parse_metric,
+    proportion_parts,
+)
+
+__all__ = [
+    "Interval",
+    "bootstrap_interval",
+    "bootstrap_samples",
+    "difference_interval",
+    "interval",
+    "wilson_interval",
+]
+
+FloatArray = npt.NDArray[np.float64]
+_CHUNK_CELLS = 8_000_000
+Bounds = tuple[FloatArray | float, FloatArray | float]
+
+
+@dataclass(frozen=True, eq=False)
+class Interval:
+    """A point estimate with its interval; arrays of the slice shape (or floats)."""
+
+    estimate: FloatArray | float
+    low: FloatArray | float
+    high: FloatArray | float
+    method: str  # "wilson", "bootstrap" or "normal"
+    confidence: float
+
+    def to_dict(self) -> dict[str, Any]:
+        def plain(v: FloatArray | float) -> Any:
+            return v.tolist() if isinstance(v, np.ndarray) else v
+
+        return {
+            "estimate": plain(self.estimate),
+            "low": plain(self.low),
+            "high": plain(self.high),
+            "method": self.method,
+            "confidence": self.confidence,
+        }
+
+
+def _out(arr: Any) -> FloatArray | float:
+    a = np.asarray(arr, dtype=np.float64)
+    return float(a) if a.ndim == 0 else a
+
+
+def _z(confidence: float) -> float:
+    if not 0.0 < confidence < 1.0:
+        raise InputError(
+            f"confidence={confidence} was given; expected a number strictly between 0 and 1",
+            hint="use confidence=0.95 for a 95% interval",
+            where="confidence",
+        )
+    return float(norm.ppf(0.5 + confidence / 2.0))
+
+
+def wilson_interval(successes: npt.ArrayLike, n: npt.ArrayLike, confidence: float = 0.95) -> Bounds:
+    """Wilson score interval for ``successes / n`` (vectorized; NaN where ``n == 0``)."""
+    z = _z(confidence)
+    s = np.asarray(successes, dtype=np.float64)
+    t = np.asarray(n, dtype=np.float64)
+    if np.any(s < 0) or np.any(s > t):
+        raise InputError(
+            "successes must lie in [0, n]; some do not",
+            hint="pass the count of successes and the number of trials of each proportion",
+            where="successes",
+        )
+    p = _div(s, t)
+    z2 = z * z
+    with np.errstate(divide="ignore", invalid="ignore"):
+        denom = 1.0 + z2 / t
+        center = (p + z2 / (2.0 * t)) / denom
+        half = z * np.sqrt(p * (1.0 - p) / t + z2 / (4.0 * t * t)) / denom
+    low = np.where(t > 0, np.clip(center - half, 0.0, 1.0), np.nan)
+    high = np.where(t > 0, np.clip(center + half, 0.0, 1.0), np.nan)
+    return _out(low), _out(high)
+
+
+def _multinomial(
+    rng: np.random.Generator, cells: npt.NDArray[np.int64], n_boot: int
+) -> npt.NDArray[np.int64]:
+    """``n_boot`` multinomial redraws of every row of ``cells`` (``S... x C``), same totals."""
+    shape = cells.shape
+    flat = cells.reshape(-1, shape[-1])
+    keep = np.flatnonzero(flat.any(axis=0))  # cells empty in every slice stay empty
+    if keep.size == 0 or flat.shape[0] == 0:
+        return np.zeros((n_boot, *shape), dtype=np.int64)
+    sub = flat[:, keep]
+    draws = _conditional_binomials(rng, sub, n_boot)
+    if keep.size == flat.shape[1]:
+        return draws.reshape((n_boot, *shape))
+    out = np.zeros((n_boot, *flat.shape), dtype=np.int64)
+    out[:, :, keep] = draws
+    return out.reshape((n_boot, *shape))
+
+
+def _conditional_binomials(
+    rng: np.random.Generator, cells: npt.NDArray[np.int64], n_boot: int
+) -> npt.NDArray[np.int64]:
+    """Exact multinomial draws (``n_boot x S x C``) as a chain of conditional binomials.
+
+    X_1 ~ Bin(n, p_1), X_c ~ Bin(n - X_1 - ... - X_{c-1}, p_c / (1 - p_1 - ... - p_{c-1})),
+    the last cell takes the rest: the same distribution as ``rng.multinomial``, but each step
+    is one vectorized call over all slices and resamples, which is far faster than numpy's
+    per-row multinomial when there are many slices.
+    """
+    n_rows, n_cells = cells.shape
+    out = np.empty((n_boot, n_rows, n_cells), dtype=np.int64)
+    remaining = np.broadcast_to(cells.sum(axis=1), (n_boot, n_rows)).copy()
+    mass_left = cells.sum(axis=1).astype(np.float64)
+    for c in range(n_cells - 1):
+        with np.errstate(invalid="ignore", divide="ignore"):
+            p = np.where(mass_left > 0, cells[:, c] / mass_left, 0.0)
+        p = np.clip(p, 0.0, 1.0)
+        draw = rng.binomial(remaining, p)
+        out[:, :, c] = draw
+        remaining -= draw
+        mass_left = mass_left - cells[:, c]
+    out[:, :, n_cells - 1] = remaining
+    return out
+
+
+def _clip_p(p: FloatArray) -> FloatArray:
+    return np.clip(p, 1e-15, 1.0 - 1e-15)
+
+
+def _loss_samples(
+    spec: MetricSpec, counts: ScoreCounts, n_boot: int, rng: np.random.Generator
+) -> FloatArray:
+    h = counts.hist
+    k = len(counts.classes)
+    if counts.binary:
+        cells = h[..., :, 0, :]  # S... x 2 x B
+        mean = _div(counts.score_sum[..., :, 0, :], cells)
+        y = np.arange(2, dtype=np.float64)[:, None]
+        if spec.base == "log_loss":
+            loss = -np.log(_clip_p(np.where(y == 1, mean, 1.0 - mean)))
+        else:
+            loss = (mean - y) ** 2
+    else:
+        cells = np.moveaxis(np.diagonal(h, axis1=-3, axis2=-2), -1, -2)  # S... x K x B
+        sums = np.moveaxis(np.diagonal(counts.score_sum, axis1=-3, axis2=-2), -1, -2)
+        mean = _div(sums, cells)
+        if spec.base == "log_loss":
+            loss = -np.log(_clip_p(mean))
+        else:
+            loss = (1.0 - mean) ** 2 * (1.0 + 1.0 / (k - 1))
+    loss = np.where(cells > 0, loss, 0.0)
+    s = counts.slice_shape
+    flat_cells = cells.reshape((*s, -1))
+    flat_loss = loss.reshape((*s, -1))
+    draws = _multinomial(rng, flat_cells, n_boot)
+    shift = ((draws - flat_cells) * flat_loss).sum(axis=-1)
+    exact = compute(spec.info.name, counts, task="binary" if counts.binary else "multiclass")
+    return np.asarray(exact, dtype=np.float64) + _div(shift, counts.n)
+
+
+def _rank_samples(
+    name: str, counts: ScoreCounts, task: Task, n_boot: int, rng: np.random.Generator
+) -> FloatArray:
+    h = counts.hist
+    nj = h.shape[-2]
+    parts = []
+    for j in range(nj):
+        col = h[..., :, j, :]  # S... x K x B
+        flat = col.reshape((*col.shape[:-2], -1))
+        parts.append(_multinomial(rng, flat, n_boot).reshape((n_boot, *col.shape)))
+    new_hist = np.stack(parts, axis=-2)  # n_boot x S... x K x J x B
+    s = (n_boot, *counts.slice_shape)
+    resampled = ScoreCounts(
+        classes=counts.classes,
+        edges=counts.edges,
+        hist=new_hist,
+        score_sum=np.zeros(new_hist.shape),
+        logloss_sum=np.zeros(s),
+        brier_sum=np.zeros(s),
+        n=np.broadcast_to(counts.n, s),
+    )
+    return np.asarray(compute(name, resampled, task=task), dtype=np.float64)
+
+
+def bootstrap_samples(
+    name: str,
+    counts: Counts,
+    *,
+    task: Task,
+    n_boot: int = 1000,
+    seed: int | np.random.Generator = 0,
+) -> FloatArray:
+    """``n_boot`` bootstrap values of the metric (shape ``n_boot x S...``), resampling counts."""
+    spec = parse_metric(name)
+    _check_counts(spec, counts, task)
+    if n_boot < 1:
+        raise InputError(
+            f"n_boot={n_boot} was given; expected a positive number of resamples",
+            hint="use n_boot=1000",
+            where="n_boot",
+        )
+    rng = seed if isinstance(seed, np.random.Generator) else np.random.default_rng(seed)
+    if isinstance(counts, RegressionCounts):
+        raise InputError(
+            f"metric {name!r} is a regression metric; its interval is a normal approximation",
+            hint="call interval() or bootstrap_interval(), which use the delta method for "
+            "regression counts",
+            where=name,
+        )
+    # resample in chunks of resamples so that memory stays bounded (~_CHUNK_CELLS cells)
+    cells = counts.matrix.size if isinstance(counts, ConfusionCounts) else counts.hist.size
+    chunk = max(1, _CHUNK_CELLS // max(cells, 1))
+    parts = [
+        _samples_once(spec, counts, task, min(chunk, n_boot - start), rng)
+        for start in range(0, n_boot, chunk)
+    ]
+    return np.concatenate(parts, axis=0)
+
+
+def _samples_once(
+    spec: MetricSpec,
+    counts: ConfusionCounts | ScoreCounts,
+    task: Task,
+    n_boot: int,
+    rng: np.random.Generator,
+) -> FloatArray:
+    name = spec.info.name
+    if isinstance(counts, ConfusionCounts):
+        m = counts.matrix
+        k = m.shape[-1]
+        flat = m.reshape((*m.shape[:-2], k * k))
+        draws = _multinomial(rng, flat, n_boot).reshape((n_boot, *m.shape))
+        resampled = ConfusionCounts(classes=counts.classes, matrix=draws)
+        return np.asarray(compute(name, resampled, task=task), dtype=np.float64)
+    if spec.base in ("log_loss", "brier"):
+        return _loss_samples(spec, counts, n_boot, rng)
+    return _rank_samples(name, counts, task, n_boot, rng)
+
+
+def _nan_quantile(samples: FloatArray, q: float) -> FloatArray:
+    """Linear-interpolation quantile over axis 0 ignoring NaN; NaN when all are NaN."""
+    srt = np.sort(samples, axis=0)  # NaN sorts last
+    m = (~np.isnan(samples)).sum(axis=0)
+    pos = np.maximum(m - 1, 0) * q
+    lo = np.floor(pos).astype(np.int64)
+    hi = np.minimum(lo + 1, np.maximum(m - 1, 0))
+    a = np.take_along_axis(srt, lo[None, ...], axis=0)[0]
+    b = np.take_along_axis(srt, hi[None, ...], axis=0)[0]
+    val = a + (b - a) * (pos - lo)
+    return np.where(m > 0, val, np.nan)
+
+
+def _regression_se(spec: MetricSpec, c: RegressionCounts) -> tuple[FloatArray, FloatArray]:
+    """(estimate, standard error) by the delta method from the moment sums."""
+    n = c.n.astype(np.float64)
+    m1 = _div(c.sum_abs_err, n)
+    m2 = _div(c.sum_sq_err, n)
+    m4 = _div(c.sum_err4, n)
+    se_mse = np.sqrt(_div(np.maximum(m4 - m2**2, 0.0), n))
+    est = np.asarray(compute(spec.info.name, c, task="regression"), dtype=np.float64)
+    if spec.base == "mae":
+        return est, np.sqrt(_div(np.maximum(m2 - m1**2, 0.0), n))
+    if spec.base == "mse":
+        return est, se_mse
+    if spec.base == "rmse":
+        return est, _div(se_mse, 2.0 * est)
+    if spec.base == "r2":
+        mean_y = _div(c.sum_y, n)
+        var_y = _div(c.sum_y2, n) - mean_y**2
+        return est, _div(se_mse, var_y)
+    if c.sum_ape2 is None:
+        raise ComputationError(
+            "a MAPE interval needs the sum of squared percentage errors; the counts have no "
+            "sum_ape2",
+            hint="build the counts with regression_counts_from_arrays or an engine that "
+            "fills sum_ape2",
+            where="sum_ape2",
+        )
+    a1 = _div(c.sum_ape, c.n_ape)
+    a2 = _div(c.sum_ape2, c.n_ape)
+    return est, np.sqrt(_div(np.maximum(a2 - a1**2, 0.0), c.n_ape))
+
+
+def bootstrap_interval(
+    name: str,
+    counts: Counts,
+    *,
+    task: Task,
+    n_boot: int = 1000,
+    confidence: float = 0.95,
+    seed: int = 0,
+) -> Bounds:
+    """Percentile bootstrap interval of the metric, resampling the counts (see module doc).
+
+    Regression metrics get a normal (delta method) interval instead.
+    """
+    z = _z(confidence)
+    spec = parse_metric(name)
+    _check_counts(spec, counts, task)
+    if isinstance(counts, RegressionCounts):
+        est, se = _regression_se(spec, counts)
+        return _out(est - z * se), _out(est + z * se)
+    samples = bootstrap_samples(name, counts, task=task, n_boot=n_boot, seed=seed)
+    alpha = (1.0 - confidence) / 2.0
+    return _out(_nan_quantile(samples, alpha)), _out(_nan_quantile(samples, 1.0 - alpha))
+
+
+def interval(
+    name: str,
+    counts: Counts,
+    *,
+    task: Task,
+    confidence: float = 0.95,
+    n_boot: int = 1000,
+    seed: int = 0,
+) -> Interval:
+    """Wilson for ratios of counts, normal for regression, the count bootstrap otherwise."""
+    estimate = compute(name, counts, task=task)
+    parts = proportion_parts(name, counts, task=task)
+    if parts is not None:
+        low, high = wilson_interval(parts[0], parts[1], confidence)
+        method = "wilson"
+    else:
+        low, high = bootstrap_interval(
+            name, counts, task=task, n_boot=n_boot, confidence=confidence, seed=seed
+        )
+        method = "normal" if isinstance(counts, RegressionCounts) else "bootstrap"
+    return Interval(estimate, low, high, method, confidence)
+
+
+def difference_interval(
+    name: str,
+    counts_a: Counts,
+    counts_b: Counts,
+    *,
+    task: Task,
+    confidence: float = 0.95,
+    n_boot: int = 1000,
+    seed: int = 0,
+) -> Interval:
+    """Interval for ``metric(a) - metric(b)``: independent bootstraps of a and b.
+
+    Regression metrics combine the two normal approximations (``se = sqrt(se_a² + se_b²)``).
+    """
+    z = _z(confidence)
+    spec = parse_metric(name)
+    est_a = np.asarray(compute(name, counts_a, task=task), dtype=np.float64)
+    est_b = np.asarray(compute(name, counts_b, task=task), dtype=np.float64)
+    estimate = est_a - est_b
+    if isinstance(counts_a, RegressionCounts) and isinstance(counts_b, RegressionCounts):
+        _, se_a = _regression_se(spec, counts_a)
+        _, se_b = _regression_se(spec, counts_b)
+        se = np.sqrt(se_a**2 + se_b**2)
+        return Interval(
+            _out(estimate), _out(estimate - z * se), _out(estimate + z * se), "normal", confidence
+        )
+    seq_a, seq_b = np.random.SeedSequence(seed).spawn(2)
+    sa = bootstrap_samples(
+        name, counts_a, task=task, n_boot=n_boot, seed=np.random.default_rng(seq_a)
+    )
+    sb = bootstrap_samples(
+        name, counts_b, task=task, n_boot=n_boot, seed=np.random.default_rng(seq_b)
+    )
+    diff = sa - sb
+    alpha = (1.0 - confidence) / 2.0
+    return Interval(
+        _out(estimate),
+        _out(_nan_quantile(diff, alpha)),
+        _out(_nan_quantile(diff, 1.0 - alpha)),
+        "bootstrap",
+        confidence,
+    )
