@@ -8,8 +8,14 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from hypothesis import settings
 
 from loopml.project import Project, init_project
+
+# Property tests: no per-example deadline (the 2 shared CI cores are slow and noisy);
+# in CI the examples are derandomized so that a run is reproducible.
+settings.register_profile("loopml", deadline=None, derandomize=bool(os.environ.get("CI")))
+settings.load_profile("loopml")
 
 
 @pytest.fixture(autouse=True)

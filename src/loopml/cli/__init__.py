@@ -38,9 +38,11 @@ def _root(
 
 
 def _register() -> None:
-    from loopml.cli import _project
+    from loopml.cli import _data, _eval, _project
 
     _project.register(app)
+    _data.register(app)
+    _eval.register(app)
 
 
 _register()

@@ -13,6 +13,7 @@ def register(app: typer.Typer) -> None:
     app.command("init")(init)
     app.command("scope")(scope)
     app.command("portfolio")(portfolio)
+    app.command("demo")(demo)
 
 
 @handles_errors
@@ -112,7 +113,9 @@ def portfolio(
         return
     table = Table(title="Project portfolio (impact x feasibility)")
     for col in ("rank", "project", "impact", "feasibility", "priority", "quadrant"):
-        table.add_column(col, justify="right" if col in {"rank", "impact", "feasibility", "priority"} else "left")
+        table.add_column(
+            col, justify="right" if col in {"rank", "impact", "feasibility", "priority"} else "left"
+        )
     for row in result.rows:
         table.add_row(
             str(row.rank),
@@ -126,3 +129,43 @@ def portfolio(
     for note in result.skipped:
         console.print(f"[yellow]skipped[/] {note}")
     console.print(f"matrix: {result.png} and {result.svg}")
+
+
+@handles_errors
+def demo(
+    directory: Path | None = typer.Argument(
+        None, help="Where to build the demo project (default: a new temporary directory)."
+    ),
+    as_json: bool = typer.Option(False, "--json", help="Print the summary as JSON."),
+) -> None:
+    """Walk a real project (breast cancer data) through every stage loopml has."""
+    import time
+
+    from loopml.cli._common import print_json
+    from loopml.demo import run_demo
+
+    start = time.perf_counter()
+    status = console.status("[bold]starting the demo[/]")
+    status.start()
+
+    def progress(stage: str, summary: str) -> None:
+        status.stop()
+        if not as_json:
+            console.print(f"[green]✓[/] [bold]{stage:<18}[/] {summary}")
+        status.update(f"[bold]after {stage}[/] ...")
+        status.start()
+
+    try:
+        result = run_demo(directory, progress=progress)
+    finally:
+        status.stop()
+    if as_json:
+        print_json(result.to_dict())
+        return
+    console.print(
+        f"\ndone in {time.perf_counter() - start:.1f} s. The project is in "
+        f"[bold]{result.directory}[/]; try:\n"
+        f"  loopml -C {result.directory} eval --data {result.directory / 'test.parquet'} "
+        f"--predictions {result.directory / 'predictions_boosting.parquet'} "
+        f"--against {result.evaluations.get('logistic', '')}"
+    )

@@ -1,0 +1,907 @@
+"""Immutable dataset versions and their splits.
+
+A dataset version is a table read from Parquet, CSV, Arrow IPC (a local path or an fsspec
+URL), stored once as a *canonical Parquet file* in the artifact store: the schema metadata is
+dropped, the chunks are combined and the file is written with fixed settings (zstd level 3,
+dictionary encoding, one row group per million rows, format 2.6, data page v1), so the same
+table gives the same bytes with the same pyarrow version. The **content hash** of a version is
+the sha256 of that canonical file, which is also its artifact address (``data_artifact``).
+Adding a table whose canonical file is already stored under the same name returns the existing
+version. (A pyarrow upgrade that changes the writer's output makes a re-added table a new
+version; its rows are unchanged.)
+
+Its inferred schema (type, nullability, null count, distinct count, range of numeric columns,
+categories of text/boolean columns and of the label) comes from two DuckDB aggregate queries.
+
+A split records which ids are in ``train`` and ``test`` (an artifact with the columns ``id``
+and ``part``); the record is named after the dataset version (``train@2``) so its reference is
+``train@2@1``, and the same dataset, method, test share and seed give the same split.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import json
+import math
+import re
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Literal
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
+import pyarrow.parquet as pq
+
+from loopml.data._util import MAX_EXAMPLES, html_table, jsonable, qident
+from loopml.errors import InputError, NotFoundError, SchemaError
+
+if TYPE_CHECKING:
+    import pandas as pd
+
+    from loopml.project import Project
+    from loopml.store import Record
+
+__all__ = [
+    "ColumnSchema",
+    "DatasetVersion",
+    "Split",
+    "add_dataset",
+    "dataset_path",
+    "get_dataset",
+    "get_split",
+    "list_datasets",
+    "load_dataset",
+    "read_table",
+    "split_dataset",
+]
+
+MAX_CATEGORIES = 50
+_ROW_GROUP = 1_000_000
+ColumnKind = Literal["integer", "float", "decimal", "boolean", "text", "temporal", "other"]
+SplitPart = Literal["train", "test"]
+
+
+# --------------------------------------------------------------------------------------------
+# schema
+
+
+@dataclass(frozen=True)
+class ColumnSchema:
+    """The inferred schema of one column."""
+
+    name: str
+    type: str  # the Arrow type, e.g. "int64", "string", "timestamp[us]"
+    kind: ColumnKind
+    nullable: bool  # whether the column holds nulls in this version
+    n_null: int
+    n_distinct: int
+    min: Any = None  # numeric and temporal columns (temporal as ISO text)
+    max: Any = None
+    categories: list[Any] | None = None  # text/boolean columns (and the label) with few values
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "name": self.name,
+            "type": self.type,
+            "kind": self.kind,
+            "nullable": self.nullable,
+            "n_null": self.n_null,
+            "n_distinct": self.n_distinct,
+            "min": jsonable(self.min),
+            "max": jsonable(self.max),
+            "categories": jsonable(self.categories) if self.categories is not None else None,
+        }
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> ColumnSchema:
+        return cls(
+            name=str(data["name"]),
+            type=str(data["type"]),
+            kind=data["kind"],
+            nullable=bool(data["nullable"]),
+            n_null=int(data["n_null"]),
+            n_distinct=int(data["n_distinct"]),
+            min=data.get("min"),
+            max=data.get("max"),
+            categories=data.get("categories"),
+        )
+
+
+def column_kind(dtype: pa.DataType) -> ColumnKind:
+    """The coarse kind of an Arrow type."""
+    if pa.types.is_dictionary(dtype):
+        return column_kind(dtype.value_type)
+    if pa.types.is_boolean(dtype):
+        return "boolean"
+    if pa.types.is_integer(dtype):
+        return "integer"
+    if pa.types.is_floating(dtype):
+        return "float"
+    if pa.types.is_decimal(dtype):
+        return "decimal"
+    if pa.types.is_string(dtype) or pa.types.is_large_string(dtype):
+        return "text"
+    if pa.types.is_temporal(dtype):
+        return "temporal"
+    return "other"
+
+
+def infer_schema(
+    con: Any, table_name: str, table: pa.Table, *, categorical: Sequence[str] = ()
+) -> list[ColumnSchema]:
+    """Column schemas of ``table`` (registered in DuckDB as ``table_name``): two queries."""
+    names = list(table.column_names)
+    kinds = {f.name: column_kind(f.type) for f in table.schema}
+    selects: list[str] = []
+    for i, name in enumerate(names):
+        q = qident(name)
+        selects.append(f"count({q}) AS nn_{i}")
+        selects.append(f"count(DISTINCT {q}) AS nd_{i}")
+        if kinds[name] in ("integer", "float", "decimal", "temporal"):
+            selects.append(f"min({q}) AS mn_{i}")
+            selects.append(f"max({q}) AS mx_{i}")
+    cur = con.execute(f"SELECT count(*) AS n, {', '.join(selects)} FROM {table_name}")
+    row = cur.fetchone()
+    values = dict(zip([d[0] for d in cur.description], row, strict=True))
+    n_rows = int(values["n"])
+    wanted = set(categorical)
+    cat_cols = [
+        (i, n)
+        for i, n in enumerate(names)
+        if (kinds[n] in ("text", "boolean") or n in wanted)
+        and 0 < int(values[f"nd_{i}"]) <= MAX_CATEGORIES
+    ]
+    categories: dict[str, list[Any]] = {}
+    if cat_cols:
+        lists = ", ".join(f"list(DISTINCT {qident(n)}) AS c_{i}" for i, n in cat_cols)
+        cat_row = con.execute(f"SELECT {lists} FROM {table_name}").fetchone()
+        for (_i, n), vals in zip(cat_cols, cat_row, strict=True):
+            categories[n] = sorted((v for v in vals if v is not None), key=_sort_key)
+    out: list[ColumnSchema] = []
+    for i, name in enumerate(names):
+        field_ = table.schema.field(name)
+        n_null = n_rows - int(values[f"nn_{i}"])
+        out.append(
+            ColumnSchema(
+                name=name,
+                type=str(field_.type),
+                kind=kinds[name],
+                nullable=n_null > 0,
+                n_null=n_null,
+                n_distinct=int(values[f"nd_{i}"]),
+                min=jsonable(values.get(f"mn_{i}")),
+                max=jsonable(values.get(f"mx_{i}")),
+                categories=jsonable(categories[name]) if name in categories else None,
+            )
+        )
+    return out
+
+
+def _sort_key(value: Any) -> tuple[str, Any]:
+    if isinstance(value, bool | int | float):
+        return ("0", float(value))
+    return ("1", str(value))
+
+
+# --------------------------------------------------------------------------------------------
+# reading
+
+
+def _duckdb() -> Any:
+    import duckdb
+
+    return duckdb.connect()
+
+
+def _format_of(name: str) -> str:
+    lower = name.lower()
+    for suffix in (".gz", ".zst", ".bz2"):
+        lower = lower.removesuffix(suffix)
+    if lower.endswith((".parquet", ".pq")):
+        return "parquet"
+    if lower.endswith((".csv", ".tsv", ".txt")):
+        return "csv"
+    if lower.endswith((".arrow", ".feather", ".ipc", ".arrows")):
+        return "arrow"
+    raise InputError(
+        f"cannot tell the format of {name!r}; expected a .parquet, .csv (.tsv) or "
+        ".arrow (.feather, .ipc) file",
+        hint="rename the file with its format's extension",
+        where=name,
+    )
+
+
+def read_table(source: str | Path | pa.Table | pd.DataFrame) -> pa.Table:
+    """Read ``source`` (see :func:`_read_any`) and pass it through DuckDB, so every format
+    gives the same Arrow types for the same data (and so the same content hash)."""
+    table = _read_any(source)
+    con = _duckdb()
+    try:
+        con.register("src", table)
+        out: pa.Table = con.sql("SELECT * FROM src").to_arrow_table()
+        return out
+    finally:
+        con.close()
+
+
+def _read_any(source: str | Path | pa.Table | pd.DataFrame) -> pa.Table:
+    """Read a Parquet, CSV or Arrow IPC file (local path or fsspec URL) into an Arrow table.
+
+    A DataFrame or Arrow table is taken as is. A malformed CSV raises InputError naming the
+    file and the line.
+    """
+    if isinstance(source, pa.Table):
+        return source
+    if not isinstance(source, str | Path):
+        import pandas as pd
+
+        if isinstance(source, pd.DataFrame):
+            return pa.Table.from_pandas(source, preserve_index=False)
+        raise InputError(
+            f"cannot read a {type(source).__name__} as a dataset",
+            hint="pass a file path, an fsspec URL, a pandas DataFrame or a pyarrow Table",
+        )
+    text = str(source)
+    fmt = _format_of(text)
+    if "://" in text and not text.startswith("file://"):
+        return _read_url(text, fmt)
+    path = Path(text.removeprefix("file://"))
+    if not path.is_file():
+        raise InputError(
+            f"file {text!r} does not exist",
+            hint="check the path (relative paths are relative to the current directory)",
+            where=text,
+        )
+    if fmt == "parquet":
+        return _read_parquet(path)
+    if fmt == "arrow":
+        try:
+            with open(path, "rb") as handle:
+                return _read_ipc(handle.read(), text)
+        except OSError as exc:
+            raise InputError(f"cannot read {text}: {exc}", where=text) from None
+    return _read_csv(path)
+
+
+def _read_parquet(path: Path) -> pa.Table:
+    import duckdb
+
+    con = _duckdb()
+    try:
+        result: pa.Table = con.sql(
+            f"SELECT * FROM read_parquet({_sql_str(str(path))})"
+        ).to_arrow_table()
+        return result
+    except duckdb.Error as exc:
+        raise InputError(
+            f"cannot read {path} as Parquet: {_first_line(str(exc))}",
+            hint="check that the file is a complete Parquet file (not truncated or renamed)",
+            where=str(path),
+        ) from None
+    finally:
+        con.close()
+
+
+def _read_ipc(data: bytes, name: str) -> pa.Table:
+    try:
+        return pa.ipc.open_file(pa.BufferReader(data)).read_all()
+    except (pa.ArrowInvalid, OSError):
+        pass
+    try:
+        return pa.ipc.open_stream(pa.BufferReader(data)).read_all()
+    except (pa.ArrowInvalid, OSError) as exc:
+        raise InputError(
+            f"cannot read {name} as an Arrow IPC file or stream: {exc}",
+            hint="write it with pyarrow.feather.write_feather or pyarrow.ipc",
+            where=name,
+        ) from None
+
+
+def _sql_str(text: str) -> str:
+    return "'" + text.replace("'", "''") + "'"
+
+
+def _first_line(text: str) -> str:
+    return text.strip().splitlines()[0] if text.strip() else text
+
+
+def _read_csv(path: Path) -> pa.Table:
+    import duckdb
+
+    con = _duckdb()
+    try:
+        table: pa.Table = con.sql(
+            f"SELECT * FROM read_csv({_sql_str(str(path))}, auto_detect=true)"
+        ).to_arrow_table()
+    except duckdb.Error as exc:
+        message = str(exc)
+        m = re.search(r"Line:\s*(\d+)", message)
+        if m:
+            detail = re.search(r"Expected Number of Columns: (\d+) Found: (\d+)", message)
+            what = (
+                f"{detail.group(2)} fields where the header has {detail.group(1)}"
+                if detail
+                else _first_line(message.split("Line:", 1)[1]).strip()
+            )
+            raise InputError(
+                f"malformed CSV: line {m.group(1)} has {what}",
+                hint="fix that line (quote fields that contain the delimiter)",
+                where=f"{path}:{m.group(1)}",
+            ) from None
+        located = _locate_csv_problem(path)
+        if located is not None:
+            line, what = located
+            raise InputError(
+                f"malformed CSV: line {line} {what}",
+                hint="fix that line (quote fields that contain the delimiter)",
+                where=f"{path}:{line}",
+            ) from None
+        raise InputError(
+            f"cannot read {path} as CSV: {_first_line(message)}",
+            hint="check the delimiter, the quoting and the encoding (UTF-8 expected)",
+            where=str(path),
+        ) from None
+    finally:
+        con.close()
+    if table.column_names != _csv_header(path):
+        # the sniffer gives up on a malformed file by reading it as one text column or by
+        # skipping the lines before the one it could parse: look for the bad line
+        located = _locate_csv_problem(path)
+        if located is not None:
+            line, what = located
+            raise InputError(
+                f"malformed CSV: line {line} {what}",
+                hint="fix that line (quote fields that contain the delimiter)",
+                where=f"{path}:{line}",
+            )
+    return table
+
+
+def _csv_header(path: Path) -> list[str]:
+    """The fields of the first line of a CSV file ([] when it cannot be read)."""
+    import csv
+
+    delimiter = "\t" if path.suffix.lower() == ".tsv" else ","
+    try:
+        with open(path, newline="", encoding="utf-8") as handle:
+            return next(csv.reader(handle, delimiter=delimiter), [])
+    except (csv.Error, UnicodeDecodeError, OSError):
+        return []
+
+
+def _locate_csv_problem(path: Path) -> tuple[int, str] | None:
+    """The first line whose field count differs from the header's (only called on failure)."""
+    import csv
+
+    delimiter = "\t" if path.suffix.lower() == ".tsv" else ","
+    try:
+        with open(path, newline="", encoding="utf-8") as handle:
+            reader = csv.reader(handle, delimiter=delimiter, strict=True)
+            try:
+                header = next(reader)
+            except StopIteration:
+                return None
+            if len(header) < 2:
+                return None
+            for row in reader:
+                if row and len(row) != len(header):
+                    return reader.line_num, (
+                        f"has {len(row)} fields where the header has {len(header)}"
+                    )
+    except csv.Error as exc:
+        return reader.line_num, f"cannot be parsed: {exc}"
+    except UnicodeDecodeError as exc:
+        return 1, f"is not UTF-8 text ({exc.reason} at byte {exc.start})"
+    return None
+
+
+def _read_url(url: str, fmt: str) -> pa.Table:
+    import fsspec
+
+    try:
+        with fsspec.open(url, "rb", compression="infer") as handle:
+            data = handle.read()
+    except (OSError, ValueError, ImportError) as exc:
+        raise InputError(
+            f"cannot open {url}: {exc}",
+            hint="check the URL and that the fsspec backend for its protocol is installed",
+            where=url,
+        ) from None
+    if fmt == "parquet":
+        try:
+            return pq.read_table(io.BytesIO(data))
+        except (pa.ArrowInvalid, OSError) as exc:
+            raise InputError(f"cannot read {url} as Parquet: {exc}", where=url) from None
+    if fmt == "arrow":
+        return _read_ipc(data, url)
+    import pyarrow.csv as pcsv
+
+    try:
+        return pcsv.read_csv(io.BytesIO(data))
+    except pa.ArrowInvalid as exc:
+        m = re.search(r"[Rr]ow #?(\d+)", str(exc))
+        where = f"{url}:{int(m.group(1)) + 1}" if m else url
+        raise InputError(
+            f"malformed CSV: {exc}",
+            hint="fix that line (quote fields that contain the delimiter)",
+            where=where,
+        ) from None
+
+
+def canonical_parquet(table: pa.Table) -> bytes:
+    """The canonical Parquet bytes of ``table`` (fixed writer settings, no schema metadata)."""
+    table = table.replace_schema_metadata(None).combine_chunks()
+    sink = pa.BufferOutputStream()
+    pq.write_table(
+        table,
+        sink,
+        compression="zstd",
+        compression_level=3,
+        use_dictionary=True,
+        write_statistics=True,
+        row_group_size=_ROW_GROUP,
+        version="2.6",
+        data_page_version="1.0",
+    )
+    return bytes(sink.getvalue().to_pybytes())
+
+
+# --------------------------------------------------------------------------------------------
+# dataset versions
+
+
+@dataclass(frozen=True)
+class DatasetVersion:
+    """One immutable dataset version (``train@2``) and its inferred schema."""
+
+    id: str
+    name: str
+    version: int
+    content_hash: str
+    n_rows: int
+    columns: list[ColumnSchema]
+    source: str
+    data_artifact: str
+    id_column: str
+    label_column: str | None
+    created_at: str
+    existing: bool = False  # True when add_dataset found the same content already stored
+
+    @property
+    def ref(self) -> str:
+        return f"{self.name}@{self.version}"
+
+    @property
+    def column_names(self) -> list[str]:
+        return [c.name for c in self.columns]
+
+    def column(self, name: str) -> ColumnSchema:
+        for c in self.columns:
+            if c.name == name:
+                return c
+        raise SchemaError(
+            f"{self.ref} has no column {name!r}; its columns are {self.column_names}",
+            hint="check the column name",
+            where=name,
+        )
+
+    @classmethod
+    def from_record(cls, rec: Record, *, existing: bool = False) -> DatasetVersion:
+        p = rec.payload
+        return cls(
+            id=rec.id,
+            name=rec.name,
+            version=rec.version,
+            content_hash=str(rec.content_hash),
+            n_rows=int(p["n_rows"]),
+            columns=[ColumnSchema.from_dict(c) for c in p["columns"]],
+            source=str(p.get("source", "")),
+            data_artifact=str(p["data_artifact"]),
+            id_column=str(p["id_column"]),
+            label_column=p.get("label_column"),
+            created_at=rec.created_at,
+            existing=existing,
+        )
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "id": self.id,
+            "ref": self.ref,
+            "name": self.name,
+            "version": self.version,
+            "content_hash": self.content_hash,
+            "n_rows": self.n_rows,
+            "n_columns": len(self.columns),
+            "columns": [c.to_dict() for c in self.columns],
+            "source": self.source,
+            "data_artifact": self.data_artifact,
+            "id_column": self.id_column,
+            "label_column": self.label_column,
+            "created_at": self.created_at,
+            "existing": self.existing,
+        }
+
+    def _repr_html_(self) -> str:
+        rows = [
+            (
+                c.name,
+                c.type,
+                c.n_null,
+                c.n_distinct,
+                c.min,
+                c.max,
+                (c.categories or [])[:10],
+            )
+            for c in self.columns
+        ]
+        return html_table(
+            f"{self.ref} ({self.id}): {self.n_rows} rows, sha256 {self.content_hash[:12]}",
+            ["column", "type", "nulls", "distinct", "min", "max", "categories"],
+            rows,
+        )
+
+
+def _payload_columns(project: Project) -> tuple[str, str, bool]:
+    spec = project.spec.project
+    return spec.id, spec.label, spec.task != "regression"
+
+
+def add_dataset(
+    project: Project,
+    source: str | Path | pa.Table | pd.DataFrame,
+    *,
+    name: str,
+    unlabeled: bool = False,
+) -> DatasetVersion:
+    """Store ``source`` as a new immutable version of dataset ``name`` (or find it stored).
+
+    The table must hold the project's id column and (unless ``unlabeled``) its label column.
+    Artifacts are written first and the record last, in one transaction: a failed add stores
+    no record.
+    """
+    if not name or "@" in name or name.strip() != name:
+        raise InputError(
+            f"dataset name {name!r} is not valid; expected a non-empty name without '@' or "
+            "surrounding spaces",
+            hint="pass --name train (versions are numbered for you: train@1, train@2, ...)",
+        )
+    table = read_table(source)
+    where = source if isinstance(source, str | Path) else "the table"
+    id_col, label_col, classification = _payload_columns(project)
+    missing = [
+        c for c in (id_col, *(() if unlabeled else (label_col,))) if c not in table.column_names
+    ]
+    if missing:
+        roles = {id_col: "id column (project.id)", label_col: "label column (project.label)"}
+        raise SchemaError(
+            f"{where} has no {', '.join(f'{c!r} ({roles[c]})' for c in missing)}; its columns "
+            f"are {table.column_names}",
+            hint="rename the column in the file, or set project.id / project.label in "
+            "loopml.toml" + ("" if unlabeled else "; pass --unlabeled for data without labels"),
+            where=", ".join(missing),
+        )
+    if table.num_rows == 0:
+        raise InputError(
+            f"{where} holds no rows", hint="add a file with at least one row", where=str(where)
+        )
+    if len(set(table.column_names)) != len(table.column_names):
+        dups = sorted({c for c in table.column_names if table.column_names.count(c) > 1})
+        raise SchemaError(
+            f"{where} has duplicated column names {dups}",
+            hint="give every column a distinct name",
+            where=", ".join(dups),
+        )
+    data = canonical_parquet(table)
+    sha = hashlib.sha256(data).hexdigest()
+    existing = project.store.list("dataset", name=name)
+    for rec in existing:
+        if rec.content_hash == sha:
+            return DatasetVersion.from_record(rec, existing=True)
+    canonical = pq.read_table(pa.BufferReader(data))
+    con = _duckdb()
+    try:
+        con.register("t", canonical)
+        categorical = [label_col] if classification and label_col in table.column_names else []
+        columns = infer_schema(con, "t", canonical, categorical=categorical)
+    finally:
+        con.close()
+    stored = project.store.artifacts.put_bytes(data)
+    payload = {
+        "source": str(source) if isinstance(source, str | Path) else type(source).__name__,
+        "n_rows": canonical.num_rows,
+        "n_columns": canonical.num_columns,
+        "columns": [c.to_dict() for c in columns],
+        "data_artifact": stored,
+        "id_column": id_col,
+        "label_column": None if unlabeled and label_col not in table.column_names else label_col,
+    }
+    rec = project.store.put("dataset", name, payload, content_hash=sha, dedupe=True)
+    return DatasetVersion.from_record(rec, existing=rec.payload != payload)
+
+
+def list_datasets(project: Project, name: str | None = None) -> list[DatasetVersion]:
+    """Every stored dataset version (oldest first), optionally of one name."""
+    return [DatasetVersion.from_record(r) for r in project.store.list("dataset", name=name)]
+
+
+def get_dataset(project: Project, ref: str) -> DatasetVersion:
+    """A dataset version by ``train@2``, ``data-3`` or ``train`` (the newest version)."""
+    return DatasetVersion.from_record(project.store.get(ref, kind="dataset"))
+
+
+def dataset_path(project: Project, ref: str | DatasetVersion) -> Path:
+    """A verified local Parquet path of the version (DuckDB can read it directly)."""
+    version = ref if isinstance(ref, DatasetVersion) else get_dataset(project, ref)
+    return project.store.artifacts.local_path(version.data_artifact)
+
+
+def load_dataset(
+    project: Project, ref: str | DatasetVersion, *, split: SplitPart | None = None
+) -> pa.Table:
+    """The version's rows as an Arrow table; with ``split``, the rows of that part of the
+    newest split of the version (row order kept)."""
+    version = ref if isinstance(ref, DatasetVersion) else get_dataset(project, ref)
+    data = project.store.artifacts.get_bytes(version.data_artifact)
+    table = pq.read_table(pa.BufferReader(data))
+    if split is None:
+        return table
+    if split not in ("train", "test"):
+        raise InputError(
+            f"split={split!r}; expected 'train' or 'test'", hint="pass split='train' or 'test'"
+        )
+    sp = get_split(project, version)
+    ids = sp.ids(project, split)
+    mask = pc.is_in(table[version.id_column], value_set=ids)
+    return table.filter(mask)
+
+
+# --------------------------------------------------------------------------------------------
+# splits
+
+
+@dataclass(frozen=True)
+class Split:
+    """A train/test assignment of a dataset version's ids."""
+
+    id: str
+    ref: str  # e.g. train@2@1
+    dataset: str  # the dataset version, e.g. train@2
+    dataset_hash: str
+    by: str
+    test: float
+    seed: int
+    n_train: int
+    n_test: int
+    assignment_artifact: str
+    details: dict[str, Any] = field(default_factory=dict)
+    created_at: str = ""
+
+    @classmethod
+    def from_record(cls, rec: Record) -> Split:
+        p = rec.payload
+        return cls(
+            id=rec.id,
+            ref=rec.ref,
+            dataset=str(p["dataset"]),
+            dataset_hash=str(p["dataset_hash"]),
+            by=str(p["by"]),
+            test=float(p["test"]),
+            seed=int(p["seed"]),
+            n_train=int(p["n_train"]),
+            n_test=int(p["n_test"]),
+            assignment_artifact=str(p["assignment_artifact"]),
+            details=dict(p.get("details", {})),
+            created_at=rec.created_at,
+        )
+
+    def assignment(self, project: Project) -> pa.Table:
+        """The table (id, part) of this split."""
+        return pq.read_table(
+            pa.BufferReader(project.store.artifacts.get_bytes(self.assignment_artifact))
+        )
+
+    def ids(self, project: Project, part: SplitPart) -> pa.Array:
+        table = self.assignment(project)
+        return table.filter(pc.equal(table["part"], part))["id"].combine_chunks()
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "id": self.id,
+            "ref": self.ref,
+            "dataset": self.dataset,
+            "dataset_hash": self.dataset_hash,
+            "by": self.by,
+            "test": self.test,
+            "seed": self.seed,
+            "n_train": self.n_train,
+            "n_test": self.n_test,
+            "assignment_artifact": self.assignment_artifact,
+            "details": jsonable(self.details),
+            "created_at": self.created_at,
+        }
+
+    def _repr_html_(self) -> str:
+        rows = [
+            ("dataset", self.dataset),
+            ("by", self.by),
+            ("test share / seed", f"{self.test} / {self.seed}"),
+            ("train rows", self.n_train),
+            ("test rows", self.n_test),
+        ]
+        return html_table(f"split {self.ref} ({self.id})", ["", ""], rows)
+
+
+def get_split(project: Project, dataset: str | DatasetVersion) -> Split:
+    """The newest split of a dataset version, or a split by its id / ``train@2@1``."""
+    if isinstance(dataset, str) and (dataset.startswith("split-") or dataset.count("@") == 2):
+        return Split.from_record(project.store.get(dataset, kind="split"))
+    version = dataset if isinstance(dataset, DatasetVersion) else get_dataset(project, dataset)
+    rec = project.store.latest("split", name=version.ref)
+    if rec is None:
+        raise NotFoundError(
+            f"{version.ref} has no split",
+            hint=f"run `loopml data split {version.ref} --by random --test 0.2 --seed 0`",
+        )
+    return Split.from_record(rec)
+
+
+def _check_unique_ids(table: pa.Table, id_col: str, ref: str) -> None:
+    ids = table[id_col]
+    n_null = ids.null_count
+    if n_null:
+        raise InputError(
+            f"{ref} has {n_null} row(s) without an id in column {id_col!r}",
+            hint="give every row an id, then add the data as a new version",
+            where=id_col,
+        )
+    counts = pc.value_counts(ids)
+    dup = counts.filter(pc.greater(counts.field("counts"), 1))
+    if len(dup):
+        examples = [jsonable(v) for v in dup.field("values").to_pylist()[:MAX_EXAMPLES]]
+        raise InputError(
+            f"{ref} has {len(dup)} id(s) in column {id_col!r} that occur more than once, "
+            f"for example {examples}",
+            hint="make the ids unique (run `loopml data validate` to list them), then add "
+            "the data as a new version",
+            where=id_col,
+        )
+
+
+def split_dataset(
+    project: Project,
+    ref: str | DatasetVersion,
+    *,
+    by: str = "random",
+    test: float = 0.2,
+    seed: int = 0,
+) -> Split:
+    """Split a version into train and test and record the assignment.
+
+    ``by`` is ``random``, ``stratified`` (on the label: each class keeps its share),
+    ``group:COLUMN`` (every value of COLUMN entirely in train or in test) or ``time:COLUMN``
+    (the latest rows are the test part; rows with the same time stay together). The test part
+    holds ``ceil(test * n)`` rows (per class for stratified, about that for group and time).
+    The same inputs give the same split, which is then returned instead of a new record.
+    """
+    version = ref if isinstance(ref, DatasetVersion) else get_dataset(project, ref)
+    if not 0.0 < test < 1.0:
+        raise InputError(
+            f"test={test}; expected a share strictly between 0 and 1",
+            hint="pass --test 0.2 for a 20% test part",
+        )
+    table = load_dataset(project, version)
+    _check_unique_ids(table, version.id_column, version.ref)
+    n = table.num_rows
+    rng = np.random.default_rng(seed)
+    method, _, column = by.partition(":")
+    details: dict[str, Any] = {}
+    is_test = np.zeros(n, dtype=bool)
+    if method == "random" and not column:
+        n_test = min(n - 1, math.ceil(test * n)) if n > 1 else 0
+        is_test[rng.permutation(n)[:n_test]] = True
+    elif method == "stratified" and not column:
+        label = version.label_column
+        if label is None or label not in table.column_names:
+            raise SchemaError(
+                f"{version.ref} has no label column to stratify on",
+                hint="use --by random, or add the data with its label column",
+                where=str(label),
+            )
+        codes = _codes(table[label])
+        sizes = np.bincount(codes)
+        quotas = _allocate(math.ceil(test * n), sizes)
+        for k in np.flatnonzero(sizes).tolist():
+            members = np.flatnonzero(codes == k)
+            is_test[rng.permutation(members)[: int(quotas[k])]] = True
+        details["label"] = label
+    elif method == "group" and column:
+        _require_column(table, column, version.ref, by)
+        codes = _codes(table[column])
+        groups = np.unique(codes)
+        sizes = np.bincount(codes, minlength=int(groups.max()) + 1 if groups.size else 0)
+        chosen: list[int] = []
+        total = 0
+        target = test * n
+        for g in rng.permutation(groups).tolist():
+            if total >= target:
+                break
+            chosen.append(int(g))
+            total += int(sizes[g])
+        if len(chosen) == groups.size and groups.size > 1:
+            chosen.pop()
+        is_test = np.isin(codes, np.asarray(chosen, dtype=np.int64))
+        details.update(
+            {"column": column, "n_groups": int(groups.size), "n_test_groups": len(chosen)}
+        )
+    elif method == "time" and column:
+        _require_column(table, column, version.ref, by)
+        times = table[column]
+        if times.null_count:
+            raise InputError(
+                f"{times.null_count} row(s) of {version.ref} have no value in {column!r}; a "
+                "time split needs a time on every row",
+                hint="fill in the times or split --by random",
+                where=column,
+            )
+        order = np.asarray(pc.sort_indices(table, sort_keys=[(column, "ascending")]))
+        n_test = min(n - 1, math.ceil(test * n)) if n > 1 else 0
+        if n_test:
+            cutoff = times.take(pa.array([int(order[n - n_test])]))[0]
+            is_test = np.asarray(pc.greater_equal(times, cutoff).to_numpy(zero_copy_only=False))
+            details["cutoff"] = jsonable(cutoff.as_py())
+        details["column"] = column
+    else:
+        raise InputError(
+            f"--by {by!r} is not a split method; expected random, stratified, group:COLUMN "
+            "or time:COLUMN",
+            hint="for example --by stratified or --by group:customer_id",
+        )
+    parts = np.where(is_test, "test", "train")
+    assignment = pa.table({"id": table[version.id_column], "part": pa.array(parts)})
+    data = canonical_parquet(assignment)
+    sha = hashlib.sha256(data).hexdigest()
+    settings = {"dataset_hash": version.content_hash, "by": by, "test": test, "seed": seed}
+    content_hash = hashlib.sha256(
+        json.dumps({**settings, "assignment": sha}, sort_keys=True).encode()
+    ).hexdigest()
+    stored = project.store.artifacts.put_bytes(data)
+    payload = {
+        "dataset": version.ref,
+        "dataset_id": version.id,
+        **settings,
+        "n_train": int((~is_test).sum()),
+        "n_test": int(is_test.sum()),
+        "assignment_artifact": stored,
+        "details": details,
+    }
+    rec = project.store.put("split", version.ref, payload, content_hash=content_hash, dedupe=True)
+    return Split.from_record(rec)
+
+
+def _allocate(total: int, sizes: np.ndarray[Any, np.dtype[np.int64]]) -> np.ndarray[Any, Any]:
+    """Split ``total`` over classes in proportion to ``sizes`` (largest remainder)."""
+    exact = total * sizes / sizes.sum()
+    quotas = np.floor(exact).astype(np.int64)
+    remainder = exact - quotas
+    for k in np.argsort(-remainder, kind="stable")[: total - int(quotas.sum())].tolist():
+        quotas[k] += 1
+    out: np.ndarray[Any, Any] = np.minimum(quotas, sizes)
+    return out
+
+
+def _codes(column: pa.ChunkedArray) -> np.ndarray[Any, np.dtype[np.int64]]:
+    encoded = pc.dictionary_encode(column.combine_chunks(), null_encoding="encode")
+    return np.asarray(encoded.indices.to_numpy(zero_copy_only=False), dtype=np.int64)
+
+
+def _require_column(table: pa.Table, column: str, ref: str, by: str) -> None:
+    if column not in table.column_names:
+        raise SchemaError(
+            f"--by {by} names column {column!r}, which {ref} does not have; its columns are "
+            f"{table.column_names}",
+            hint="check the column name",
+            where=column,
+        )
