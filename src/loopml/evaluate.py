@@ -574,20 +574,28 @@ def _check_rows(con: Any, inp: _Inputs, cond: str, what: str, hint: str, id_col:
         )
 
 
+def _check_many(
+    con: Any, inp: _Inputs, checks: Sequence[tuple[str, str, str]], id_col: str
+) -> None:
+    """Count every (condition, what, hint) in one pass; raise for the first that holds."""
+    if not checks:
+        return
+    counts = con.execute(
+        "SELECT "
+        + ", ".join(f"count(*) FILTER (WHERE {cond})" for cond, _, _ in checks)
+        + f' FROM "{inp.view}"'
+    ).fetchall()[0]
+    for (cond, what, hint), bad in zip(checks, counts, strict=True):
+        if bad:
+            _check_rows(con, inp, cond, what, hint, id_col)
+
+
 def _classes(con: Any, inp: _Inputs, label: str, pred: str | None) -> list[Any]:
-    values = [
-        r[0]
-        for r in con.execute(
-            f'SELECT DISTINCT {_q(label)} FROM "{inp.view}" WHERE {_q(label)} IS NOT NULL'
-        ).fetchall()
-    ]
+    lists = [f"list(DISTINCT {_q(label)})"]
     if pred is not None:
-        values += [
-            r[0]
-            for r in con.execute(
-                f'SELECT DISTINCT {_q(pred)} FROM "{inp.view}" WHERE {_q(pred)} IS NOT NULL'
-            ).fetchall()
-        ]
+        lists.append(f"list(DISTINCT {_q(pred)})")
+    row = con.execute(f'SELECT {", ".join(lists)} FROM "{inp.view}"').fetchall()[0]
+    values = [v for found in row for v in (found or []) if v is not None]
     uniq = sorted(set(values), key=lambda v: (isinstance(v, str), v))
     return uniq
 
@@ -876,30 +884,28 @@ def _classification(
                 where=where,
             )
         score_sql = None
+        checks: list[tuple[str, str, str]] = []
         if "score" in cols:
             s = '"score"'
-            _check_rows(
-                con,
-                inp,
-                f"{s} IS NULL OR isnan(CAST({s} AS DOUBLE)) OR isinf(CAST({s} AS DOUBLE))",
-                "have a missing, NaN or infinite score",
-                "scores must be finite probabilities of the positive class",
-                id_col,
+            checks.append(
+                (
+                    f"{s} IS NULL OR isnan(CAST({s} AS DOUBLE)) OR isinf(CAST({s} AS DOUBLE))",
+                    "have a missing, NaN or infinite score",
+                    "scores must be finite probabilities of the positive class",
+                )
             )
-            _check_rows(
-                con,
-                inp,
-                f"{s} < 0 OR {s} > 1",
-                "have a score outside [0, 1]",
-                "scores must be probabilities of the positive class; apply a sigmoid "
-                "to raw margins",
-                id_col,
+            checks.append(
+                (
+                    f"{s} < 0 OR {s} > 1",
+                    "have a score outside [0, 1]",
+                    "scores must be probabilities of the positive class; apply a sigmoid "
+                    "to raw margins",
+                )
             )
             score_sql = s
         if has_pred:
-            _check_rows(
-                con, inp, '"prediction" IS NULL', "have no prediction", "predict every row", id_col
-            )
+            checks.append(('"prediction" IS NULL', "have no prediction", "predict every row"))
+        _check_many(con, inp, checks, id_col)
         classes = _binary_classes(
             _classes(con, inp, label, "prediction" if has_pred else None), positive_class, label
         )

@@ -19,7 +19,9 @@ from loopml.store import ArtifactStore, Store
 def _exercise(store: Store) -> None:
     sha = store.artifacts.put_bytes(b"rows")
     a = store.put("dataset", "train", {"data_artifact": sha}, content_hash="a" * 64, dedupe=True)
-    again = store.put("dataset", "train", {"data_artifact": sha}, content_hash="a" * 64, dedupe=True)
+    again = store.put(
+        "dataset", "train", {"data_artifact": sha}, content_hash="a" * 64, dedupe=True
+    )
     b = store.put("dataset", "train", {"n": 2}, content_hash="b" * 64, dedupe=True)
     e = store.put("evaluation", "eval", {"metrics": {"f1": 0.5}})
     assert (a.id, a.ref) == ("data-1", "train@1")
@@ -52,10 +54,21 @@ def test_postgres_store(tmp_path: Path, postgres_url: str) -> None:
 def test_lineage_has_git_commit(tmp_path: Path) -> None:
     subprocess.run(["git", "init", "-q", str(tmp_path)], check=True)
     (tmp_path / "f").write_text("x")
-    env = {**os.environ, "GIT_AUTHOR_NAME": "t", "GIT_AUTHOR_EMAIL": "t@t", "GIT_COMMITTER_NAME": "t", "GIT_COMMITTER_EMAIL": "t@t"}
+    env = {
+        **os.environ,
+        "GIT_AUTHOR_NAME": "t",
+        "GIT_AUTHOR_EMAIL": "t@t",
+        "GIT_COMMITTER_NAME": "t",
+        "GIT_COMMITTER_EMAIL": "t@t",
+    }
     subprocess.run(["git", "-C", str(tmp_path), "add", "f"], check=True, env=env)
     subprocess.run(["git", "-C", str(tmp_path), "commit", "-qm", "x"], check=True, env=env)
-    head = subprocess.run(["git", "-C", str(tmp_path), "rev-parse", "HEAD"], capture_output=True, text=True, check=True).stdout.strip()
+    head = subprocess.run(
+        ["git", "-C", str(tmp_path), "rev-parse", "HEAD"],
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout.strip()
     with Store.open(tmp_path) as store:
         rec = store.put("evaluation", "e", {})
     assert rec.git_commit == head

@@ -38,11 +38,12 @@ def _root(
 
 
 def _register() -> None:
-    from loopml.cli import _data, _eval, _project
+    from loopml.cli import _analyze, _data, _eval, _project
 
     _project.register(app)
     _data.register(app)
     _eval.register(app)
+    _analyze.register(app)
 
 
 _register()

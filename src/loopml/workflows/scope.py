@@ -81,7 +81,9 @@ class PortfolioResult:
         }
 
 
-def portfolio(directories: Sequence[str | Path], *, out: str | Path | None = None) -> PortfolioResult:
+def portfolio(
+    directories: Sequence[str | Path], *, out: str | Path | None = None
+) -> PortfolioResult:
     """Rank projects by their latest assessment and draw the impact-feasibility matrix."""
     if not directories:
         raise InputError("no project directories given", hint="loopml portfolio DIR [DIR ...]")

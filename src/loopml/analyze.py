@@ -1,0 +1,698 @@
+"""Error analysis: which slice or rare class to work on next, decided on counts.
+
+For every key slice value of an evaluation (and every rare class) the table gives the share
+of the data, the optimizing metric with its interval, the reference it should reach (HLP for
+the slice when known, else HLP overall, else the best baseline evaluation), the gap, the
+expected overall gain if the gap were closed, that gain's 95% interval, the team's ease and
+importance weights (``[priorities]`` in loopml.toml) and a priority score, ranked.
+
+The gain is ``weight x gap``. For metrics that are means over rows (accuracy, error rate,
+MAE, MSE, log loss, Brier) the weight is the slice's share of rows and the gain is exact:
+the overall metric is the share-weighted mean of the slice metrics. For recall the weight is
+the slice's share of the positives (recall is a mean over positive rows), for specificity its
+share of the negatives, for precision its share of the predicted positives (exact when the
+number of predicted positives is held fixed). For the other metrics (F1, MCC, AUC, RMSE, R2,
+macro averages) ``gap x share of rows`` is only a rough guide, and each row says so.
+"""
+
+from __future__ import annotations
+
+import html
+import math
+from collections.abc import Mapping
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+import numpy as np
+
+from loopml.engine import GroupCounts
+from loopml.errors import InputError
+from loopml.evaluate import Evaluation, load_evaluation
+from loopml.metrics import (
+    ConfusionCounts,
+    parse_metric,
+    per_class_report,
+    resolve_metric,
+    wilson_interval,
+)
+from loopml.spec import Spec
+
+__all__ = ["Priorities", "PriorityRow", "Reference", "analyze", "resolve_reference"]
+
+RARE_SHARE = 0.10
+_WEIGHT_KEYS = ("ease", "importance")
+_READINGS = 3
+
+
+# --------------------------------------------------------------------------- references
+
+
+@dataclass
+class Reference:
+    """Where the reference values come from.
+
+    ``hlp_overall``: HLP for the optimizing metric (``targets.hlp`` or the "hlp" record);
+    ``hlp_slices``/``hlp_classes``: HLP per slice label / per class (from the "hlp" record);
+    ``baseline``: the best baseline evaluation (its slices and classes are looked up by label).
+    """
+
+    metric: str
+    hlp_overall: float | None = None
+    hlp_source: str = ""
+    hlp_slices: dict[str, float] = field(default_factory=dict)
+    hlp_classes: dict[str, dict[str, float]] = field(default_factory=dict)
+    baseline: Evaluation | None = None
+    baseline_source: str = ""
+    given: float | None = None
+
+    @property
+    def known(self) -> bool:
+        return (
+            self.given is not None
+            or self.hlp_overall is not None
+            or bool(self.hlp_slices)
+            or bool(self.hlp_classes)
+            or self.baseline is not None
+        )
+
+    def describe(self) -> str:
+        parts = []
+        if self.given is not None:
+            parts.append(f"given reference {self.given:g}")
+        if self.hlp_slices or self.hlp_classes:
+            parts.append("HLP per slice (the 'hlp' baseline record)")
+        if self.hlp_overall is not None:
+            parts.append(f"HLP {self.hlp_overall:g} ({self.hlp_source})")
+        if self.baseline is not None:
+            parts.append(f"best baseline: {self.baseline_source}")
+        if not parts:
+            return (
+                "no reference: no targets.hlp in loopml.toml, no 'hlp' baseline record and no "
+                "baseline evaluation, so gaps are unknown"
+            )
+        return "; then ".join(parts)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "metric": self.metric,
+            "given": self.given,
+            "hlp_overall": self.hlp_overall,
+            "hlp_source": self.hlp_source,
+            "hlp_slices": dict(self.hlp_slices),
+            "hlp_classes": {k: dict(v) for k, v in self.hlp_classes.items()},
+            "baseline": self.baseline.id if self.baseline is not None else None,
+            "baseline_source": self.baseline_source,
+            "description": self.describe(),
+        }
+
+    # ------------------------------------------------------------------ lookups
+    def for_slice(self, label: str) -> tuple[float | None, str]:
+        if self.given is not None:
+            return self.given, "given"
+        if label in self.hlp_slices:
+            return self.hlp_slices[label], "HLP on this slice"
+        if self.hlp_overall is not None:
+            return self.hlp_overall, "HLP overall"
+        if self.baseline is not None:
+            for row in self.baseline.slices():
+                if row.slice == label and self.metric in row.metrics:
+                    v = row.metrics[self.metric].value
+                    if not math.isnan(v):
+                        return v, f"baseline {self.baseline_source} on this slice"
+            mv = self.baseline.overall().get(self.metric)
+            if mv is not None and not math.isnan(mv.value):
+                return mv.value, f"baseline {self.baseline_source} overall"
+        return None, "none"
+
+    def for_class(self, cls: str, metric: str) -> tuple[float | None, str]:
+        value = self.hlp_classes.get(cls, {}).get(metric)
+        if value is not None:
+            return value, "HLP for this class"
+        if self.baseline is not None:
+            for row in self.baseline.per_class():
+                if str(row["class"]) == cls and not math.isnan(row[metric]):
+                    return float(row[metric]), f"baseline {self.baseline_source}"
+        return None, "none"
+
+
+def _num(value: Any, metric: str) -> float | None:
+    """A number from ``0.9``, ``{"value": 0.9}`` or ``{metric: ...}``; None otherwise."""
+    if isinstance(value, bool):
+        return None
+    if isinstance(value, int | float):
+        return float(value)
+    if isinstance(value, Mapping):
+        if metric in value:
+            return _num(value[metric], metric)
+        if "metrics" in value and isinstance(value["metrics"], Mapping):
+            return _num(value["metrics"].get(metric), metric)
+        if "value" in value and value.get("metric", metric) == metric:
+            return _num(value["value"], metric)
+    return None
+
+
+def _hlp_payload(ref: Reference, payload: Mapping[str, Any], metric: str) -> None:
+    """Read an "hlp" baseline record's payload (tolerant of its exact shape)."""
+    overall = _num(payload.get("metrics", {}), metric) if "metrics" in payload else None
+    if overall is None:
+        overall = _num(payload, metric)
+    if overall is not None and ref.hlp_overall is None:
+        ref.hlp_overall, ref.hlp_source = overall, "the 'hlp' baseline record"
+    slices = payload.get("slices")
+    if isinstance(slices, Mapping):
+        for label, v in slices.items():
+            x = _num(v, metric)
+            if x is not None:
+                ref.hlp_slices[str(label)] = x
+    elif isinstance(slices, list):
+        for item in slices:
+            if isinstance(item, Mapping) and "slice" in item:
+                x = _num(item, metric)
+                if x is not None:
+                    ref.hlp_slices[str(item["slice"])] = x
+    classes = payload.get("per_class")
+    items: list[tuple[str, Any]] = []
+    if isinstance(classes, Mapping):
+        items = [(str(k), v) for k, v in classes.items()]
+    elif isinstance(classes, list):
+        items = [(str(c["class"]), c) for c in classes if isinstance(c, Mapping) and "class" in c]
+    for cls, v in items:
+        if isinstance(v, Mapping):
+            got = {m: float(v[m]) for m in ("recall", "precision") if _num(v.get(m), m) is not None}
+            if got:
+                ref.hlp_classes[cls] = got
+
+
+def resolve_reference(
+    evaluation: Evaluation,
+    *,
+    project: Any | None = None,
+    spec: Spec | None = None,
+    reference: float | Evaluation | None = None,
+    hlp: Mapping[str, Any] | None = None,
+) -> Reference:
+    """The reference for ``evaluation``'s optimizing metric.
+
+    ``reference`` overrides everything (a number, or a baseline evaluation). Otherwise: the
+    "hlp" baseline record (or the ``hlp`` payload given here) per slice and per class,
+    ``targets.hlp`` overall, and the best baseline evaluation (records of kind "baseline"
+    whose payload names an ``evaluation``).
+    """
+    metric = evaluation.optimizing
+    ref = Reference(metric=metric)
+    if isinstance(reference, Evaluation):
+        _check_same_task(evaluation, reference)
+        ref.baseline, ref.baseline_source = reference, reference.id or reference.name
+        return ref
+    if reference is not None:
+        if isinstance(reference, bool) or not isinstance(reference, int | float):
+            raise InputError(
+                f"reference {reference!r} is not a number or an Evaluation",
+                hint="pass reference=0.9 (a value of the optimizing metric) or a baseline "
+                "evaluation",
+            )
+        ref.given = float(reference)
+        return ref
+    spec = spec if spec is not None else (project.spec if project is not None else None)
+    if spec is not None and spec.targets.hlp is not None:
+        info = resolve_metric(spec.metric.optimizing)
+        if info is not None and info.name == (resolve_metric(metric) or info).name:
+            ref.hlp_overall, ref.hlp_source = float(spec.targets.hlp), "targets.hlp"
+    if hlp is None and project is not None:
+        record = project.store.latest("baseline", name="hlp")
+        hlp = record.payload if record is not None else None
+    if hlp is not None:
+        _hlp_payload(ref, hlp, metric)
+    if project is not None:
+        best: tuple[float, Evaluation, str] | None = None
+        sign = 1.0 if _higher(metric) else -1.0
+        for record in project.store.list("baseline"):
+            eval_id = record.payload.get("evaluation")
+            if not isinstance(eval_id, str):
+                continue
+            other = load_evaluation(project, eval_id)
+            if other.task != evaluation.task or other.optimizing != metric:
+                continue
+            mv = other.overall().get(metric)
+            if mv is None or math.isnan(mv.value):
+                continue
+            if best is None or sign * mv.value > sign * best[0]:
+                best = (mv.value, other, f"{record.name} ({record.id}, {eval_id})")
+        if best is not None:
+            ref.baseline, ref.baseline_source = best[1], best[2]
+    return ref
+
+
+def _check_same_task(a: Evaluation, b: Evaluation) -> None:
+    if a.task != b.task or a.optimizing != b.optimizing:
+        raise InputError(
+            f"the reference evaluation is a {b.task} evaluation of {b.optimizing!r}; expected a "
+            f"{a.task} evaluation of {a.optimizing!r} like {a.id or a.name!r}",
+            hint="compare evaluations of the same project and optimizing metric",
+        )
+
+
+def _higher(metric: str) -> bool:
+    info = resolve_metric(metric)
+    return True if info is None else info.higher_is_better
+
+
+# --------------------------------------------------------------------------- rows
+
+
+@dataclass(frozen=True)
+class PriorityRow:
+    """One row of the error-analysis table (a key slice value or a rare class)."""
+
+    kind: str  # "slice" or "class"
+    group: str
+    slice: str
+    metric: str
+    support: int
+    share: float
+    value: float
+    low: float | None
+    high: float | None
+    reference: float | None
+    reference_source: str
+    gap: float | None  # reference - value in the "better" direction; > 0: room to improve
+    gap_low: float | None
+    gap_high: float | None
+    weight: float  # the factor turning the gap into an overall gain
+    gain: float | None  # weight x max(gap, 0)
+    gain_low: float | None
+    gain_high: float | None
+    gain_basis: str  # how the gain is computed, and whether it is exact
+    exact: bool
+    ease: float
+    importance: float
+    score: float | None  # gain x ease x importance
+    too_small: bool
+    rank: int = 0
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+@dataclass
+class Priorities:
+    """The ranked error-analysis table of one evaluation."""
+
+    evaluation: str | None
+    metric: str
+    higher_is_better: bool
+    reference: Reference
+    rows: list[PriorityRow]
+    readings: list[str]
+    warnings: list[str] = field(default_factory=list)
+
+    def top(self, k: int = 10) -> list[PriorityRow]:
+        return self.rows[:k]
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "evaluation": self.evaluation,
+            "metric": self.metric,
+            "higher_is_better": self.higher_is_better,
+            "reference": self.reference.to_dict(),
+            "rows": [r.to_dict() for r in self.rows],
+            "readings": list(self.readings),
+            "warnings": list(self.warnings),
+        }
+
+    def _repr_html_(self) -> str:
+        e = html.escape
+        head = "".join(
+            f"<th>{h}</th>"
+            for h in (
+                "#",
+                "slice",
+                "metric",
+                "share",
+                "value",
+                "reference",
+                "gap",
+                "gain",
+                "95% interval",
+                "ease",
+                "importance",
+                "score",
+                "how",
+            )
+        )
+        body = "".join(
+            f"<tr><td>{r.rank}</td><td>{e(r.slice)}</td><td>{e(r.metric)}</td>"
+            f"<td>{r.share:.1%}</td><td>{_fmt(r.value)}</td><td>{_fmt(r.reference)}</td>"
+            f"<td>{_fmt(r.gap)}</td><td>{_fmt(r.gain)}</td>"
+            f"<td>{_iv(r.gain_low, r.gain_high)}</td><td>{r.ease:g}</td>"
+            f"<td>{r.importance:g}</td><td>{_fmt(r.score)}</td><td>{e(r.gain_basis)}</td></tr>"
+            for r in self.rows
+        )
+        readings = "".join(f"<li>{e(x)}</li>" for x in self.readings)
+        warn = "".join(f"<p>&#9888; {e(w)}</p>" for w in self.warnings)
+        return (
+            f"<div><h4>Priorities for {e(self.evaluation or 'the evaluation')} "
+            f"({e(self.metric)})</h4><p>reference: {e(self.reference.describe())}</p>{warn}"
+            f"<ul>{readings}</ul><table><tr>{head}</tr>{body}</table></div>"
+        )
+
+
+def _fmt(x: float | None) -> str:
+    return "n/a" if x is None or math.isnan(x) else f"{x:.4f}"
+
+
+def _iv(low: float | None, high: float | None) -> str:
+    if low is None or high is None:
+        return ""
+    return f"[{low:+.4f}, {high:+.4f}]"
+
+
+def _opt(x: Any) -> float | None:
+    if x is None:
+        return None
+    v = float(x)
+    return None if math.isnan(v) else v
+
+
+def _ratio(a: float, b: float) -> float:
+    return a / b if b > 0 else 0.0
+
+
+def _weight(ev: Evaluation, metric: str, g: GroupCounts, i: int) -> tuple[float, str, bool]:
+    """(weight, how the gain is computed, exact?) of slice ``i`` of group ``g``."""
+    spec = parse_metric(metric)
+    base, average = spec.base, spec.average
+    overall = ev.counts.overall
+    share = _ratio(float(g.n[i]), float(overall.n.sum()))
+    mean = f"exact: {metric} is a mean over rows, so gain = gap x share of rows"
+    rough = f"approximate: {metric} is not a mean over rows; gap x share of rows is a rough guide"
+    if ev.task == "regression":
+        if base in ("mae", "mse"):
+            return share, mean, True
+        if base == "mape" and g.regression is not None and overall.regression is not None:
+            w = _ratio(float(g.regression.n_ape[i]), float(overall.regression.n_ape.sum()))
+            return w, "exact: gap x share of the rows with a non-zero label (MAPE's rows)", True
+        return share, rough, False
+    if base in ("accuracy", "error_rate", "log_loss", "brier"):
+        return share, mean, True
+    if average == "micro" and base in ("precision", "recall", "f1") and ev.task == "multiclass":
+        return (
+            share,
+            f"exact: micro-averaged {base} equals accuracy here; gap x share of rows",
+            True,
+        )
+    if ev.task == "binary" and average is None and g.confusion is not None:
+        m = g.confusion.matrix[i]
+        mo = overall.confusion.matrix[0] if overall.confusion is not None else m
+        if base == "recall":
+            w = _ratio(float(m[-1].sum()), float(mo[-1].sum()))
+            return w, "exact: recall is a mean over positive rows; gap x share of positives", True
+        if base == "specificity":
+            w = _ratio(float(m[0].sum()), float(mo[0].sum()))
+            return w, "exact: specificity is a mean over negatives; gap x share of negatives", True
+        if base == "precision":
+            w = _ratio(float(m[:, -1].sum()), float(mo[:, -1].sum()))
+            return (
+                w,
+                "gap x share of predicted positives (exact if the number of predicted "
+                "positives stays the same)",
+                True,
+            )
+    return share, rough, False
+
+
+def _gap(
+    higher: bool, value: float, low: float | None, high: float | None, reference: float | None
+) -> tuple[float | None, float | None, float | None]:
+    if reference is None or math.isnan(value):
+        return None, None, None
+    if higher:
+        gap = reference - value
+        g_low = None if high is None else reference - high
+        g_high = None if low is None else reference - low
+    else:
+        gap = value - reference
+        g_low = None if low is None else low - reference
+        g_high = None if high is None else high - reference
+    return gap, g_low, g_high
+
+
+def _weights_for(
+    priorities: Mapping[str, Mapping[str, float]], keys: list[str], used: set[str]
+) -> tuple[float, float]:
+    for key in keys:
+        if key in priorities:
+            used.add(key)
+            w = priorities[key]
+            return float(w.get("ease", 1.0)), float(w.get("importance", 1.0))
+    return 1.0, 1.0
+
+
+def _check_priorities(priorities: Mapping[str, Mapping[str, float]]) -> None:
+    for key, weights in priorities.items():
+        if not isinstance(weights, Mapping):
+            raise InputError(
+                f"priorities.{key} is {weights!r}; expected a table with ease and importance",
+                hint=f'write [priorities."{key}"] with ease = 0.5 and importance = 2',
+                where=f"priorities.{key} in loopml.toml",
+            )
+        for name, value in weights.items():
+            if name not in _WEIGHT_KEYS:
+                raise InputError(
+                    f"unknown key {name!r} in priorities.{key}; expected ease or importance",
+                    hint="each slice takes ease = <number> and importance = <number> (default 1)",
+                    where=f"priorities.{key} in loopml.toml",
+                )
+            if isinstance(value, bool) or not isinstance(value, int | float):
+                raise InputError(
+                    f"priorities.{key}.{name} is {value!r}; expected a number",
+                    hint=f"write {name} = 1.5",
+                    where=f"priorities.{key}.{name} in loopml.toml",
+                )
+            if not math.isfinite(value) or value < 0:
+                raise InputError(
+                    f"priorities.{key}.{name} is {value!r}; expected a finite number >= 0",
+                    hint="weights scale the priority score; 1 is neutral",
+                    where=f"priorities.{key}.{name} in loopml.toml",
+                )
+
+
+def _row(
+    *,
+    kind: str,
+    group: str,
+    label: str,
+    metric: str,
+    higher: bool,
+    support: int,
+    share: float,
+    value: float,
+    low: float | None,
+    high: float | None,
+    reference: tuple[float | None, str],
+    weight: tuple[float, str, bool],
+    weights: tuple[float, float],
+    too_small: bool,
+) -> PriorityRow:
+    gap, g_low, g_high = _gap(higher, value, low, high, reference[0])
+    w, basis, exact = weight
+    gain = None if gap is None else w * max(gap, 0.0)
+    gain_low = None if g_low is None else w * max(g_low, 0.0)
+    gain_high = None if g_high is None else w * max(g_high, 0.0)
+    ease, importance = weights
+    return PriorityRow(
+        kind=kind,
+        group=group,
+        slice=label,
+        metric=metric,
+        support=support,
+        share=share,
+        value=value,
+        low=low,
+        high=high,
+        reference=reference[0],
+        reference_source=reference[1],
+        gap=gap,
+        gap_low=g_low,
+        gap_high=g_high,
+        weight=w,
+        gain=gain,
+        gain_low=gain_low,
+        gain_high=gain_high,
+        gain_basis=basis,
+        exact=exact,
+        ease=ease,
+        importance=importance,
+        score=None if gain is None else gain * ease * importance,
+        too_small=too_small,
+    )
+
+
+def _class_rows(
+    ev: Evaluation,
+    ref: Reference,
+    rare_share: float,
+    priorities: Mapping[str, Mapping[str, float]],
+    used: set[str],
+) -> list[PriorityRow]:
+    cm = ev.counts.overall.confusion
+    if ev.task == "regression" or cm is None:
+        return []
+    matrix = np.asarray(cm.matrix[0], dtype=np.int64)
+    n = int(matrix.sum())
+    support = matrix.sum(axis=1)
+    predicted = matrix.sum(axis=0)
+    report = per_class_report(ConfusionCounts(classes=cm.classes, matrix=matrix))
+    rows: list[PriorityRow] = []
+    for k, cls in enumerate(ev.classes):
+        share = _ratio(float(support[k]), float(n))
+        if share >= rare_share:
+            continue
+        label = str(cls)
+        weights = _weights_for(priorities, [f"class={label}", f"class:{label}", label], used)
+        tp = int(matrix[k, k])
+        for metric, denom, wbasis in (
+            ("recall", int(support[k]), "of rows"),
+            ("precision", int(predicted[k]), "of rows predicted as the class"),
+        ):
+            value = float(np.asarray(report[metric])[k])
+            lo, hi = wilson_interval(tp, denom, ev.confidence) if denom else (math.nan, math.nan)
+            w = _ratio(float(denom), float(n))
+            basis = (
+                f"accuracy points: gap x the class's share {wbasis} (closing a {metric} gap on "
+                "the class turns that many rows into correct predictions"
+                + (")" if metric == "recall" else ", with the predicted count held fixed)")
+            )
+            rows.append(
+                _row(
+                    kind="class",
+                    group="class",
+                    label=f"class={label}",
+                    metric=metric,
+                    higher=True,
+                    support=int(support[k]),
+                    share=share,
+                    value=value,
+                    low=_opt(lo),
+                    high=_opt(hi),
+                    reference=ref.for_class(label, metric),
+                    weight=(w, basis, True),
+                    weights=weights,
+                    too_small=int(support[k]) < ev.min_support,
+                )
+            )
+    return rows
+
+
+def _reading(r: PriorityRow, unit: str) -> str:
+    assert r.gain is not None and r.reference is not None
+    iv = ""
+    if r.gain_low is not None and r.gain_high is not None:
+        iv = f" (95% interval {r.gain_low:+.4f} to {r.gain_high:+.4f})"
+    small = "; too few rows to judge" if r.too_small else ""
+    return (
+        f"closing the gap on `{r.slice}` is worth at most {r.gain:+.4f} {unit}{iv}: "
+        f"{r.metric} {r.value:.4f} vs {r.reference:.4f} ({r.reference_source}) on "
+        f"{r.share:.1%} of rows{small}"
+    )
+
+
+def analyze(
+    evaluation: Evaluation | str | None = None,
+    *,
+    project: Any | None = None,
+    spec: Spec | None = None,
+    reference: float | Evaluation | None = None,
+    hlp: Mapping[str, Any] | None = None,
+    rare_share: float = RARE_SHARE,
+) -> Priorities:
+    """The ranked error-analysis table of an evaluation (an object, an id, or the newest).
+
+    ``spec`` (default: the project's) supplies ``targets.hlp`` and ``[priorities]``;
+    ``reference`` and ``hlp`` override the stored references (see :func:`resolve_reference`).
+    Classes rarer than ``rare_share`` of the rows get per-class recall and precision rows.
+    """
+    if not isinstance(evaluation, Evaluation):
+        if project is None:
+            raise InputError(
+                f"evaluation {evaluation!r} given without a project to load it from",
+                hint="pass an Evaluation, or project= to load one by id",
+            )
+        evaluation = load_evaluation(project, evaluation)
+    ev = evaluation
+    if not 0.0 <= rare_share <= 1.0:
+        raise InputError(
+            f"rare_share={rare_share!r}; expected a share between 0 and 1",
+            hint="0.1 gives rows to the classes under 10% of the data",
+        )
+    spec = spec if spec is not None else (project.spec if project is not None else None)
+    priorities: Mapping[str, Mapping[str, float]] = spec.priorities if spec is not None else {}
+    _check_priorities(priorities)
+    ref = resolve_reference(ev, project=project, spec=spec, reference=reference, hlp=hlp)
+    metric = ev.optimizing
+    higher = _higher(metric)
+    used: set[str] = set()
+    rows: list[PriorityRow] = []
+    slice_rows = {(r.group, r.slice): r for r in ev.slices()}
+    for g in ev.counts.groups:
+        assert g.definition is not None
+        for i, label in enumerate(g.labels()):
+            sr = slice_rows[(g.definition.name, label)]
+            mv = sr.metrics.get(metric)
+            if mv is None:
+                continue
+            rows.append(
+                _row(
+                    kind="slice",
+                    group=sr.group,
+                    label=label,
+                    metric=metric,
+                    higher=higher,
+                    support=sr.support,
+                    share=sr.share,
+                    value=mv.value,
+                    low=mv.low,
+                    high=mv.high,
+                    reference=ref.for_slice(label),
+                    weight=_weight(ev, metric, g, i),
+                    weights=_weights_for(priorities, [label, sr.group], used),
+                    too_small=sr.too_small,
+                )
+            )
+    rows += _class_rows(ev, ref, rare_share, priorities, used)
+    rows.sort(key=lambda r: (r.too_small, r.score is None, -(r.score or 0.0)))
+    rows = [_ranked(r, k + 1) for k, r in enumerate(rows)]
+    warnings: list[str] = []
+    unused = [k for k in priorities if k not in used]
+    if unused:
+        warnings.append(
+            f"[priorities] names {', '.join(repr(k) for k in unused)}, which match no slice or "
+            "rare class of this evaluation (use a slice label such as 'region=north', a key "
+            "slice name, or 'class=<label>')"
+        )
+    readings: list[str] = []
+    if not ref.known:
+        readings.append(ref.describe() + "; add targets.hlp to loopml.toml or record a baseline")
+    for r in rows:
+        if len(readings) >= _READINGS:
+            break
+        if r.gain is None or r.gain <= 0 or r.too_small:
+            continue
+        readings.append(_reading(r, metric if r.kind == "slice" else "accuracy"))
+    if ref.known and not readings:
+        readings.append(f"no slice is below its reference on {metric}: nothing to close")
+    return Priorities(
+        evaluation=ev.id or ev.name,
+        metric=metric,
+        higher_is_better=higher,
+        reference=ref,
+        rows=rows,
+        readings=readings,
+        warnings=warnings,
+    )
+
+
+def _ranked(row: PriorityRow, rank: int) -> PriorityRow:
+    from dataclasses import replace
+
+    return replace(row, rank=rank)
