@@ -39,6 +39,7 @@ KIND_PREFIX = {
     "model": "model",
     "evaluation": "eval",
     "audit": "audit",
+    "discovery": "disc",
     "learning_curve": "curve",
 }
 
