@@ -183,16 +183,19 @@ class Evaluation:
         return np.atleast_1d(np.asarray(compute(name, counts, task=self.task), dtype=float))
 
     def _intervals(self, name: str, g: GroupCounts) -> tuple[np.ndarray, np.ndarray, str]:
+        """Wilson for proportions; the count bootstrap with ``n_boot`` resamples for the
+        decision metrics and ``n_boot // 5`` (at least 200) for the others."""
         counts = self._counts_for(name, g)
         if counts is None:
             nan = np.full(len(g.values), np.nan)
             return nan, nan, "none"
+        n_boot = self.n_boot if name in self.decision_metrics() else max(200, self.n_boot // 5)
         iv = interval(
             name,
             counts,
             task=self.task,
             confidence=self.confidence,
-            n_boot=self.n_boot,
+            n_boot=n_boot,
             seed=self.seed,
         )
         return (
