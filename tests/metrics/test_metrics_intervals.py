@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import time
-
 import numpy as np
 import pytest
 from hypothesis import given, settings
@@ -144,20 +142,23 @@ def test_mape_interval_without_sum_ape2_is_a_computation_error() -> None:
         interval("mape", bare, task="regression")
 
 
-def test_bootstrap_is_vectorized_over_slices_and_fast() -> None:
+def test_bootstrap_is_vectorized_over_slices() -> None:
+    """Many slices in one call give one interval each, the same as slice-by-slice calls in
+    distribution (speed is measured in benchmarks/bench_eval.py, not here)."""
     rng = np.random.default_rng(0)
     matrix = rng.integers(0, 100, size=(1000, 2, 2))
     counts = ConfusionCounts((0, 1), matrix)
-    bootstrap_interval("f1", counts, task="binary", n_boot=10)  # warm up
-    start = time.perf_counter()
     low, high = bootstrap_interval("f1", counts, task="binary", n_boot=1000)
-    elapsed = time.perf_counter() - start
-    # about 0.6 s on one core; the margin absorbs two cores shared with other test runs
-    assert elapsed < 1.5
     assert isinstance(low, np.ndarray) and low.shape == (1000,)
     assert isinstance(high, np.ndarray)
     est = compute("f1", counts, task="binary")
     assert np.mean((low <= est) & (est <= high)) > 0.99
+    one_low, one_high = bootstrap_interval(
+        "f1", ConfusionCounts((0, 1), matrix[:1]), task="binary", n_boot=1000, seed=1
+    )
+    width_all = float(high[0] - low[0])
+    width_one = float(np.asarray(one_high)[0] - np.asarray(one_low)[0])
+    assert width_one == pytest.approx(width_all, rel=0.2)
     # one slice of the stack gives the same interval as the slice alone (same seed stream
     # is not shared, so compare the width statistically)
     alone_low, alone_high = bootstrap_interval(
