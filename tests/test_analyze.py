@@ -240,3 +240,38 @@ def test_project_uses_best_stored_baseline(tmp_path: Path) -> None:
     south = next(r for r in result.rows if r.slice == "region=south")
     assert south.reference == 1.0 and south.importance == 3.0
     assert south.score == pytest.approx(3.0 * 0.75 * (1 - 280 / 300))
+
+
+def test_hlp_reference_is_read_from_the_stored_confusion_counts() -> None:
+    """The payload compute_hlp stores (pooled confusion counts, overall and per slice value)
+    gives the reference of every label metric, recomputed from the counts."""
+    from sklearn.metrics import f1_score, precision_score, recall_score
+
+    from loopml.analyze import Reference, _hlp_payload
+
+    pooled = [[50, 5], [3, 42]]
+    slice_a = [[20, 1], [2, 17]]
+    payload = {
+        "task": "binary",
+        "classes": [0, 1],
+        "pooled": pooled,
+        "slices": [{"column": "g", "value": "a", "pooled": slice_a}],
+    }
+
+    def rows(m: list[list[int]]) -> tuple[list[int], list[int]]:
+        y: list[int] = []
+        p: list[int] = []
+        for t in (0, 1):
+            for q in (0, 1):
+                y += [t] * m[t][q]
+                p += [q] * m[t][q]
+        return y, p
+
+    ref = Reference(metric="f1")
+    _hlp_payload(ref, payload, "f1")
+    y, p = rows(pooled)
+    assert ref.hlp_overall == pytest.approx(f1_score(y, p))
+    ya, pa = rows(slice_a)
+    assert ref.hlp_slices["g=a"] == pytest.approx(f1_score(ya, pa))
+    assert ref.hlp_classes["1"]["recall"] == pytest.approx(recall_score(y, p))
+    assert ref.hlp_classes["0"]["precision"] == pytest.approx(precision_score(y, p, pos_label=0))

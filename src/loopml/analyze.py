@@ -151,8 +151,49 @@ def _num(value: Any, metric: str) -> float | None:
     return None
 
 
+def _hlp_from_counts(ref: Reference, payload: Mapping[str, Any], metric: str) -> bool:
+    """Read the payload that loopml.data.compute_hlp stores: pooled confusion counts overall
+    and per key-slice value, from which any label metric is recomputed."""
+    from loopml.metrics import ConfusionCounts, compute, per_class_report
+
+    pooled, classes, task = payload.get("pooled"), payload.get("classes"), payload.get("task")
+    info = resolve_metric(metric)
+    if pooled is None or classes is None or task not in ("binary", "multiclass"):
+        return False
+    if info is None or info.kind != "labels":
+        return True  # HLP from annotator labels has no scores: no reference for this metric
+    labels = tuple(classes)
+
+    def value(matrix: Any) -> float | None:
+        x = float(
+            np.asarray(compute(metric, ConfusionCounts(labels, np.asarray(matrix)), task=task))
+        )
+        return None if math.isnan(x) else x
+
+    overall = value(pooled)
+    if overall is not None and ref.hlp_overall is None:
+        ref.hlp_overall, ref.hlp_source = overall, "the 'hlp' baseline record (pooled annotators)"
+    for item in payload.get("slices") or []:
+        if isinstance(item, Mapping) and "column" in item and "pooled" in item:
+            x = value(item["pooled"])
+            if x is not None:
+                ref.hlp_slices[f"{item['column']}={item['value']}"] = x
+    report = per_class_report(ConfusionCounts(labels, np.asarray(pooled)))
+    for i, cls in enumerate(labels):
+        got = {}
+        for m in ("recall", "precision"):
+            x = float(np.asarray(report[m])[i])
+            if not math.isnan(x):
+                got[m] = x
+        if got:
+            ref.hlp_classes[str(cls)] = got
+    return True
+
+
 def _hlp_payload(ref: Reference, payload: Mapping[str, Any], metric: str) -> None:
     """Read an "hlp" baseline record's payload (tolerant of its exact shape)."""
+    if _hlp_from_counts(ref, payload, metric):
+        return
     overall = _num(payload.get("metrics", {}), metric) if "metrics" in payload else None
     if overall is None:
         overall = _num(payload, metric)
@@ -262,9 +303,9 @@ def _higher(metric: str) -> bool:
 
 @dataclass(frozen=True)
 class PriorityRow:
-    """One row of the error-analysis table (a key slice value or a rare class)."""
+    """One row of the error-analysis table (a key slice value, a tag or a rare class)."""
 
-    kind: str  # "slice" or "class"
+    kind: str  # "slice", "tag" or "class"
     group: str
     slice: str
     metric: str
@@ -597,6 +638,50 @@ def _reading(r: PriorityRow, unit: str) -> str:
     )
 
 
+def _slice_rows(
+    ev: Evaluation,
+    ref: Reference,
+    priorities: Mapping[str, Mapping[str, float]],
+    used: set[str],
+    *,
+    kind: str,
+) -> list[PriorityRow]:
+    """One row per slice of ``ev``'s groups (key slices, or the tags with ``kind="tag"``).
+
+    A tag row belongs to the group "tags"; tags without rows in ``ev`` are left out."""
+    metric = ev.optimizing
+    higher = _higher(metric)
+    rows: list[PriorityRow] = []
+    slice_rows = {(r.group, r.slice): r for r in ev.slices()}
+    for g in ev.counts.groups:
+        assert g.definition is not None
+        for i, label in enumerate(g.labels()):
+            sr = slice_rows[(g.definition.name, label)]
+            mv = sr.metrics.get(metric)
+            if mv is None or (kind == "tag" and sr.support == 0):
+                continue
+            group = "tags" if kind == "tag" else sr.group
+            rows.append(
+                _row(
+                    kind=kind,
+                    group=group,
+                    label=label,
+                    metric=metric,
+                    higher=higher,
+                    support=sr.support,
+                    share=sr.share,
+                    value=mv.value,
+                    low=mv.low,
+                    high=mv.high,
+                    reference=ref.for_slice(label),
+                    weight=_weight(ev, metric, g, i),
+                    weights=_weights_for(priorities, [label, group], used),
+                    too_small=sr.too_small,
+                )
+            )
+    return rows
+
+
 def analyze(
     evaluation: Evaluation | str | None = None,
     *,
@@ -605,12 +690,16 @@ def analyze(
     reference: float | Evaluation | None = None,
     hlp: Mapping[str, Any] | None = None,
     rare_share: float = RARE_SHARE,
+    tags: bool = True,
 ) -> Priorities:
     """The ranked error-analysis table of an evaluation (an object, an id, or the newest).
 
     ``spec`` (default: the project's) supplies ``targets.hlp`` and ``[priorities]``;
     ``reference`` and ``hlp`` override the stored references (see :func:`resolve_reference`).
     Classes rarer than ``rare_share`` of the rows get per-class recall and precision rows.
+    With a ``project`` and ``tags`` (the default), every tag of the stored tag sets (the
+    newest of each name, see :mod:`loopml.tags`) gets a row ``tag:<name>``, counted by one
+    engine pass over the evaluation's files joined with the tags.
     """
     if not isinstance(evaluation, Evaluation):
         if project is None:
@@ -632,37 +721,18 @@ def analyze(
     metric = ev.optimizing
     higher = _higher(metric)
     used: set[str] = set()
-    rows: list[PriorityRow] = []
-    slice_rows = {(r.group, r.slice): r for r in ev.slices()}
-    for g in ev.counts.groups:
-        assert g.definition is not None
-        for i, label in enumerate(g.labels()):
-            sr = slice_rows[(g.definition.name, label)]
-            mv = sr.metrics.get(metric)
-            if mv is None:
-                continue
-            rows.append(
-                _row(
-                    kind="slice",
-                    group=sr.group,
-                    label=label,
-                    metric=metric,
-                    higher=higher,
-                    support=sr.support,
-                    share=sr.share,
-                    value=mv.value,
-                    low=mv.low,
-                    high=mv.high,
-                    reference=ref.for_slice(label),
-                    weight=_weight(ev, metric, g, i),
-                    weights=_weights_for(priorities, [label, sr.group], used),
-                    too_small=sr.too_small,
-                )
-            )
+    rows = _slice_rows(ev, ref, priorities, used, kind="slice")
+    warnings: list[str] = []
+    if tags and project is not None:
+        from loopml.tags import tag_slices
+
+        tagged = tag_slices(ev, project)
+        warnings += tagged.warnings
+        if tagged.evaluation is not None:
+            rows += _slice_rows(tagged.evaluation, ref, priorities, used, kind="tag")
     rows += _class_rows(ev, ref, rare_share, priorities, used)
     rows.sort(key=lambda r: (r.too_small, r.score is None, -(r.score or 0.0)))
     rows = [_ranked(r, k + 1) for k, r in enumerate(rows)]
-    warnings: list[str] = []
     unused = [k for k in priorities if k not in used]
     if unused:
         warnings.append(
@@ -678,7 +748,7 @@ def analyze(
             break
         if r.gain is None or r.gain <= 0 or r.too_small:
             continue
-        readings.append(_reading(r, metric if r.kind == "slice" else "accuracy"))
+        readings.append(_reading(r, metric if r.kind != "class" else "accuracy"))
     if ref.known and not readings:
         readings.append(f"no slice is below its reference on {metric}: nothing to close")
     return Priorities(
