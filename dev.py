@@ -3,7 +3,9 @@
 
     python3 dev.py demo    create .venv, install loopml, run the end-to-end demo
     python3 dev.py test    create .venv, install loopml with its dev tools, then run
-                           ruff (format + lint), mypy --strict and pytest
+                           ruff (format + lint), mypy --strict and pytest (the browser
+                           test of the HTML report runs when /usr/bin/chromium exists;
+                           tools/install_browser.sh installs it, .ci/run calls that)
     python3 dev.py check   only ruff and mypy
     python3 dev.py bench   install the benchmark peers and run benchmarks/
 
@@ -61,7 +63,7 @@ def main(argv: list[str]) -> None:
         ensure_venv("")
         run(BIN / "loopml", "demo", *rest)
     elif command == "test":
-        ensure_venv("dev")
+        ensure_venv("dev,browser")
         lint()
         run(PY, "-m", "pytest", *rest)
     elif command == "check":

@@ -237,4 +237,9 @@ def test_discover_on_a_stored_evaluation_finds_the_planted_slice(tmp_path: Path)
     )
     assert top.support == int(weak.sum())
     assert project.store.latest("discovery") is not None
+    from loopml.report import render_report
+
+    report = render_report(project, ev.id)  # the stored discovery is in the report
+    section = report.html.split('<section id="discovered">')[1].split("</section>")[0]
+    assert "region = &#x27;north&#x27;" in section and "device = &#x27;old&#x27;" in section
     project.close()

@@ -108,6 +108,13 @@ class DiscoveredSlice:
             "significant": self.significant,
         }
 
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]) -> DiscoveredSlice:
+        from loopml.slices import parse
+
+        fields_ = {k: d[k] for k in cls.__dataclass_fields__ if k not in ("expr", "predicates")}
+        return cls(**fields_, predicates=tuple(d["predicates"]), expr=parse(d["expression"]))
+
 
 @dataclass(frozen=True, slots=True)
 class DiscoveryResult:
@@ -149,6 +156,16 @@ class DiscoveryResult:
             "candidates_evaluated": self.candidates_evaluated,
             "slices": [s.to_dict() for s in self.slices],
         }
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]) -> DiscoveryResult:
+        """Rebuild a stored result (the payload of a ``discovery`` record)."""
+        fields_ = {k: d[k] for k in cls.__dataclass_fields__ if k not in ("slices", "columns")}
+        return cls(
+            **fields_,
+            columns=tuple(d["columns"]),
+            slices=tuple(DiscoveredSlice.from_dict(x) for x in d["slices"]),
+        )
 
     def _repr_html_(self) -> str:
         head = (

@@ -38,12 +38,13 @@ def _root(
 
 
 def _register() -> None:
-    from loopml.cli import _analyze, _data, _eval, _project
+    from loopml.cli import _analyze, _data, _eval, _project, _report
 
     _project.register(app)
     _data.register(app)
     _eval.register(app)
     _analyze.register(app)
+    _report.register(app)
 
 
 _register()

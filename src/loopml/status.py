@@ -1,0 +1,709 @@
+"""The status board: where the project stands in its loop, and the one next action per stage.
+
+:func:`project_status` reads the project's spec and store (nothing is computed on the big
+tables: evaluations are rebuilt from their stored counts) and returns one row per lifecycle
+stage (scope, metric, data, baselines, train, analyze, audit) with what exists, what is
+missing, the stage's state and the one next action the project's own data suggests. Every
+piece of advice comes from a named rule; the rules are listed in docs/status.md and each is
+tested.
+"""
+
+from __future__ import annotations
+
+import html
+import math
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Literal
+
+from loopml.errors import LoopmlError
+from loopml.project import Project, open_project
+from loopml.store import Record
+
+__all__ = ["STAGES", "StageRow", "StatusBoard", "project_status"]
+
+StageState = Literal["done", "todo", "attention"]
+STAGES: tuple[str, ...] = ("scope", "metric", "data", "baselines", "train", "analyze", "audit")
+
+
+@dataclass(frozen=True)
+class StageRow:
+    """One stage of the board: its state, what exists, what is missing, the next action.
+
+    ``rule`` names the rule (docs/status.md) that produced the advice; ``command`` is the
+    loopml command to run when the action is one.
+    """
+
+    stage: str
+    state: StageState
+    exists: tuple[str, ...]
+    missing: tuple[str, ...]
+    next_action: str
+    rule: str
+    command: str | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "stage": self.stage,
+            "state": self.state,
+            "exists": list(self.exists),
+            "missing": list(self.missing),
+            "next_action": self.next_action,
+            "rule": self.rule,
+            "command": self.command,
+        }
+
+
+@dataclass(frozen=True)
+class StatusBoard:
+    """The whole board: one :class:`StageRow` per stage, in lifecycle order."""
+
+    project: str
+    directory: str
+    rows: tuple[StageRow, ...]
+    evaluation: str | None = None
+
+    def row(self, stage: str) -> StageRow:
+        for r in self.rows:
+            if r.stage == stage:
+                return r
+        raise KeyError(stage)
+
+    @property
+    def next(self) -> StageRow | None:
+        """The first stage needing attention, else the first with something to do."""
+        for wanted in ("attention", "todo"):
+            for r in self.rows:
+                if r.state == wanted:
+                    return r
+        return None
+
+    def to_dict(self) -> dict[str, Any]:
+        nxt = self.next
+        return {
+            "project": self.project,
+            "directory": self.directory,
+            "evaluation": self.evaluation,
+            "next": nxt.to_dict() if nxt is not None else None,
+            "stages": [r.to_dict() for r in self.rows],
+        }
+
+    def _repr_html_(self) -> str:
+        return status_html(self)
+
+
+_MARK = {"done": "&#10003; done", "todo": "&#8226; to do", "attention": "! attention"}
+
+
+def status_html(board: StatusBoard) -> str:
+    """The board as an HTML table (used by the notebook repr and the report)."""
+    e = html.escape
+    body = "".join(
+        f'<tr class="st-{r.state}"><td><b>{e(r.stage)}</b></td>'
+        f'<td class="state">{_MARK[r.state]}</td>'
+        f"<td>{'<br>'.join(e(x) for x in r.exists) or '&mdash;'}</td>"
+        f"<td>{'<br>'.join(e(x) for x in r.missing) or '&mdash;'}</td>"
+        f"<td>{e(r.next_action)}</td></tr>"
+        for r in board.rows
+    )
+    nxt = board.next
+    lead = (
+        f"<p><b>Next:</b> {e(nxt.stage)}: {e(nxt.next_action)}</p>"
+        if nxt is not None
+        else "<p><b>Every stage is done.</b></p>"
+    )
+    return (
+        f'<div class="status-board"><h4>Status of {e(board.project)}</h4>{lead}'
+        "<table><tr><th>stage</th><th>state</th><th>exists</th><th>missing</th>"
+        f"<th>next action</th></tr>{body}</table></div>"
+    )
+
+
+# --------------------------------------------------------------------------- facts
+
+
+@dataclass
+class _Facts:
+    """Everything the rules look at, read once from the spec and the store."""
+
+    project: Project
+    assessment: Any | None = None  # loopml.scope.Assessment
+    assessment_id: str | None = None
+    datasets: list[Record] = field(default_factory=list)
+    splits: list[Record] = field(default_factory=list)
+    labelsets: list[Record] = field(default_factory=list)
+    baselines: list[Record] = field(default_factory=list)
+    models: list[Record] = field(default_factory=list)
+    evaluations: list[Record] = field(default_factory=list)
+    audits: list[Record] = field(default_factory=list)
+    _loaded: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def hlp(self) -> Record | None:
+        found = [r for r in self.baselines if r.name == "hlp"]
+        return found[-1] if found else None
+
+    @property
+    def baseline_evals(self) -> dict[str, Record]:
+        """Evaluation id -> the baseline record that names it."""
+        out: dict[str, Record] = {}
+        for r in self.baselines:
+            ev = r.payload.get("evaluation")
+            if isinstance(ev, str):
+                out[ev] = r
+        return out
+
+    @property
+    def model_evals(self) -> list[Record]:
+        base = self.baseline_evals
+        return [r for r in self.evaluations if r.id not in base]
+
+    def evaluation(self, record_id: str) -> Any | None:
+        """The stored evaluation rebuilt from its counts, or None when it cannot be loaded."""
+        if record_id not in self._loaded:
+            from loopml.evaluate import load_evaluation
+
+            try:
+                self._loaded[record_id] = load_evaluation(self.project, record_id)
+            except (LoopmlError, KeyError, ValueError):
+                self._loaded[record_id] = None
+        return self._loaded[record_id]
+
+
+def _collect(project: Project) -> _Facts:
+    store = project.store
+    facts = _Facts(project=project)
+    try:
+        from loopml.workflows.scope import latest_assessment
+
+        scope = latest_assessment(project)
+    except (LoopmlError, KeyError, ValueError, TypeError):
+        scope = None
+    if scope is not None:
+        facts.assessment = scope.assessment
+        facts.assessment_id = scope.record.id
+    facts.datasets = store.list("dataset")
+    facts.splits = store.list("split")
+    facts.labelsets = store.list("labelset")
+    facts.baselines = store.list("baseline")
+    facts.models = store.list("model")
+    facts.evaluations = store.list("evaluation")
+    facts.audits = store.list("audit")
+    return facts
+
+
+# --------------------------------------------------------------------------- helpers
+
+
+def _higher(metric: str) -> bool:
+    from loopml.metrics import resolve_metric
+
+    info = resolve_metric(metric)
+    return True if info is None else bool(info.higher_is_better)
+
+
+def _num(x: Any) -> float | None:
+    if isinstance(x, bool) or not isinstance(x, int | float):
+        return None
+    return None if math.isnan(float(x)) else float(x)
+
+
+def _value(ev: Any, metric: str) -> float | None:
+    mv = ev.overall().get(metric)
+    return None if mv is None else _num(mv.value)
+
+
+def _newest_dataset(facts: _Facts) -> Record | None:
+    return max(facts.datasets, key=lambda r: r.created_at) if facts.datasets else None
+
+
+def _hlp_value(facts: _Facts) -> tuple[float | None, str]:
+    """HLP on the optimizing metric: targets.hlp, else the pooled score of the 'hlp' record."""
+    spec = facts.project.spec
+    if spec.targets.hlp is not None:
+        return float(spec.targets.hlp), "targets.hlp"
+    rec = facts.hlp
+    if rec is None:
+        return None, ""
+    metric = spec.metric.optimizing
+    for s in rec.payload.get("scores", []):
+        if isinstance(s, dict) and s.get("who") == "pooled" and s.get("column") is None:
+            m = s.get("metrics", {}).get(metric) or {}
+            value = _num(m.get("estimate"))
+            if value is not None:
+                return value, f"{rec.id}"
+    return None, rec.id
+
+
+def priorities_for(ev: Any, project: Project) -> Any:
+    """``loopml.analyze.analyze`` of ``ev``; when it finds no reference but the project has
+    an HLP number (targets.hlp or the pooled score of the 'hlp' record), that number is
+    used as the reference."""
+    from loopml.analyze import analyze
+
+    pr = analyze(ev, project=project)
+    if not pr.reference.known:
+        hlp, _ = _hlp_value(_Facts(project=project, baselines=project.store.list("baseline")))
+        if hlp is not None:
+            pr = analyze(ev, project=project, reference=hlp)
+    return pr
+
+
+def _best_baseline(facts: _Facts) -> tuple[float, str, str] | None:
+    """(value, baseline name, evaluation id) of the best evaluated baseline."""
+    metric = facts.project.spec.metric.optimizing
+    sign = 1.0 if _higher(metric) else -1.0
+    best: tuple[float, str, str] | None = None
+    for eval_id, rec in facts.baseline_evals.items():
+        ev = facts.evaluation(eval_id)
+        if ev is None or ev.optimizing != metric:
+            continue
+        v = _value(ev, metric)
+        if v is None:
+            continue
+        if best is None or sign * v > sign * best[0]:
+            best = (v, rec.name, eval_id)
+    return best
+
+
+def _row(
+    stage: str,
+    state: StageState,
+    exists: list[str],
+    missing: list[str],
+    action: str,
+    rule: str,
+    command: str | None = None,
+) -> StageRow:
+    return StageRow(stage, state, tuple(exists), tuple(missing), action, rule, command)
+
+
+# --------------------------------------------------------------------------- rules
+
+
+def _scope(facts: _Facts) -> StageRow:
+    a = facts.assessment
+    if a is None:
+        cmd = "loopml scope --answers answers.toml"
+        return _row(
+            "scope",
+            "todo",
+            [],
+            ["scope assessment (impact, feasibility)"],
+            f"assess impact and feasibility: `{cmd}`",
+            "scope.missing",
+            cmd,
+        )
+    exists = [
+        f"assessment {facts.assessment_id}: impact {a.impact:.1f}/10, "
+        f"feasibility {a.feasibility:.1f}/10 ({a.quadrant_label})"
+    ]
+    failed = list(a.failed_checks)
+    if failed:
+        c = failed[0]
+        return _row(
+            "scope",
+            "attention",
+            exists,
+            [f"archetype check {c.name!r} passes"],
+            f"revisit the scope: the {a.archetype} check {c.name!r} failed ({c.reason})",
+            "scope.failed_check",
+        )
+    if a.quadrant == "avoid":
+        return _row(
+            "scope",
+            "attention",
+            exists,
+            [],
+            "low impact and low feasibility: reconsider the project against others "
+            "(`loopml portfolio`)",
+            "scope.avoid",
+            "loopml portfolio",
+        )
+    return _row("scope", "done", exists, [], "nothing to do", "scope.done")
+
+
+def _metric(facts: _Facts) -> StageRow:
+    m = facts.project.spec.metric
+    sl = facts.project.spec.slices
+    exists = [f"optimizing {m.optimizing}"]
+    if m.satisficing:
+        exists.append("constraints: " + ", ".join(str(c) for c in m.satisficing))
+    n_slices = len(sl.columns) + len(sl.crosses) + len(sl.named)
+    if n_slices:
+        exists.append(f"{n_slices} key slice definition(s)")
+    if not m.satisficing:
+        return _row(
+            "metric",
+            "todo",
+            exists,
+            ["satisficing constraints"],
+            'add the constraints a model must meet: satisficing = ["recall >= 0.9"] under '
+            "[metric] in loopml.toml",
+            "metric.no_constraints",
+        )
+    if not n_slices:
+        return _row(
+            "metric",
+            "todo",
+            exists,
+            ["key slices"],
+            "declare the slices that must not be left behind: columns = [...] under [slices] "
+            "in loopml.toml",
+            "metric.no_slices",
+        )
+    return _row("metric", "done", exists, [], "nothing to do", "metric.done")
+
+
+def _data(facts: _Facts) -> StageRow:
+    newest = _newest_dataset(facts)
+    if newest is None:
+        cmd = "loopml data add FILE --name NAME"
+        return _row(
+            "data",
+            "todo",
+            [],
+            ["a dataset version"],
+            f"add a dataset version: `{cmd}`",
+            "data.missing",
+            cmd,
+        )
+    rows = newest.payload.get("n_rows")
+    exists = [
+        f"{len(facts.datasets)} dataset version(s); newest {newest.ref}"
+        + (f" ({rows:,} rows)" if isinstance(rows, int) else "")
+    ]
+    split = [r for r in facts.splits if r.name == newest.ref]
+    if not split:
+        cmd = f"loopml data split {newest.ref} --by stratified --test 0.2"
+        return _row(
+            "data",
+            "todo",
+            exists,
+            [f"a train/test split of {newest.ref}"],
+            f"split the newest version: `{cmd}`",
+            "data.no_split",
+            cmd,
+        )
+    exists.append(f"split {split[-1].ref}")
+    if facts.labelsets:
+        exists.append(f"{len(facts.labelsets)} annotator label set(s)")
+    return _row("data", "done", exists, [], "nothing to do", "data.done")
+
+
+def _baselines(facts: _Facts) -> StageRow:
+    hlp, source = _hlp_value(facts)
+    metric = facts.project.spec.metric.optimizing
+    exists: list[str] = []
+    if hlp is not None:
+        exists.append(f"HLP {metric} {hlp:.4f} ({source})")
+    evaluated = facts.baseline_evals
+    best = _best_baseline(facts)
+    if evaluated:
+        exists.append(
+            f"{len(evaluated)} baseline(s) evaluated"
+            + (f"; best {best[1]} {metric} {best[0]:.4f} ({best[2]})" if best else "")
+        )
+    if hlp is None and facts.hlp is None:
+        newest = _newest_dataset(facts)
+        if not facts.labelsets:
+            ref = newest.ref if newest is not None else "DATA@1"
+            cmd = f"loopml labels add annotations.csv --dataset {ref}"
+            return _row(
+                "baselines",
+                "todo",
+                exists,
+                ["human-level performance (HLP)", "annotator labels"],
+                f"no HLP yet: add annotator labels (`{cmd}`), then `loopml labels hlp`",
+                "baselines.no_labels",
+                cmd,
+            )
+        cmd = "loopml labels hlp"
+        return _row(
+            "baselines",
+            "todo",
+            exists,
+            ["human-level performance (HLP)"],
+            f"no HLP yet: compute it from {facts.labelsets[-1].ref}: `{cmd}`",
+            "baselines.no_hlp",
+            cmd,
+        )
+    if not evaluated:
+        cmd = "loopml baseline"
+        return _row(
+            "baselines",
+            "todo",
+            exists,
+            ["evaluated baselines (dummy, quick model)"],
+            f"evaluate the dummy and quick baselines on the test split: `{cmd}`",
+            "baselines.none",
+            cmd,
+        )
+    return _row("baselines", "done", exists, [], "nothing to do", "baselines.done")
+
+
+def _train(facts: _Facts) -> StageRow:
+    metric = facts.project.spec.metric.optimizing
+    model_evals = facts.model_evals
+    exists: list[str] = []
+    if facts.models:
+        exists.append(f"{len(facts.models)} model version(s); newest {facts.models[-1].ref}")
+    if model_evals:
+        exists.append(f"{len(model_evals)} model evaluation(s); newest {model_evals[-1].id}")
+    if not facts.models and not model_evals:
+        cmd = "loopml train"
+        return _row(
+            "train",
+            "todo",
+            exists,
+            ["a model version"],
+            f"fit the model declared in [model] of loopml.toml: `{cmd}` (or evaluate "
+            "predictions from elsewhere with `loopml eval`)",
+            "train.none",
+            cmd,
+        )
+    if facts.models:
+        sanity = facts.models[-1].payload.get("sanity")
+        if isinstance(sanity, dict) and (
+            sanity.get("passed") is False or sanity.get("can_overfit") is False
+        ):
+            return _row(
+                "train",
+                "attention",
+                exists,
+                ["a model that passes the sanity check"],
+                f"{facts.models[-1].ref} cannot overfit a tiny subset: look for a bug in the "
+                "features, the labels or the model settings before a long fit "
+                "(`loopml train --sanity`)",
+                "train.sanity_failed",
+                "loopml train --sanity",
+            )
+    if not model_evals:
+        cmd = "loopml eval --data TEST --predictions PREDICTIONS"
+        return _row(
+            "train",
+            "todo",
+            exists,
+            ["an evaluation of the model"],
+            f"evaluate {facts.models[-1].ref} on the test split: `{cmd}`",
+            "train.not_evaluated",
+            cmd,
+        )
+    newest = model_evals[-1]
+    ev = facts.evaluation(newest.id)
+    best = _best_baseline(facts)
+    value = _value(ev, metric) if ev is not None else None
+    if ev is not None and value is not None:
+        exists.append(f"{newest.id}: {metric} {value:.4f}")
+    if value is not None and best is not None:
+        sign = 1.0 if _higher(metric) else -1.0
+        if sign * value < sign * best[0]:
+            return _row(
+                "train",
+                "attention",
+                exists,
+                [f"a model that beats the baseline {best[1]!r}"],
+                f"the model ({newest.id}, {metric} {value:.4f}) is below the baseline "
+                f"{best[1]!r} ({best[2]}, {best[0]:.4f}): go back to the data or the features",
+                "train.below_baseline",
+            )
+    if ev is not None:
+        failed = [c for c in ev.verdict()["constraints"] if c["passed"] is False]
+        if failed:
+            c = failed[0]
+            cmd = f"loopml eval --choose-threshold '{c['constraint']}' ..."
+            return _row(
+                "train",
+                "attention",
+                exists,
+                [f"{c['constraint']} on {newest.id}"],
+                f"{newest.id} fails {c['constraint']} (value {c['value']:.4f}): choose a "
+                f"threshold under it (`{cmd}`) or improve the model",
+                "train.constraint_failed",
+                cmd,
+            )
+    return _row("train", "done", exists, [], "nothing to do", "train.done")
+
+
+def _analyze(facts: _Facts) -> StageRow:
+    if not facts.evaluations:
+        cmd = "loopml eval --data TEST --predictions PREDICTIONS"
+        return _row(
+            "analyze",
+            "todo",
+            [],
+            ["an evaluation"],
+            f"evaluate predictions on the test split: `{cmd}`",
+            "analyze.no_evaluation",
+            cmd,
+        )
+    newest = facts.evaluations[-1]
+    exists = [f"newest evaluation {newest.id} ({newest.name})"]
+    data = _newest_dataset(facts)
+    if data is not None and data.created_at > newest.created_at:
+        cmd = f"loopml eval --data {data.ref} --predictions PREDICTIONS"
+        return _row(
+            "analyze",
+            "attention",
+            exists,
+            [f"an evaluation on {data.ref}"],
+            f"stale evaluation: {data.ref} was added after {newest.id}; re-evaluate on the new "
+            f"data version (`{cmd}`)",
+            "analyze.stale",
+            cmd,
+        )
+    ev = facts.evaluation(newest.id)
+    if ev is None:
+        return _row(
+            "analyze",
+            "attention",
+            exists,
+            [f"the counts of {newest.id}"],
+            f"{newest.id} cannot be loaded from the store: run `loopml store check`",
+            "analyze.unreadable",
+        )
+    try:
+        pr = priorities_for(ev, facts.project)
+    except (ImportError, LoopmlError):
+        pr = None
+    cmd = f"loopml analyze {newest.id}"
+    if pr is not None and not pr.reference.known:
+        return _row(
+            "analyze",
+            "todo",
+            exists,
+            ["a reference (HLP or a baseline) to measure gaps against"],
+            "gaps are unknown: set targets.hlp in loopml.toml, compute HLP "
+            "(`loopml labels hlp`) or evaluate baselines (`loopml baseline`)",
+            "analyze.no_reference",
+        )
+    top = None
+    if pr is not None:
+        top = next(
+            (r for r in pr.rows if r.gain is not None and r.gain > 0 and not r.too_small), None
+        )
+    if top is not None:
+        return _row(
+            "analyze",
+            "todo",
+            exists,
+            [],
+            f"top priority: {top.slice} ({top.metric} {top.value:.4f} vs {top.reference:.4f}, "
+            f"{top.share:.1%} of rows; closing the gap gains about {top.gain:+.4f} overall): "
+            f"work on it (`{cmd}`)",
+            "analyze.top_priority",
+            cmd,
+        )
+    if pr is None:
+        return _row(
+            "analyze",
+            "todo",
+            exists,
+            ["an error analysis"],
+            f"rank the slices by what closing their gap would gain: `{cmd}`",
+            "analyze.not_available",
+            cmd,
+        )
+    return _row(
+        "analyze",
+        "done",
+        exists,
+        [],
+        f"no slice is below its reference on {pr.metric}",
+        "analyze.done",
+    )
+
+
+def _audit(facts: _Facts) -> StageRow:
+    checks = facts.project.spec.audit
+    if not checks:
+        return _row(
+            "audit",
+            "todo",
+            [],
+            ["[[audit]] checks"],
+            "brainstorm how the model could fail (slices, rare classes, regressions) and add "
+            "each as an [[audit]] check in loopml.toml",
+            "audit.no_checks",
+        )
+    exists = [f"{len(checks)} audit check(s) in loopml.toml"]
+    if not facts.evaluations:
+        return _row(
+            "audit",
+            "todo",
+            exists,
+            ["an evaluation to audit"],
+            "evaluate a model first (`loopml eval`), then audit it",
+            "audit.no_evaluation",
+        )
+    newest = facts.evaluations[-1].id
+    runs = [r for r in facts.audits if r.name == newest]
+    cmd = f"loopml audit {newest}"
+    if not runs:
+        return _row(
+            "audit",
+            "todo",
+            exists,
+            [f"an audit of {newest}"],
+            f"run the checks on the newest evaluation: `{cmd}`",
+            "audit.not_run",
+            cmd,
+        )
+    last = runs[-1]
+    exists.append(f"audit {last.id} of {newest}")
+    failed = [c for c in last.payload.get("checks", []) if not c.get("passed", True)]
+    if failed:
+        c = failed[0]
+        more = f" (and {len(failed) - 1} more)" if len(failed) > 1 else ""
+        return _row(
+            "audit",
+            "attention",
+            exists,
+            [f"check {c.get('name')!r} passing"],
+            f"audit failure: {c.get('name')!r} ({c.get('check')}): {c.get('message')}{more}; "
+            "fix it before the model may ship",
+            "audit.failed",
+            cmd,
+        )
+    return _row(
+        "audit",
+        "done",
+        exists,
+        [],
+        f"all {len(last.payload.get('checks', []))} checks passed on {newest}",
+        "audit.done",
+    )
+
+
+_RULES: tuple[Callable[[_Facts], StageRow], ...] = (
+    _scope,
+    _metric,
+    _data,
+    _baselines,
+    _train,
+    _analyze,
+    _audit,
+)
+
+
+def project_status(project: Project | str | Path | None = None) -> StatusBoard:
+    """The status board of ``project`` (an opened project, or a directory to open).
+
+    Raises :class:`~loopml.errors.ProjectNotFoundError` outside a project.
+    """
+    if isinstance(project, Project):
+        return _board(project)
+    with open_project(project) as opened:
+        return _board(opened)
+
+
+def _board(project: Project) -> StatusBoard:
+    facts = _collect(project)
+    rows = tuple(rule(facts) for rule in _RULES)
+    return StatusBoard(
+        project=project.spec.project.name,
+        directory=str(project.dir),
+        rows=rows,
+        evaluation=facts.evaluations[-1].id if facts.evaluations else None,
+    )
