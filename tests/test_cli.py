@@ -146,3 +146,21 @@ def test_demo_walks_every_stage(tmp_path: Path) -> None:
     assert stages[:4] == ["init", "scope", "data", "labels"]
     assert "evaluate logistic" in stages and "evaluate boosting" in stages
     assert set(result["evaluations"]) == {"logistic", "boosting"}
+    for stage in (
+        "baselines",
+        "sanity check",
+        "train logistic",
+        "train boosting",
+        "leaderboard",
+        "analyze",
+        "discover",
+        "audit",
+        "report",
+        "status",
+    ):
+        assert stage in stages
+    assert stages[-2:] == ["report", "status"]
+    assert Path(result["report"]).is_file()
+    assert stages.index("baselines") < stages.index("sanity check") < stages.index("train logistic")
+    summaries = {s["stage"]: s["summary"] for s in result["steps"]}
+    assert "logistic: can overfit" in summaries["sanity check"]

@@ -269,3 +269,37 @@ def test_missing_file_and_unreadable_file(tmp_path: Path) -> None:
     bad.write_bytes(b"not parquet at all")
     with pytest.raises(InputError, match=str(bad)):
         evaluate(bad, task="binary", store=False)
+
+
+def test_in_memory_inputs_are_kept_so_rows_can_be_read_again(binary_project: Project) -> None:
+    from loopml.evaluate import evaluation_sources
+
+    df = binary_frame(300)
+    ev = evaluate(
+        df[["id", "label", "region"]], df[["id", "score", "prediction"]], project=binary_project
+    )
+    data_path, preds_path = evaluation_sources(
+        binary_project, load_evaluation(binary_project, ev.id)
+    )
+    assert pd.read_parquet(data_path)["label"].tolist() == df["label"].tolist()
+    assert pd.read_parquet(preds_path)["score"].tolist() == df["score"].tolist()
+    unstored = evaluate(df, task="binary", store=False)
+    with pytest.raises(InputError, match="in-memory tables"):
+        evaluation_sources(binary_project, unstored)
+
+
+def test_a_part_of_a_dataset_split_as_data(binary_project: Project) -> None:
+    from loopml.data import add_dataset, load_dataset, split_dataset
+
+    df = binary_frame(400)
+    version = add_dataset(binary_project, df[["id", "label", "region"]], name="d")
+    split_dataset(binary_project, version.ref, by="stratified", test=0.25, seed=0)
+    test_ids = load_dataset(binary_project, version.ref, split="test")["id"].to_pylist()
+    preds = df[df["id"].isin(test_ids)][["id", "score", "prediction"]]
+    ev = evaluate(f"{version.ref}:test", preds, project=binary_project)
+    sub = df[df["id"].isin(test_ids)]
+    assert ev.n == len(test_ids)
+    assert ev.overall()["f1"].value == pytest.approx(skm.f1_score(sub["label"], sub["prediction"]))
+    assert ev.inputs["dataset"] == version.ref and ev.inputs["split"] == "test"
+    with pytest.raises(InputError, match="train or test"):
+        evaluate(f"{version.ref}:valid", preds, project=binary_project)

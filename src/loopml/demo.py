@@ -63,10 +63,12 @@ class DemoResult:
     directory: Path
     steps: list[tuple[str, str]] = field(default_factory=list)
     evaluations: dict[str, str] = field(default_factory=dict)
+    report: Path | None = None
 
     def to_dict(self) -> dict[str, Any]:
         return {
             "directory": str(self.directory),
+            "report": str(self.report) if self.report else None,
             "steps": [{"stage": s, "summary": t} for s, t in self.steps],
             "evaluations": self.evaluations,
         }
@@ -110,6 +112,11 @@ def _annotations(test: pd.DataFrame, seed: int) -> pd.DataFrame:
     return pd.concat(rows, ignore_index=True)
 
 
+def _overall_difference(comparison: list[dict[str, Any]], metric: str) -> str:
+    row = next(c for c in comparison if c["slice"] == "all" and c["metric"] == metric)
+    return f"{row['difference']:+.3f} [{row['low']:+.3f}, {row['high']:+.3f}]"
+
+
 def _findings(report: Any) -> str:
     by: dict[str, int] = {}
     for f in report.findings:
@@ -133,10 +140,6 @@ def run_demo(
     seed: int = 0,
 ) -> DemoResult:
     """Build a demo project in ``directory`` (a new temporary one when None) and walk it."""
-    from sklearn.ensemble import HistGradientBoostingClassifier
-    from sklearn.linear_model import LogisticRegression
-    from sklearn.pipeline import make_pipeline
-    from sklearn.preprocessing import StandardScaler
 
     from loopml.data import (
         add_dataset,
@@ -147,7 +150,7 @@ def run_demo(
         split_dataset,
         validate_dataset,
     )
-    from loopml.evaluate import evaluate
+    from loopml.evaluate import load_evaluation
     from loopml.project import init_project
     from loopml.workflows.scope import run_scope
 
@@ -183,6 +186,32 @@ def run_demo(
         "# young_android = \"age < 25 and os = 'android'\"", 'large_tumours = "mean_radius >= 17"'
     )
     text = text.replace("min_support = 30", "min_support = 15")
+    text += (
+        "\n[baselines]\n"
+        'dummy = ["majority", "stratified"]\n'
+        "quick = []  # the two models below are the quick models here\n"
+        "[baselines.rules]\n"
+        "# a radiologist's rule of thumb: large tumours are suspicious\n"
+        'when = [["mean_radius >= 15", 1]]\n'
+        "default = 0\n"
+        "\n[model]\n"
+        "# site and scanner are metadata for slicing, not features\n"
+        'exclude = ["site", "scanner"]\n'
+        "\n# failure modes the team brainstormed, run by `loopml audit`\n"
+        "[[audit]]\n"
+        'name = "noisy scans"\n'
+        "check = \"recall on slice 'site=C & scanner=old' >= 0.8\"\n"
+        'reason = "old scanners at site C give noisier measurements; malignant cases there '
+        'must still be caught"\n'
+        "[[audit]]\n"
+        'name = "sites alike"\n'
+        'check = "max gap of recall across site <= 0.15"\n'
+        'reason = "a patient should not be screened worse because of the hospital"\n'
+        "[[audit]]\n"
+        'name = "malignant recall"\n'
+        'check = "recall of class 1 >= 0.9"\n'
+        'reason = "a missed malignant tumour is the costliest error"\n'
+    )
     spec_path.write_text(text)
     project.close()
     from loopml.project import open_project
@@ -200,7 +229,7 @@ def run_demo(
         f"{a.quadrant_label} ({scope.record.id})",
     )
 
-    frame, feature_cols = make_demo_data(seed)
+    frame, _ = make_demo_data(seed)
     csv = root / "tumours.csv"
     frame.to_csv(csv, index=False)
     version = add_dataset(project, csv, name="tumours")
@@ -212,7 +241,6 @@ def run_demo(
         f"(stratified, 30% test); validation: {_findings(report)}",
     )
 
-    train = load_dataset(project, version.ref, split="train").to_pandas()
     test = load_dataset(project, version.ref, split="test").to_pandas()
     labels_csv = root / "annotations.csv"
     _annotations(test, seed).to_csv(labels_csv, index=False)
@@ -226,31 +254,66 @@ def run_demo(
         f"HLP {hlp.metric} {_hlp(hlp)} ({hlp.id})",
     )
 
-    x_train, y_train = train[feature_cols], train["label"]
-    models = {
-        "logistic": make_pipeline(StandardScaler(), LogisticRegression(max_iter=2000)),
-        "boosting": HistGradientBoostingClassifier(random_state=seed),
+    from loopml.baselines import leaderboard, run_baselines
+    from loopml.train import sanity_check, train
+
+    base = run_baselines(project)
+    best = max(
+        (r for r in base.results if r.kind in ("dummy", "rules") and r.value is not None),
+        key=lambda r: r.value or 0.0,
+    )
+    hlp_row = next((r for r in base.results if r.kind == "hlp"), None)
+    step(
+        "baselines",
+        f"{len(base.results)} on {base.split}: best {best.name} f1 {best.value:.3f} "
+        f"[{best.low:.3f}, {best.high:.3f}]"
+        + (f"; HLP f1 {hlp_row.value:.3f}" if hlp_row and hlp_row.value is not None else ""),
+    )
+
+    estimators = {
+        "logistic": ("sklearn.linear_model.LogisticRegression", {"max_iter": 2000}),
+        # smaller leaves than the default 20, so the model can fit (and be sanity-checked on)
+        # 32 rows
+        "boosting": (
+            "sklearn.ensemble.HistGradientBoostingClassifier",
+            {"min_samples_leaf": 5, "random_state": seed},
+        ),
     }
-    test_data = root / "test.parquet"
-    test.to_parquet(test_data)
+    checks = [
+        sanity_check(project, estimator=path, params=params) for path, params in estimators.values()
+    ]
+    step(
+        "sanity check",
+        "; ".join(
+            f"{name}: {'can overfit' if c.passed else 'FLAGGED'} 32 rows "
+            f"(training accuracy {c.value:.3f})" + ("" if c.passed else f", likely {c.causes[0]}")
+            for name, c in zip(estimators, checks, strict=True)
+        ),
+    )
+
+    test.to_parquet(root / "test.parquet")
     previous: str | None = None
-    for name, model in models.items():
-        model.fit(x_train, y_train)
-        score = model.predict_proba(test[feature_cols])[:, 1]
-        preds = pd.DataFrame(
-            {"id": test["id"], "score": score, "prediction": (score >= 0.5).astype(int)}
-        )
-        path = root / f"predictions_{name}.parquet"
-        preds.to_parquet(path)
-        ev = evaluate(
-            test_data,
-            path,
-            project=project,
+    for name, (path, params) in estimators.items():
+        trained = train(
+            project,
+            estimator=path,
+            params=params,
             name=name,
-            model=name,
+            n_single=50,
             against=previous,
-            choose="recall >= 0.95",
+            choose_threshold="recall >= 0.95",
         )
+        mv = trained.model
+        assert mv is not None and mv.deployment is not None and mv.evaluation is not None
+        dep = mv.deployment
+        step(
+            f"train {name}",
+            f"{mv.ref} ({mv.id}): {dep.model_size_mb or 0:.3f} MB, latency p50 "
+            f"{dep.latency_p50_ms:.2f} ms / p99 {dep.latency_p99_ms:.2f} ms, "
+            f"{dep.throughput_rows_per_s:,.0f} rows/s"
+            + ("" if dep.passed is not False else " (a deployment constraint FAILS)"),
+        )
+        ev = load_evaluation(project, mv.evaluation)
         v = ev.verdict()
         failed = [c["constraint"] for c in v["constraints"] if c["passed"] is False]
         worst = min(
@@ -261,23 +324,79 @@ def run_demo(
             f"{ev.id}: f1 {v['value']:.3f} [{v['low']:.3f}, {v['high']:.3f}]"
             + (f"; failed: {', '.join(failed)}" if failed else "; all constraints met")
             + f"; weakest slice {worst.slice} (f1 {worst.metrics['f1'].value:.3f}, "
-            f"n={worst.support}); threshold for recall >= 0.95: "
-            f"{ev.threshold_choice['threshold']:.3f}"
-            if ev.threshold_choice
-            else "",
+            f"n={worst.support})"
+            + (
+                f"; threshold for recall >= 0.95: {ev.threshold_choice['threshold']:.3f}"
+                if ev.threshold_choice
+                else ""
+            )
+            + (
+                f"; vs {previous}: f1 {_overall_difference(ev.comparison, 'f1')}"
+                if previous and ev.comparison
+                else ""
+            ),
         )
         result.evaluations[name] = ev.id or ""
         previous = ev.id
+    board = leaderboard(project)
+    top = board.rows[:4]
+    best_model = next((r for r in board.rows if r.kind == "model"), None)
+    gap = best_model.gap_to_hlp if best_model is not None else None
+    step(
+        "leaderboard",
+        ", ".join(f"{r.name} {r.value:.3f}" for r in top if r.value is not None)
+        + (
+            f"; best model {best_model.name} is {abs(gap):.3f} "
+            + ("below" if gap > 0 else "above")
+            + " HLP"
+            if best_model is not None and gap is not None
+            else ""
+        ),
+    )
+    # -- error analysis, discovery and the audit of the newest model
+    from loopml.analyze import analyze
+    from loopml.audit import run_audit
+    from loopml.discover import discover_evaluation
+
+    newest = result.evaluations[list(estimators)[-1]]
+    priorities = analyze(newest, project=project)
+    step(
+        "analyze",
+        priorities.readings[0] if priorities.readings else "no slice is below its reference",
+    )
+    found = discover_evaluation(project, newest, columns=["site", "scanner"], min_support=10)
+    top_found = found.slices[0] if found.slices else None
+    step(
+        "discover",
+        (
+            f"top slice {top_found.expression} (error rate {top_found.error_rate:.3f} vs "
+            f"{found.error_rate:.3f} overall, n={top_found.support}, adjusted p "
+            f"{top_found.p_adjusted:.2g}): "
+            + ("significant" if top_found.significant else "not significant at this size")
+        )
+        if top_found is not None
+        else "no slice has an error rate above the overall rate",
+    )
+    audit = run_audit(newest, project=project)
+    failed_checks = [c.name for c in audit.failures]
+    step(
+        "audit",
+        f"{audit.id}: {len(audit.checks) - len(failed_checks)} of {len(audit.checks)} checks "
+        "pass" + (f"; FAILED: {', '.join(failed_checks)}" if failed_checks else ""),
+    )
+
+    # -- report and status (the see stage)
     from loopml.report import build_report
     from loopml.status import project_status
 
     report_path = build_report(project, None, root / "report.html")
+    result.report = report_path
     step("report", f"{report_path} (open it in a browser; it needs no network)")
-    board = project_status(project)
-    nxt = board.next
+    status = project_status(project)
+    nxt = status.next
     step(
         "status",
-        ", ".join(f"{r.stage} {r.state}" for r in board.rows)
+        ", ".join(f"{r.stage} {r.state}" for r in status.rows)
         + (f"; next ({nxt.stage}): {nxt.next_action}" if nxt is not None else ""),
     )
     project.close()

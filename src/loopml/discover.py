@@ -35,7 +35,6 @@ import math
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from decimal import Decimal
-from pathlib import Path
 from typing import Any, Literal
 
 import numpy as np
@@ -989,8 +988,10 @@ def discover_evaluation(
     prediction column; store the result as a ``discovery`` record."""
     import duckdb
 
-    from loopml.engine import describe, register
-    from loopml.errors import ComputationError, InputError, NotFoundError
+    from loopml.engine import describe
+    from loopml.errors import ComputationError, NotFoundError
+    from loopml.evaluate import _prepare, evaluation_sources, load_evaluation
+    from loopml.slices import sql_literal
 
     record = (
         project.store.latest("evaluation")
@@ -1006,41 +1007,20 @@ def discover_evaluation(
             hint="discover on a classification evaluation",
         )
     inputs = payload.get("inputs", {})
-    sources = {"data": inputs.get("data"), "predictions": inputs.get("predictions")}
+    data_src, preds_src = evaluation_sources(project, load_evaluation(project, record.id))
+    id_col, label = inputs.get("id", "id"), inputs.get("label", "label")
     con = duckdb.connect()
     try:
-        for view, source in sources.items():
-            if source is None:
-                continue
-            if not Path(str(source)).exists():
-                raise InputError(
-                    f"{record.id} was computed from {source}, which is not a file that still "
-                    "exists, so its rows cannot be searched",
-                    hint="run `loopml eval` on files or dataset versions, then discover on it",
-                )
-            register(con, str(source), f"__{view}", what=view)
-        id_col, label = inputs.get("id", "id"), inputs.get("label", "label")
-        data_cols = describe(con, "__data")
-        if sources["predictions"] is not None:
-            pred_cols = describe(con, "__predictions")
-            keep = [c for c in pred_cols if c != id_col]
-            select = ", ".join(
-                [f'd."{c}"' for c in data_cols if c not in keep] + [f'p."{c}"' for c in keep]
-            )
-            con.execute(
-                f'CREATE TEMP VIEW __rows AS SELECT {select} FROM "__data" d '
-                f'JOIN "__predictions" p ON d."{id_col}" = p."{id_col}"'
-            )
-        else:
-            con.execute('CREATE TEMP VIEW __rows AS SELECT * FROM "__data"')
+        inp = _prepare(con, data_src, preds_src, id_col=id_col, label=label, allow_unmatched=True)
+        con.execute(f'CREATE TEMP VIEW __rows AS SELECT * FROM "{inp.view}"')
         cols = describe(con, "__rows")
         if "prediction" not in cols:
             threshold = float(inputs.get("threshold") or 0.5)
             classes = payload["classes"]
             con.execute(
-                "CREATE TEMP VIEW __rows2 AS SELECT *, CASE WHEN score >= ? THEN ? ELSE ? END "
-                "AS prediction FROM __rows",
-                [threshold, classes[-1], classes[0]],
+                f"CREATE TEMP VIEW __rows2 AS SELECT *, CASE WHEN score >= {threshold!r} THEN "
+                f"{sql_literal(classes[-1])} ELSE {sql_literal(classes[0])} END AS prediction "
+                "FROM __rows"
             )
             view = "__rows2"
         else:

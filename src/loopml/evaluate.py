@@ -11,10 +11,12 @@ from __future__ import annotations
 
 import html
 import math
+import os
 import uuid
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from pathlib import Path
+from typing import Any, Literal
 
 import numpy as np
 
@@ -40,7 +42,14 @@ from loopml.metrics import (
 from loopml.metrics._catalog import Task
 from loopml.spec import Constraint, Spec, parse_constraint
 
-__all__ = ["Evaluation", "MetricValue", "SliceRow", "evaluate", "load_evaluation"]
+__all__ = [
+    "Evaluation",
+    "MetricValue",
+    "SliceRow",
+    "evaluate",
+    "evaluation_sources",
+    "load_evaluation",
+]
 
 _SAMPLE = 5
 _PROBA_TOL = 1e-3
@@ -750,8 +759,9 @@ def evaluate(
         cons.append(c if isinstance(c, Constraint) else parse_constraint(c))
     if positive_class is None and spec is not None:
         positive_class = spec.project.positive_class
+    dataset_ref: dict[str, Any] = {}
     if project is not None and isinstance(data, str) and "@" in data and not _is_path(data):
-        data = _dataset_path(project, data)
+        data, dataset_ref = _dataset_source(project, data)
 
     con = duckdb.connect()
     try:
@@ -840,6 +850,8 @@ def evaluate(
         other = against if isinstance(against, Evaluation) else load_evaluation(project, against)
         ev.comparison = compare(ev, other)
     if store and project is not None:
+        ev.inputs.update(dataset_ref)
+        ev.inputs.update(_keep_in_memory_inputs(project, data, predictions))
         record = _store(project, ev)
         ev.id = record.id
         ev.lineage = record.lineage()
@@ -847,17 +859,95 @@ def evaluate(
 
 
 def _is_path(text: str) -> bool:
-    from pathlib import Path
-
     return Path(text).exists() or "://" in text
 
 
-def _dataset_path(project: Any, ref: str) -> Any:
-    try:
-        from loopml.data import dataset_path
-    except ImportError:  # pragma: no cover - data versions not installed
-        raise NotFoundError(f"{ref!r} is not a file and dataset versions are unavailable") from None
-    return dataset_path(project, ref)
+def _dataset_source(project: Any, text: str) -> tuple[Any, dict[str, Any]]:
+    """``test@1`` (a dataset version) or ``data@2:test`` (a part of its newest split)."""
+    from loopml.data import dataset_path, load_dataset
+
+    ref, _, part = text.partition(":")
+    if not part:
+        return dataset_path(project, ref), {"dataset": ref}
+    if part not in ("train", "test"):
+        raise InputError(
+            f"{text!r}: the part after ':' must be train or test, not {part!r}",
+            hint="write e.g. customers@1:test for the test part of the newest split",
+        )
+    split: Literal["train", "test"] = "train" if part == "train" else "test"
+    return load_dataset(project, ref, split=split), {"dataset": ref, "split": part}
+
+
+def _keep_in_memory_inputs(project: Any, data: Any, predictions: Any) -> dict[str, str]:
+    """Write in-memory data/predictions to the artifact store as Parquet, so that the rows
+    behind a stored evaluation can be read again (discovery, review, tags)."""
+    import io
+
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    out: dict[str, str] = {}
+    for key, obj in (("data_artifact", data), ("predictions_artifact", predictions)):
+        if obj is None or isinstance(obj, str | os.PathLike):
+            continue
+        module = type(obj).__module__.split(".")[0]
+        if module == "pandas":
+            table = pa.Table.from_pandas(obj, preserve_index=False)
+        elif module == "polars":
+            table = obj.to_arrow()
+        elif isinstance(obj, pa.Table):
+            table = obj
+        else:
+            continue
+        buffer = io.BytesIO()
+        pq.write_table(table, buffer)
+        out[key] = project.store.artifacts.put_bytes(buffer.getvalue())
+    return out
+
+
+def evaluation_sources(project: Any, ev: Evaluation) -> tuple[str, str | None]:
+    """Readable paths of the data and predictions behind a stored evaluation.
+
+    In-memory inputs were kept as Parquet artifacts; files are looked up as given and
+    relative to the project directory. Raises InputError when the rows cannot be read again.
+    """
+    eid = ev.id or ev.name
+    paths: list[str | None] = []
+    for what in ("data", "predictions"):
+        sha = ev.inputs.get(f"{what}_artifact")
+        text = ev.inputs.get(what)
+        if sha and project is not None:
+            paths.append(str(project.store.artifacts.local_path(sha)))
+            continue
+        if text is None:
+            if what == "data":
+                raise InputError(f"evaluation {eid!r} records no data input")
+            paths.append(None)
+            continue
+        text = str(text)
+        if "://" in text:
+            paths.append(text)
+            continue
+        candidates = [Path(text)]
+        if not Path(text).is_absolute() and project is not None:
+            candidates.append(Path(project.dir) / text)
+        found = next((c for c in candidates if c.exists()), None)
+        if found is None:
+            in_memory = text.startswith("the ") and text.endswith(")")
+            raise InputError(
+                f"the {what} of evaluation {eid!r} "
+                + (
+                    f"were in-memory tables ({text}) that were not kept"
+                    if in_memory
+                    else f"file {text} no longer exists"
+                ),
+                hint="evaluate again with a project (in-memory inputs are then kept), on files "
+                "or on dataset versions (test@1), which the store keeps",
+                where=f"evaluation {eid}",
+            )
+        paths.append(str(found))
+    assert paths[0] is not None
+    return paths[0], paths[1]
 
 
 def _classification(

@@ -171,37 +171,6 @@ class TagSlices:
 # --------------------------------------------------------------------------- sources
 
 
-_IN_MEMORY = "the "  # register() labels in-memory tables "the data (DataFrame)"
-
-
-def _resolve_file(text: str, what: str, ev: Evaluation, project: Any | None) -> str:
-    """The readable path of an evaluation input recorded as ``text``."""
-    eid = ev.id or ev.name
-    if text.startswith(_IN_MEMORY) and text.endswith(")"):
-        raise InputError(
-            f"evaluation {eid!r} was run on in-memory tables ({text}); the review and tags need "
-            "the rows, and only files or dataset versions can be read again",
-            hint="run the evaluation on files or dataset versions: `loopml eval --data test@1 "
-            "--predictions preds.parquet` (or evaluate(path, path, project=...))",
-            where=f"evaluation {eid}",
-        )
-    if "://" in text:
-        return text
-    path = Path(text)
-    candidates = [path]
-    if not path.is_absolute() and project is not None:
-        candidates.append(Path(project.dir) / path)
-    for c in candidates:
-        if c.exists():
-            return str(c)
-    raise InputError(
-        f"the {what} file {text} of evaluation {eid!r} no longer exists",
-        hint="restore the file, or evaluate again on dataset versions (test@1), which the "
-        "store keeps",
-        where=f"evaluation {eid}",
-    )
-
-
 def _q(name: str) -> str:
     return quote_identifier(name)
 
@@ -227,13 +196,9 @@ def _open_rows(ev: Evaluation, project: Any | None) -> Iterator[_Rows]:
     """The evaluation's rows (data joined with predictions) as a DuckDB view."""
     import duckdb
 
-    from loopml.evaluate import _prepare
+    from loopml.evaluate import _prepare, evaluation_sources
 
-    data = _resolve_file(str(ev.inputs.get("data", "the data (unknown)")), "data", ev, project)
-    preds_text = ev.inputs.get("predictions")
-    preds = (
-        None if preds_text is None else _resolve_file(str(preds_text), "predictions", ev, project)
-    )
+    data, preds = evaluation_sources(project, ev)
     id_col = str(ev.inputs.get("id") or (project.spec.project.id if project else "id"))
     label = str(ev.inputs.get("label") or (project.spec.project.label if project else "label"))
     con = duckdb.connect()

@@ -38,10 +38,11 @@ def _root(
 
 
 def _register() -> None:
-    from loopml.cli import _analyze, _data, _eval, _project, _report
+    from loopml.cli import _analyze, _data, _eval, _project, _report, _train
 
     _project.register(app)
     _data.register(app)
+    _train.register(app)
     _eval.register(app)
     _analyze.register(app)
     _report.register(app)

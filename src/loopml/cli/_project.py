@@ -162,10 +162,12 @@ def demo(
     if as_json:
         print_json(result.to_dict())
         return
+    d = result.directory
     console.print(
-        f"\ndone in {time.perf_counter() - start:.1f} s. The project is in "
-        f"[bold]{result.directory}[/]; try:\n"
-        f"  loopml -C {result.directory} eval --data {result.directory / 'test.parquet'} "
-        f"--predictions {result.directory / 'predictions_boosting.parquet'} "
-        f"--against {result.evaluations.get('logistic', '')}"
+        f"\ndone in {time.perf_counter() - start:.1f} s. The project is in [bold]{d}[/] and "
+        f"the report in [bold]{result.report}[/]. Try:\n"
+        f"  loopml -C {d} status\n"
+        f"  loopml -C {d} analyze --discover\n"
+        f"  loopml -C {d} leaderboard\n"
+        f"  loopml -C {d} audit {result.evaluations.get('boosting', '')} --junit audit.xml"
     )

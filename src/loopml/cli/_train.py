@@ -150,6 +150,12 @@ def train_command(
     grow_slice: str | None = typer.Option(
         None, "--grow-slice", help="Slice expression for the 'can more data hurt' check."
     ),
+    against: str | None = typer.Option(
+        None, "--against", help="Compare the new evaluation with this one, slice by slice."
+    ),
+    choose_threshold: str | None = typer.Option(
+        None, "--choose-threshold", help="e.g. 'recall >= 0.95': best threshold under it."
+    ),
     as_json: bool = _JSON,
 ) -> None:
     """Fit the [model] estimator, sanity-check it, measure it and record a model version."""
@@ -171,6 +177,8 @@ def train_command(
             with_learning_curve=curve,
             grow_slice=grow_slice,
             progress=not as_json,
+            against=against,
+            choose_threshold=choose_threshold,
         )
     if as_json:
         print_json(result.to_dict())

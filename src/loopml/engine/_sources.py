@@ -18,11 +18,25 @@ _ARROW = {".arrow", ".feather", ".ipc"}
 
 
 def _suffix(path: str) -> str:
+    """The format of ``path`` by its name, or by its first bytes when the name has no known
+    suffix (artifacts in the store are named by their hash)."""
     low = path.lower()
     for s in (".csv.gz", ".tsv.gz"):
         if low.endswith(s):
             return s
-    return Path(low).suffix
+    suffix = Path(low).suffix
+    if suffix in _PARQUET | _CSV | _ARROW or "://" in path:
+        return suffix
+    try:
+        with open(path, "rb") as handle:
+            magic = handle.read(6)
+    except OSError:
+        return suffix
+    if magic[:4] == b"PAR1":
+        return ".parquet"
+    if magic == b"ARROW1":
+        return ".arrow"
+    return suffix
 
 
 def register(con: Any, obj: TableLike, view: str, *, what: str = "table") -> str:

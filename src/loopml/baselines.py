@@ -1,0 +1,824 @@
+"""Baselines and the leaderboard: a model's number beside the numbers it must beat.
+
+:func:`run_baselines` evaluates, with the same engine and on the same test part of the
+newest split, every baseline ``[baselines]`` in loopml.toml asks for: dummy predictors, a
+rule baseline (a Python function or declarative rules), quick models (logistic or linear
+regression and histogram gradient boosting, default settings), the older system (a
+predictions file); it shows HLP (from the label set) and literature numbers (declared, not
+evaluated). Each is stored as a ``baseline`` record. :func:`leaderboard` puts models and
+baselines side by side on the optimizing metric and the satisficing constraints, with
+intervals, the gap to HLP and the gap to the best baseline.
+"""
+
+from __future__ import annotations
+
+import difflib
+import math
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+
+from loopml.errors import ComputationError, ConfigurationError, InputError, SpecError
+from loopml.models import ModelData, model_data, prediction_frame
+
+if TYPE_CHECKING:
+    import pandas as pd
+
+    from loopml.project import Project
+
+__all__ = [
+    "BaselineResult",
+    "BaselineRun",
+    "Leaderboard",
+    "LeaderboardRow",
+    "baseline_config",
+    "leaderboard",
+    "run_baselines",
+]
+
+_KEYS = ("dummy", "quick", "rules", "older_system", "literature", "hlp", "dataset", "seed")
+_DUMMY_CLS = {"majority": "most_frequent", "stratified": "stratified", "prior": "prior"}
+_DUMMY_REG = {"mean": "mean", "median": "median"}
+_QUICK = ("linear", "boosting")
+EVALUATED_KINDS = ("dummy", "rules", "quick", "older_system")
+
+
+def _err(project: Project, key: str, message: str, hint: str) -> SpecError:
+    return SpecError(f"{key}: {message}", hint=hint, where=str(project.dir / "loopml.toml"))
+
+
+@dataclass(frozen=True)
+class BaselineConfig:
+    """The validated ``[baselines]`` table."""
+
+    dummy: list[str]
+    quick: list[str]
+    rules: dict[str, Any] | None
+    older_system: str | None
+    literature: list[dict[str, Any]]
+    hlp: bool
+    dataset: str | None
+    seed: int
+
+
+def baseline_config(project: Project) -> BaselineConfig:
+    """Validate ``[baselines]``; every problem names its key."""
+    table = dict(project.spec.baselines)
+    task = project.spec.task
+    for key in table:
+        if key not in _KEYS:
+            close = difflib.get_close_matches(key, _KEYS, n=1)
+            raise _err(
+                project,
+                f"baselines.{key}",
+                f"unknown key baselines.{key}; expected one of {', '.join(_KEYS)}",
+                f"did you mean baselines.{close[0]}?" if close else "remove it",
+            )
+    allowed = _DUMMY_REG if task == "regression" else _DUMMY_CLS
+    dummy = table.get("dummy", list(allowed))
+    if not isinstance(dummy, list) or any(d not in allowed for d in dummy):
+        raise _err(
+            project,
+            "baselines.dummy",
+            f"given {dummy!r}; a {task} task takes a list of {', '.join(allowed)}",
+            f"dummy = {list(allowed)!r}".replace("'", '"'),
+        )
+    quick = table.get("quick", list(_QUICK))
+    if quick is False:
+        quick = []
+    if not isinstance(quick, list) or any(q not in _QUICK for q in quick):
+        raise _err(
+            project,
+            "baselines.quick",
+            f"given {quick!r}; expected a list of {', '.join(_QUICK)} (or false)",
+            'quick = ["linear", "boosting"]',
+        )
+    rules = table.get("rules")
+    rules_cfg: dict[str, Any] | None = None
+    if isinstance(rules, str):
+        rules_cfg = {"function": rules, "per": "frame"}
+    elif isinstance(rules, Mapping):
+        rules_cfg = dict(rules)
+        extra = [k for k in rules_cfg if k not in ("function", "per", "when", "default")]
+        if extra:
+            raise _err(
+                project,
+                f"baselines.rules.{extra[0]}",
+                "unknown key; expected function and per, or when and default",
+                'rules = "mypkg.rules:predict", or [baselines.rules] when = [["x > 1", 1]]',
+            )
+        if ("function" in rules_cfg) == ("when" in rules_cfg):
+            raise _err(
+                project,
+                "baselines.rules",
+                "give either function (a Python rule) or when (declarative rules)",
+                'function = "mypkg.rules:predict", or when = [["expression", value], ...]',
+            )
+        if rules_cfg.get("per", "frame") not in ("frame", "row"):
+            raise _err(
+                project,
+                "baselines.rules.per",
+                f"given {rules_cfg.get('per')!r}; expected 'frame' or 'row'",
+                'per = "frame" (the function gets a DataFrame) or "row" (a dict per row)',
+            )
+        when = rules_cfg.get("when")
+        if when is not None and (
+            not isinstance(when, list)
+            or not when
+            or not all(isinstance(w, list) and len(w) == 2 and isinstance(w[0], str) for w in when)
+        ):
+            raise _err(
+                project,
+                "baselines.rules.when",
+                f"given {when!r}; expected a list of [expression, prediction] pairs",
+                'when = [["mean_radius >= 17", 1]] with default = 0',
+            )
+        if when is not None and "default" not in rules_cfg:
+            raise _err(
+                project,
+                "baselines.rules.default",
+                "declarative rules need a default prediction for rows no rule matches",
+                "default = 0",
+            )
+    elif rules is not None:
+        raise _err(
+            project,
+            "baselines.rules",
+            f"given {rules!r}; expected 'module:function' or a table",
+            'rules = "mypkg.rules:predict"',
+        )
+    older = table.get("older_system")
+    if older is not None and not isinstance(older, str):
+        raise _err(
+            project,
+            "baselines.older_system",
+            f"given {older!r}; expected the path of a predictions file",
+            'older_system = "old_predictions.parquet"',
+        )
+    lit = table.get("literature", [])
+    if not isinstance(lit, list):
+        raise _err(
+            project,
+            "baselines.literature",
+            f"given {lit!r}; expected [[baselines.literature]] tables",
+            'name = "...", value = 0.9, source = "https://..."',
+        )
+    literature: list[dict[str, Any]] = []
+    for i, item in enumerate(lit):
+        key = f"baselines.literature[{i}]"
+        if not isinstance(item, Mapping):
+            raise _err(project, key, f"given {item!r}; expected a table", "")
+        missing = [k for k in ("name", "value", "source") if k not in item]
+        if missing:
+            raise _err(
+                project,
+                key,
+                f"missing {', '.join(missing)}",
+                'each entry needs name = "...", value = 0.9 and source = "where it is published"',
+            )
+        value = item["value"]
+        if isinstance(value, bool) or not isinstance(value, int | float):
+            raise _err(project, f"{key}.value", f"given {value!r}; expected a number", "")
+        if not str(item["source"]).strip():
+            raise _err(project, f"{key}.source", "is empty", "cite where the number comes from")
+        metric = item.get("metric", project.spec.metric.optimizing)
+        literature.append(
+            {
+                "name": str(item["name"]),
+                "value": float(value),
+                "source": str(item["source"]),
+                "metric": str(metric),
+            }
+        )
+    hlp = table.get("hlp", True)
+    if not isinstance(hlp, bool):
+        raise _err(project, "baselines.hlp", f"given {hlp!r}; expected true or false", "")
+    seed = table.get("seed", 0)
+    if not isinstance(seed, int) or isinstance(seed, bool):
+        raise _err(project, "baselines.seed", f"given {seed!r}; expected an integer", "")
+    dataset = table.get("dataset")
+    return BaselineConfig(
+        dummy=list(dummy),
+        quick=list(quick),
+        rules=rules_cfg,
+        older_system=older,
+        literature=literature,
+        hlp=hlp,
+        dataset=str(dataset) if dataset is not None else None,
+        seed=seed,
+    )
+
+
+# --------------------------------------------------------------------------- results
+
+
+@dataclass(frozen=True)
+class BaselineResult:
+    """One baseline's number on the optimizing metric (an evaluation, HLP or literature)."""
+
+    name: str
+    kind: str  # dummy | rules | quick | older_system | hlp | literature
+    metric: str
+    value: float | None
+    low: float | None = None
+    high: float | None = None
+    id: str | None = None
+    ref: str | None = None
+    evaluation: str | None = None
+    source: str = ""
+    verdict: dict[str, Any] = field(default_factory=dict)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "name": self.name,
+            "kind": self.kind,
+            "metric": self.metric,
+            "value": self.value,
+            "low": self.low,
+            "high": self.high,
+            "id": self.id,
+            "ref": self.ref,
+            "evaluation": self.evaluation,
+            "source": self.source,
+            "verdict": self.verdict,
+        }
+
+
+@dataclass
+class BaselineRun:
+    dataset: str
+    split: str
+    metric: str
+    results: list[BaselineResult]
+    skipped: list[tuple[str, str]] = field(default_factory=list)
+
+    def get(self, name: str) -> BaselineResult:
+        for r in self.results:
+            if r.name == name:
+                return r
+        raise KeyError(name)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "dataset": self.dataset,
+            "split": self.split,
+            "metric": self.metric,
+            "results": [r.to_dict() for r in self.results],
+            "skipped": [{"name": n, "reason": r} for n, r in self.skipped],
+        }
+
+    def _repr_html_(self) -> str:
+        from loopml.data._util import html_table
+
+        return html_table(
+            f"baselines on {self.split} ({self.metric})",
+            ["name", "kind", "value", "low", "high", "id"],
+            [(r.name, r.kind, r.value, r.low, r.high, r.id) for r in self.results],
+        )
+
+
+# --------------------------------------------------------------------------- predictors
+
+
+def _dummy(task: str, strategy: str, seed: int) -> Any:
+    from sklearn.dummy import DummyClassifier, DummyRegressor
+
+    if task == "regression":
+        return DummyRegressor(strategy=_DUMMY_REG[strategy])
+    return DummyClassifier(strategy=_DUMMY_CLS[strategy], random_state=seed)
+
+
+def _quick(task: str, kind: str, x: pd.DataFrame, seed: int) -> Any:
+    from sklearn.ensemble import HistGradientBoostingClassifier, HistGradientBoostingRegressor
+    from sklearn.linear_model import LinearRegression, LogisticRegression
+    from sklearn.pipeline import Pipeline
+
+    from loopml.train import auto_preprocessor
+
+    model: Any
+    if kind == "linear":
+        model = LinearRegression() if task == "regression" else LogisticRegression(max_iter=1000)
+    else:
+        model = (
+            HistGradientBoostingRegressor(random_state=seed)
+            if task == "regression"
+            else HistGradientBoostingClassifier(random_state=seed)
+        )
+    return Pipeline([("preprocess", auto_preprocessor(x)), ("model", model)])
+
+
+def _rule_predictions(project: Project, cfg: Mapping[str, Any], md: ModelData) -> pd.DataFrame:
+    import pandas as pd
+
+    test = md.test
+    ids = test[md.id_column].to_numpy()
+    if "when" in cfg:
+        return _declarative(project, cfg, md)
+    from loopml.train import import_object
+
+    path = str(cfg["function"])
+    if ":" not in path:
+        raise ConfigurationError(
+            f"rule function {path!r} is not of the form 'module:function'",
+            hint='rules = "mypkg.rules:predict"',
+            where="baselines.rules",
+        )
+    fn = import_object(path, where="baselines.rules")
+    if not callable(fn):
+        raise ConfigurationError(
+            f"rule {path!r} is a {type(fn).__name__}, not a function",
+            hint="name a function that takes a DataFrame (or a row dict with per = 'row')",
+            where="baselines.rules",
+        )
+    frame = test.drop(columns=[md.label])
+    per = cfg.get("per", "frame")
+    try:
+        if per == "row":
+            out: Any = [fn(row) for row in frame.to_dict(orient="records")]
+        else:
+            out = fn(frame)
+    except Exception as exc:
+        raise ConfigurationError(
+            f"the rule function {path} raised {type(exc).__name__}: {exc}",
+            hint="fix the rule; it is called on the test rows (without the label column)",
+            where="baselines.rules",
+        ) from None
+    preds = pd.DataFrame({md.id_column: ids})
+    if isinstance(out, pd.DataFrame):
+        if "prediction" not in out.columns and "score" not in out.columns:
+            raise ConfigurationError(
+                f"the rule function {path} returned a DataFrame with columns "
+                f"{list(out.columns)}; expected 'prediction' and/or 'score'",
+                hint="return one prediction per row (a list, array or Series), or a frame "
+                "with a 'prediction' column",
+                where="baselines.rules",
+            )
+        if len(out) != len(frame):
+            raise ConfigurationError(
+                f"the rule function {path} returned {len(out)} rows for {len(frame)} rows",
+                hint="return exactly one prediction per input row, in order",
+                where="baselines.rules",
+            )
+        for c in ("prediction", "score"):
+            if c in out.columns:
+                preds[c] = out[c].to_numpy()
+        return preds
+    arr = np.asarray(out, dtype=object) if not isinstance(out, np.ndarray) else out
+    if arr.ndim != 1 or len(arr) != len(frame):
+        raise ConfigurationError(
+            f"the rule function {path} returned shape {tuple(arr.shape)}; expected "
+            f"({len(frame)},), one prediction per row",
+            hint="return a list, array or Series with one prediction per input row, in order",
+            where="baselines.rules",
+        )
+    preds["prediction"] = pd.Series(list(arr)).infer_objects().to_numpy()
+    return preds
+
+
+def _declarative(project: Project, cfg: Mapping[str, Any], md: ModelData) -> pd.DataFrame:
+    import pandas as pd
+
+    from loopml.slices import coarse_type, parse, validate
+    from loopml.slices import evaluate as slice_eval
+
+    test = md.test
+    types = {str(c): coarse_type(str(t)) for c, t in test.dtypes.items() if c != md.label}
+    decided = np.zeros(len(test), dtype=bool)
+    values: list[Any] = [cfg["default"]] * len(test)
+    for i, (text, value) in enumerate(cfg["when"]):
+        try:
+            expr = parse(text)
+            validate(expr, types, expression_text=text)
+        except InputError as exc:
+            raise ConfigurationError(
+                f"rule {i} ({text!r}) is not a valid expression: {exc.message}",
+                hint="see docs/slices.md for the expression language",
+                where=f"baselines.rules.when[{i}]",
+            ) from None
+        mask = np.asarray(slice_eval(expr, test), dtype=bool) & ~decided
+        for j in np.flatnonzero(mask):
+            values[j] = value
+        decided |= mask
+    return pd.DataFrame(
+        {
+            md.id_column: test[md.id_column].to_numpy(),
+            "prediction": pd.Series(values).infer_objects().to_numpy(),
+        }
+    )
+
+
+def _older_predictions(project: Project, path_text: str, md: ModelData) -> pd.DataFrame:
+    from loopml.data import read_table
+
+    path = Path(path_text)
+    if not path.is_absolute():
+        path = project.dir / path
+    if not path.exists():
+        raise InputError(
+            f"the older system's predictions file {path} does not exist",
+            hint="fix baselines.older_system in loopml.toml (relative to the project directory)",
+            where="baselines.older_system",
+        )
+    preds = read_table(path).to_pandas()
+    if md.id_column not in preds.columns:
+        raise InputError(
+            f"{path} has no id column {md.id_column!r}; its columns are {list(preds.columns)}",
+            hint="the older system's predictions need the id column and prediction/score",
+            where="baselines.older_system",
+        )
+    ids = set(md.test[md.id_column].tolist())
+    out: pd.DataFrame = preds[preds[md.id_column].isin(ids)].reset_index(drop=True)
+    return out
+
+
+# --------------------------------------------------------------------------- running
+
+
+def _store_result(
+    project: Project,
+    md: ModelData,
+    name: str,
+    kind: str,
+    preds: pd.DataFrame,
+    details: Mapping[str, Any],
+) -> BaselineResult:
+    from loopml.data._util import jsonable
+    from loopml.evaluate import evaluate
+
+    ev = evaluate(md.test, preds, project=project, name=name, model=f"baseline:{name}")
+    v = ev.verdict()
+    payload = {
+        "kind": kind,
+        **details,
+        **md.lineage(),
+        "evaluation": ev.id,
+        "metric": v["optimizing"],
+        "value": v["value"],
+        "low": v["low"],
+        "high": v["high"],
+        "verdict": v,
+    }
+    rec = project.store.put("baseline", name, jsonable(payload))
+    return BaselineResult(
+        name=name,
+        kind=kind,
+        metric=v["optimizing"],
+        value=v["value"],
+        low=v["low"],
+        high=v["high"],
+        id=rec.id,
+        ref=rec.ref,
+        evaluation=ev.id,
+        verdict=jsonable(v),
+    )
+
+
+def _hlp_result(project: Project, metric: str) -> BaselineResult | None:
+    rec = project.store.latest("baseline", "hlp")
+    if rec is None:
+        if project.store.latest("labelset") is None:
+            return None
+        from loopml.data import compute_hlp
+
+        try:
+            compute_hlp(project)
+        except ComputationError:
+            return None
+        rec = project.store.latest("baseline", "hlp")
+        if rec is None:  # pragma: no cover - compute_hlp always stores
+            return None
+    return _hlp_from_record(rec, metric)
+
+
+def _hlp_from_record(rec: Any, metric: str) -> BaselineResult | None:
+    p = rec.payload
+    for s in p.get("scores", []):
+        if s.get("who") == "pooled" and s.get("column") is None and metric in s.get("metrics", {}):
+            m = s["metrics"][metric]
+            return BaselineResult(
+                name="hlp",
+                kind="hlp",
+                metric=metric,
+                value=m.get("estimate"),
+                low=m.get("low"),
+                high=m.get("high"),
+                id=rec.id,
+                ref=rec.ref,
+                source=f"label set {p.get('labelset')} (vs {p.get('reference')})",
+            )
+    return None
+
+
+def run_baselines(
+    project: Project,
+    dataset: str | None = None,
+    *,
+    only: Sequence[str] | None = None,
+    progress: Callable[[str], None] | None = None,
+) -> BaselineRun:
+    """Evaluate every baseline ``[baselines]`` asks for on the test part of the newest split.
+
+    ``only`` restricts to these kinds (dummy, rules, quick, older_system, hlp, literature).
+    Each evaluated baseline is stored as an evaluation and a ``baseline`` record.
+    """
+    cfg = baseline_config(project)
+    md = model_data(project, dataset or cfg.dataset)
+    task = project.spec.task
+    metric = project.spec.metric.optimizing
+    kinds = set(only) if only is not None else None
+    bad = sorted((kinds or set()) - {*EVALUATED_KINDS, "hlp", "literature"})
+    if bad:
+        raise InputError(
+            f"unknown baseline kind(s) {bad}",
+            hint="choose among dummy, rules, quick, older_system, hlp, literature",
+        )
+
+    def wanted(kind: str) -> bool:
+        return kinds is None or kind in kinds
+
+    run = BaselineRun(md.version.ref, md.split.ref, metric, [])
+    x_train, y_train, x_test = md.x("train"), md.y("train"), md.x("test")
+    ids = md.test[md.id_column]
+    positive = project.spec.project.positive_class
+
+    def fitted(name: str, kind: str, est: Any, details: dict[str, Any]) -> None:
+        est.fit(x_train, y_train)
+        preds = prediction_frame(
+            est, x_test, ids, task=task, id_column=md.id_column, positive=positive
+        )
+        run.results.append(_store_result(project, md, name, kind, preds, details))
+        if progress is not None:
+            progress(name)
+
+    if wanted("dummy"):
+        for strategy in cfg.dummy:
+            fitted(
+                f"dummy_{strategy}",
+                "dummy",
+                _dummy(task, strategy, cfg.seed),
+                {"strategy": strategy},
+            )
+    if wanted("rules") and cfg.rules is not None:
+        preds = _rule_predictions(project, cfg.rules, md)
+        details = {"rules": cfg.rules}
+        run.results.append(_store_result(project, md, "rules", "rules", preds, details))
+        if progress is not None:
+            progress("rules")
+    if wanted("quick"):
+        for kind in cfg.quick:
+            label = {"linear": "linear" if task == "regression" else "logistic"}.get(kind, kind)
+            fitted(
+                f"quick_{label}",
+                "quick",
+                _quick(task, kind, x_train, cfg.seed),
+                {"model": label, "settings": "default"},
+            )
+    if wanted("older_system") and cfg.older_system is not None:
+        preds = _older_predictions(project, cfg.older_system, md)
+        run.results.append(
+            _store_result(
+                project, md, "older_system", "older_system", preds, {"file": cfg.older_system}
+            )
+        )
+        if progress is not None:
+            progress("older_system")
+    if wanted("hlp") and cfg.hlp:
+        hlp = _hlp_result(project, metric)
+        if hlp is None:
+            run.skipped.append(("hlp", "no label set from several annotators is stored"))
+        else:
+            run.results.append(hlp)
+    if wanted("literature"):
+        for item in cfg.literature:
+            rec = project.store.put(
+                "baseline",
+                f"literature:{item['name']}",
+                {"kind": "literature", **item, "evaluated": False},
+            )
+            run.results.append(
+                BaselineResult(
+                    name=f"literature:{item['name']}",
+                    kind="literature",
+                    metric=item["metric"],
+                    value=item["value"],
+                    id=rec.id,
+                    ref=rec.ref,
+                    source=item["source"],
+                )
+            )
+    return run
+
+
+# --------------------------------------------------------------------------- leaderboard
+
+
+@dataclass(frozen=True)
+class LeaderboardRow:
+    name: str
+    kind: str  # model | dummy | rules | quick | older_system | hlp | literature
+    ref: str | None
+    id: str | None
+    value: float | None
+    low: float | None
+    high: float | None
+    constraints: list[dict[str, Any]]
+    all_constraints_met: bool | None
+    gap_to_hlp: float | None  # how far below HLP (positive: worse than humans)
+    gap_to_best_baseline: float | None  # how far above the best baseline (positive: better)
+    split: str | None
+    evaluation: str | None
+    note: str = ""
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "name": self.name,
+            "kind": self.kind,
+            "ref": self.ref,
+            "id": self.id,
+            "value": self.value,
+            "low": self.low,
+            "high": self.high,
+            "constraints": self.constraints,
+            "all_constraints_met": self.all_constraints_met,
+            "gap_to_hlp": self.gap_to_hlp,
+            "gap_to_best_baseline": self.gap_to_best_baseline,
+            "split": self.split,
+            "evaluation": self.evaluation,
+            "note": self.note,
+        }
+
+
+@dataclass
+class Leaderboard:
+    metric: str
+    higher_is_better: bool
+    rows: list[LeaderboardRow]
+    hlp: float | None
+    best_baseline: str | None
+    warnings: list[str] = field(default_factory=list)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "metric": self.metric,
+            "higher_is_better": self.higher_is_better,
+            "hlp": self.hlp,
+            "best_baseline": self.best_baseline,
+            "rows": [r.to_dict() for r in self.rows],
+            "warnings": self.warnings,
+        }
+
+    def _repr_html_(self) -> str:
+        from loopml.data._util import html_table
+
+        return html_table(
+            f"leaderboard on {self.metric}",
+            ["name", "kind", "value", "low", "high", "gap to HLP", "vs best baseline"],
+            [
+                (r.name, r.kind, r.value, r.low, r.high, r.gap_to_hlp, r.gap_to_best_baseline)
+                for r in self.rows
+            ],
+        )
+
+
+def _num(x: Any) -> float | None:
+    if x is None:
+        return None
+    v = float(x)
+    return None if math.isnan(v) else v
+
+
+def leaderboard(project: Project, *, all_versions: bool = False) -> Leaderboard:
+    """Models and baselines side by side (the newest version of each name unless
+    ``all_versions``), best first on the optimizing metric."""
+    from loopml.metrics import resolve_metric
+
+    metric = project.spec.metric.optimizing
+    info = resolve_metric(metric)
+    higher = bool(info.higher_is_better) if info is not None else True
+    sign = 1.0 if higher else -1.0
+    records = [*project.store.list("baseline"), *project.store.list("model")]
+    if not all_versions:
+        newest: dict[tuple[str, str], Any] = {}
+        for rec in records:
+            key = (rec.kind, rec.name)
+            if key not in newest or rec.version > newest[key].version:
+                newest[key] = rec
+        records = list(newest.values())
+    raw: list[dict[str, Any]] = []
+    hlp_value: float | None = None
+    for rec in records:
+        p = rec.payload
+        name = rec.name if not all_versions else rec.ref
+        if rec.kind == "baseline" and rec.name == "hlp":
+            res = _hlp_from_record(rec, metric)
+            if res is None:
+                continue
+            hlp_value = _num(res.value)
+            raw.append(
+                {
+                    "name": name,
+                    "kind": "hlp",
+                    "rec": rec,
+                    "value": res.value,
+                    "low": res.low,
+                    "high": res.high,
+                    "constraints": [],
+                    "met": None,
+                    "split": None,
+                    "evaluation": None,
+                    "note": res.source,
+                }
+            )
+            continue
+        if p.get("kind") == "literature":
+            same = p.get("metric", metric) == metric
+            raw.append(
+                {
+                    "name": name,
+                    "kind": "literature",
+                    "rec": rec,
+                    "value": p.get("value") if same else None,
+                    "low": None,
+                    "high": None,
+                    "constraints": [],
+                    "met": None,
+                    "split": None,
+                    "evaluation": None,
+                    "note": f"{p.get('source')} (not evaluated here"
+                    + ("" if same else f"; reported on {p.get('metric')}")
+                    + ")",
+                }
+            )
+            continue
+        verdict = p.get("verdict") or {}
+        constraints = [c for c in verdict.get("constraints", []) if c.get("passed") is not None]
+        if rec.kind == "model" and p.get("deployment"):
+            constraints += list(p["deployment"].get("checks", []))
+        decided = [c["passed"] for c in constraints if c.get("passed") is not None]
+        lineage = p.get("lineage") or p
+        raw.append(
+            {
+                "name": name,
+                "kind": "model" if rec.kind == "model" else str(p.get("kind", "baseline")),
+                "rec": rec,
+                "value": verdict.get("value", p.get("value")),
+                "low": verdict.get("low", p.get("low")),
+                "high": verdict.get("high", p.get("high")),
+                "constraints": constraints,
+                "met": all(decided) if decided else None,
+                "split": lineage.get("split"),
+                "evaluation": p.get("evaluation"),
+                "note": "",
+            }
+        )
+    evaluated = [r for r in raw if r["kind"] in EVALUATED_KINDS and _num(r["value"]) is not None]
+    best = max(evaluated, key=lambda r: sign * float(r["value"])) if evaluated else None
+    best_value = float(best["value"]) if best is not None else None
+    rows: list[LeaderboardRow] = []
+    for r in raw:
+        value = _num(r["value"])
+        rows.append(
+            LeaderboardRow(
+                name=r["name"],
+                kind=r["kind"],
+                ref=r["rec"].ref,
+                id=r["rec"].id,
+                value=value,
+                low=_num(r["low"]),
+                high=_num(r["high"]),
+                constraints=r["constraints"],
+                all_constraints_met=r["met"],
+                gap_to_hlp=(
+                    sign * (hlp_value - value)
+                    if hlp_value is not None and value is not None
+                    else None
+                ),
+                gap_to_best_baseline=(
+                    sign * (value - best_value)
+                    if best_value is not None and value is not None
+                    else None
+                ),
+                split=r["split"],
+                evaluation=r["evaluation"],
+                note=r["note"],
+            )
+        )
+    rows.sort(key=lambda r: (r.value is None, -sign * (r.value if r.value is not None else 0.0)))
+    warnings: list[str] = []
+    splits = sorted({r.split for r in rows if r.split})
+    if len(splits) > 1:
+        warnings.append(
+            f"rows were evaluated on different splits ({', '.join(splits)}): their numbers are "
+            "not comparable; re-run `loopml baseline` and `loopml train` on one split"
+        )
+    return Leaderboard(
+        metric=metric,
+        higher_is_better=higher,
+        rows=rows,
+        hlp=hlp_value,
+        best_baseline=best["name"] if best is not None else None,
+        warnings=warnings,
+    )
