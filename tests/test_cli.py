@@ -164,3 +164,26 @@ def test_demo_walks_every_stage(tmp_path: Path) -> None:
     assert stages.index("baselines") < stages.index("sanity check") < stages.index("train logistic")
     summaries = {s["stage"]: s["summary"] for s in result["steps"]}
     assert "logistic: can overfit" in summaries["sanity check"]
+
+
+def test_interactive_scope_asks_each_question_and_re_asks_a_bad_answer(tmp_path: Path) -> None:
+    from loopml.scope import load_answers, questions_for
+
+    invoke("init", str(tmp_path), "--task", "binary")
+    answers = load_answers(EXAMPLES / "answers.toml")
+    lines = ["7"]  # out of range for the first (1-5) question: asked again
+    for q in questions_for("software_2_0"):
+        value = answers[q.key]
+        lines.append(("yes" if value else "no") if isinstance(value, bool) else str(value))
+    result = runner.invoke(
+        app, ["-C", str(tmp_path), "scope", "--json"], input="\n".join(lines) + "\n"
+    )
+    assert result.exit_code == 0, result.output
+    first = questions_for("software_2_0")[0]
+    flat = " ".join(result.output.split())
+    assert first.text in flat and first.why in flat  # the question and its reasoning
+    # the bad answer is explained and the same question asked again (not skipped)
+    assert "impact.cheap_prediction = 7 is out of range" in flat
+    assert flat.count(first.text) == 1
+    payload = json.loads(result.output[result.output.index("{\n") :])
+    assert payload["answers"] == json.loads(json.dumps(answers))

@@ -165,3 +165,31 @@ def test_deployment_measures_are_checked_against_constraints() -> None:
     assert 0 < rep.throughput_rows_per_s <= 5000
     assert [c["passed"] for c in rep.checks] == [False, True, False, True, False]
     assert rep.passed is False
+
+
+def test_evaluate_a_stored_model_on_a_split_part(project: Project, tmp_path: Path) -> None:
+    from loopml.evaluate import evaluate
+    from loopml.models import evaluate_model
+
+    model, x_test, test = _fit_lr(project)
+    path = tmp_path / "model.skops"
+    sio.dump(model, path)
+    mv = add_model(project, path, name="elsewhere")
+    ev = evaluate_model(project, mv.ref, "train@1:test")
+    expected = f1_score(test["label"], model.predict(x_test))  # type: ignore[attr-defined]
+    assert ev.overall()["f1"].value == pytest.approx(expected)
+    assert ev.inputs["model"] == mv.ref and ev.inputs["split"] == "test"
+    # --against accepts the model (its evaluation) as well as an evaluation id
+    again = evaluate("train@1:test", _predictions_of(model, test), project=project, against=mv.ref)
+    assert again.comparison and all(abs(c["difference"]) < 1e-12 for c in again.comparison)
+    with pytest.raises(InputError, match="lacks 4 feature column"):
+        bare = _frame()[["id", "label"]]
+        v2 = add_dataset(project, bare, name="bare")
+        evaluate_model(project, mv.ref, v2.ref)
+
+
+def _predictions_of(model: object, test: pd.DataFrame) -> pd.DataFrame:
+    x = test[["a", "b", "c", "d"]]
+    return pd.DataFrame(
+        {"id": test["id"], "score": model.predict_proba(x)[:, 1], "prediction": model.predict(x)}  # type: ignore[attr-defined]
+    )

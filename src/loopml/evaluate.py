@@ -1243,7 +1243,15 @@ def load_evaluation(project: Any, ref: str | None = None) -> Evaluation:
         if record is None:
             raise NotFoundError("no evaluation is stored yet", hint="run `loopml eval` first")
     else:
-        record = project.store.get(ref, kind="evaluation")
+        record = project.store.get(ref)
+        if record.kind in ("baseline", "model") and record.payload.get("evaluation"):
+            record = project.store.get(record.payload["evaluation"], kind="evaluation")
+        elif record.kind != "evaluation":
+            raise NotFoundError(
+                f"{ref!r} is a {record.kind} record without an evaluation",
+                hint="pass an evaluation id (eval-3), or a baseline or model that has one "
+                "(`loopml leaderboard` lists them)",
+            )
     p = record.payload
     counts = Aggregate.from_dict(
         json.loads(project.store.artifacts.get_bytes(p["counts_artifact"]))

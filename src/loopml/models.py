@@ -757,3 +757,48 @@ def _safe_params(estimator: Any) -> dict[str, Any]:
         else:
             out[k] = repr(v)[:200]
     return out
+
+
+def evaluate_model(
+    project: Project,
+    model: str | ModelVersion,
+    data: str,
+    *,
+    trust: Sequence[str] = (),
+    **options: Any,
+) -> Any:
+    """Evaluate a stored model version on a dataset version (``test@1``) or a part of its
+    split (``data@1:test``): load it safely, predict, and evaluate like any predictions.
+
+    ``options`` go to :func:`loopml.evaluate.evaluate` (slices, against, choose, ...).
+    """
+    from loopml.evaluate import _dataset_source, evaluate
+
+    mv = model if isinstance(model, ModelVersion) else get_model(project, model)
+    estimator = load_model(project, mv, trust=trust)
+    source, _ = _dataset_source(project, data)
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    table = source if isinstance(source, pa.Table) else pq.read_table(source)
+    frame = table.to_pandas()
+    id_column = project.spec.project.id
+    missing = [f for f in mv.features if f not in frame.columns]
+    if missing:
+        raise InputError(
+            f"{data} lacks {len(missing)} feature column(s) model {mv.ref} was trained on: "
+            f"{', '.join(missing[:10])}",
+            hint="evaluate on a dataset version with the same columns as the training data",
+            where=data,
+        )
+    preds = prediction_frame(
+        estimator,
+        frame[mv.features],
+        frame[id_column],
+        task=mv.task,
+        id_column=id_column,
+        positive=project.spec.project.positive_class,
+    )
+    options.setdefault("name", mv.name)
+    options.setdefault("model", mv.ref)
+    return evaluate(data, preds, project=project, **options)

@@ -49,7 +49,12 @@ def eval_command(
         False, "--allow-unmatched", help="Evaluate only the rows whose ids join."
     ),
     name: str = typer.Option("eval", help="A name for this evaluation."),
-    model: str | None = typer.Option(None, help="The model version these predictions came from."),
+    model: str | None = typer.Option(
+        None,
+        help="A stored model version (logistic@1): without --predictions it is loaded and "
+        "predicts the data; with them it names where the predictions came from.",
+    ),
+    trust: list[str] = typer.Option([], "--trust", help="A type the model file may hold."),
     top: int = typer.Option(15, help="How many slices to show (worst first)."),
     as_json: bool = typer.Option(False, "--json", help="Print the full result as JSON."),
 ) -> None:
@@ -58,17 +63,30 @@ def eval_command(
     from loopml.project import open_project
 
     with open_project(project_dir()) as project:
-        ev = evaluate(
-            data,
-            predictions,
-            project=project,
-            slices=slices,
-            choose=choose_threshold,
-            against=against,
-            allow_unmatched=allow_unmatched,
-            name=name,
-            model=model,
-        )
+        if predictions is None and model is not None:
+            from loopml.models import evaluate_model
+
+            ev = evaluate_model(
+                project,
+                model,
+                data,
+                trust=trust,
+                slices=slices,
+                choose=choose_threshold,
+                against=against,
+            )
+        else:
+            ev = evaluate(
+                data,
+                predictions,
+                project=project,
+                slices=slices,
+                choose=choose_threshold,
+                against=against,
+                allow_unmatched=allow_unmatched,
+                name=name,
+                model=model,
+            )
     if as_json:
         print_json(ev.to_dict())
         return
