@@ -303,3 +303,18 @@ def test_a_part_of_a_dataset_split_as_data(binary_project: Project) -> None:
     assert ev.inputs["dataset"] == version.ref and ev.inputs["split"] == "test"
     with pytest.raises(InputError, match="train or test"):
         evaluate(f"{version.ref}:valid", preds, project=binary_project)
+
+
+@pytest.mark.parametrize("task", ["binary", "multiclass", "regression"])
+def test_rows_without_a_label_are_counted_for_every_task(task: str) -> None:
+    df = pd.DataFrame(
+        {
+            "id": [1, 2, 3, 4],
+            "label": [1.0, None, 0.0, None],
+            "prediction": [1.0, 0.0, 0.0, 1.0],
+        }
+    )
+    with pytest.raises(
+        InputError, match=r"2 row\(s\) have no label in column 'label' \(e\.g\. ids \[2, 4\]\)"
+    ):
+        evaluate(df, task=task, store=False)  # type: ignore[arg-type]

@@ -587,29 +587,33 @@ def _check_rows(con: Any, inp: _Inputs, cond: str, what: str, hint: str, id_col:
 
 
 def _check_many(
-    con: Any, inp: _Inputs, checks: Sequence[tuple[str, str, str]], id_col: str
-) -> None:
-    """Count every (condition, what, hint) in one pass; raise for the first that holds."""
-    if not checks:
-        return
-    counts = con.execute(
-        "SELECT "
-        + ", ".join(f"count(*) FILTER (WHERE {cond})" for cond, _, _ in checks)
-        + f' FROM "{inp.view}"'
-    ).fetchall()[0]
-    for (cond, what, hint), bad in zip(checks, counts, strict=True):
+    con: Any,
+    inp: _Inputs,
+    checks: Sequence[tuple[str, str, str]],
+    id_col: str,
+    *,
+    distinct: Sequence[str] = (),
+) -> list[Any]:
+    """Count every (condition, what, hint) in one pass and raise for the first that holds;
+    the same pass collects the sorted distinct values of the ``distinct`` columns."""
+    parts = [f"count(*) FILTER (WHERE {cond})" for cond, _, _ in checks]
+    parts += [f"list(DISTINCT {_q(c)})" for c in distinct]
+    if not parts:
+        return []
+    row = con.execute(f'SELECT {", ".join(parts)} FROM "{inp.view}"').fetchall()[0]
+    for (cond, what, hint), bad in zip(checks, row[: len(checks)], strict=True):
         if bad:
             _check_rows(con, inp, cond, what, hint, id_col)
+    values = [v for found in row[len(checks) :] for v in (found or []) if v is not None]
+    return sorted(set(values), key=lambda v: (isinstance(v, str), v))
 
 
-def _classes(con: Any, inp: _Inputs, label: str, pred: str | None) -> list[Any]:
-    lists = [f"list(DISTINCT {_q(label)})"]
-    if pred is not None:
-        lists.append(f"list(DISTINCT {_q(pred)})")
-    row = con.execute(f'SELECT {", ".join(lists)} FROM "{inp.view}"').fetchall()[0]
-    values = [v for found in row for v in (found or []) if v is not None]
-    uniq = sorted(set(values), key=lambda v: (isinstance(v, str), v))
-    return uniq
+def _label_check(label: str) -> tuple[str, str, str]:
+    return (
+        f"{_q(label)} IS NULL",
+        f"have no label in column {label!r}",
+        "drop unlabeled rows or label them before evaluating",
+    )
 
 
 def _binary_classes(found: list[Any], positive: Any | None, label: str) -> list[Any]:
@@ -769,14 +773,6 @@ def evaluate(
             con, data, predictions, id_col=id_col, label=label, allow_unmatched=allow_unmatched
         )
         cols = inp.columns
-        _check_rows(
-            con,
-            inp,
-            f"{_q(label)} IS NULL",
-            f"have no label in column {label!r}",
-            "drop unlabeled rows or label them before evaluating",
-            id_col,
-        )
         groups = _group_defs(slices, spec, cols)
         warnings = list(inp.warnings)
         if task == "regression":
@@ -786,16 +782,21 @@ def evaluate(
                     hint="a regression predictions table needs the id and 'prediction'",
                     where=inp.info.get("predictions") or inp.info["data"],
                 )
-            for col in (label, "prediction"):
-                _check_rows(
-                    con,
-                    inp,
-                    f"{_q(col)} IS NULL OR isnan(CAST({_q(col)} AS DOUBLE)) "
-                    f"OR isinf(CAST({_q(col)} AS DOUBLE))",
-                    f"have a missing, NaN or infinite {col!r}",
-                    f"fix or drop those rows; {col!r} must be a finite number",
-                    id_col,
-                )
+            _check_many(
+                con,
+                inp,
+                [_label_check(label)]
+                + [
+                    (
+                        f"{_q(col)} IS NULL OR isnan(CAST({_q(col)} AS DOUBLE)) "
+                        f"OR isinf(CAST({_q(col)} AS DOUBLE))",
+                        f"have a missing, NaN or infinite {col!r}",
+                        f"fix or drop those rows; {col!r} must be a finite number",
+                    )
+                    for col in (label, "prediction")
+                ],
+                id_col,
+            )
             agg = aggregate_regression(
                 con, inp.view, y_sql=_q(label), p_sql='"prediction"', groups=groups
             )
@@ -977,7 +978,7 @@ def _classification(
                 where=where,
             )
         score_sql = None
-        checks: list[tuple[str, str, str]] = []
+        checks: list[tuple[str, str, str]] = [_label_check(label)]
         if "score" in cols:
             s = '"score"'
             checks.append(
@@ -998,10 +999,10 @@ def _classification(
             score_sql = s
         if has_pred:
             checks.append(('"prediction" IS NULL', "have no prediction", "predict every row"))
-        _check_many(con, inp, checks, id_col)
-        classes = _binary_classes(
-            _classes(con, inp, label, "prediction" if has_pred else None), positive_class, label
+        found = _check_many(
+            con, inp, checks, id_col, distinct=[label] + (["prediction"] if has_pred else [])
         )
+        classes = _binary_classes(found, positive_class, label)
         pos = _sql_value(classes[1])
         y_sql = f"CASE WHEN {_q(label)} = {pos} THEN 1 ELSE 0 END"
         p_sql = (
@@ -1024,9 +1025,15 @@ def _classification(
         )
         return agg, classes
     # multiclass
+    found = _check_many(
+        con,
+        inp,
+        [_label_check(label)],
+        id_col,
+        distinct=[label] + (["prediction"] if has_pred else []),
+    )
     if proba_cols:
         classes_txt = [c.removeprefix("proba_") for c in proba_cols]
-        found = _classes(con, inp, label, "prediction" if has_pred else None)
         unknown = [v for v in found if str(v) not in classes_txt]
         if unknown:
             raise InputError(
@@ -1066,7 +1073,7 @@ def _classification(
                 "proba_<class> column per class",
                 where=where,
             )
-        classes = _classes(con, inp, label, "prediction")
+        classes = found
         proba_sqls = None
     if len(classes) < 2:
         raise InputError(
