@@ -191,18 +191,33 @@ def _factorize(
         keep = np.asarray(res[keys[0]][rows], dtype=bool)
         idx = np.where(keep, 0, -1).astype(np.int64)
         return [(True,)], idx
-    cols = [_to_list(res[k][rows]) for k in keys]
-    tuples = list(zip(*cols, strict=True))
-    order: dict[tuple[Any, ...], int] = {}
-    idx = np.empty(len(tuples), dtype=np.int64)
-    for i, t in enumerate(tuples):
-        idx[i] = order.setdefault(t, len(order))
-    values = list(order)
+    import pandas as pd
+
+    # factorize each key column (vectorized), then the combinations of their codes
+    codes, uniques = [], []
+    for k in keys:
+        column = _to_list(res[k][rows])
+        c, u = pd.factorize(pd.Series(column, dtype=object), use_na_sentinel=False)
+        codes.append(c.astype(np.int64))
+        uniques.append(list(u))
+    if not codes[0].size:
+        return [], np.zeros(0, dtype=np.int64)
+    shape = tuple(len(u) for u in uniques)
+    combined = np.ravel_multi_index(tuple(codes), shape)
+    present, idx = np.unique(combined, return_inverse=True)
+    values = [
+        tuple(None if _missing(u[j]) else u[j] for u, j in zip(uniques, pos, strict=True))
+        for pos in zip(*np.unravel_index(present, shape), strict=True)
+    ]
     # stable, readable order: sort by value (None last)
     perm = sorted(range(len(values)), key=lambda j: tuple(_sort_key(v) for v in values[j]))
     rank = np.empty(len(values), dtype=np.int64)
     rank[perm] = np.arange(len(values))
-    return [values[j] for j in perm], rank[idx] if len(idx) else idx
+    return [values[j] for j in perm], rank[idx.ravel()]
+
+
+def _missing(v: Any) -> bool:
+    return v is None or (isinstance(v, float) and v != v)
 
 
 def _to_list(arr: npt.NDArray[Any]) -> list[Any]:
