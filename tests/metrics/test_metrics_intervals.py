@@ -189,3 +189,14 @@ def test_difference_interval_matches_normal_theory_for_accuracy() -> None:
     reg = difference_interval("mae", ra, rb, task="regression")
     assert reg.method == "normal"
     assert reg.low < reg.estimate < reg.high
+
+
+def test_a_slice_without_errors_does_not_get_a_degenerate_interval() -> None:
+    """37 rows all right: the plain count (or row) bootstrap can only redraw a perfect table
+    and says [1, 1]; the smoothed draw gives an interval like Wilson's for a proportion."""
+    perfect = ConfusionCounts((0, 1), np.array([[20, 0], [0, 17]]))
+    low, high = bootstrap_interval("f1", perfect, task="binary", n_boot=2000, seed=3)
+    assert float(np.asarray(high)) == 1.0
+    wilson_low, _ = wilson_interval(17, 17)
+    assert 0.8 < float(np.asarray(low)) < 1.0
+    assert abs(float(np.asarray(low)) - float(np.asarray(wilson_low))) < 0.1

@@ -3,6 +3,8 @@
 The bootstrap resamples the *counts*, never the rows:
 
 - confusion counts: a multinomial draw over the K*K cells of each slice, with that slice's n;
+  a slice with an empty cell is drawn from its counts plus one half in every cell, so that
+  a slice without errors does not get the degenerate interval [1, 1];
 - score histograms, ranking metrics (ROC AUC, average precision): for every scored class
   ``j`` a multinomial draw over the (true class, bin) cells of ``hist[..., :, j, :]``
   (independently per ``j`` for one-vs-rest multiclass, which ignores the correlation
@@ -118,22 +120,35 @@ _CHAIN_MAX_CELLS = 16  # above this many cells per slice, draw with rng.multinom
 
 
 def _multinomial(
-    rng: np.random.Generator, cells: npt.NDArray[np.int64], n_boot: int
+    rng: np.random.Generator,
+    cells: npt.NDArray[np.int64],
+    n_boot: int,
+    *,
+    smooth_empty: bool = False,
 ) -> npt.NDArray[np.int64]:
-    """``n_boot`` multinomial redraws of every row of ``cells`` (``S... x C``), same totals."""
+    """``n_boot`` multinomial redraws of every row of ``cells`` (``S... x C``), same totals.
+
+    With ``smooth_empty``, a row with an empty cell is redrawn from its counts plus one half
+    in every cell (a Jeffreys-style smoothing): a slice with no errors then still gets draws
+    with errors, so its interval is not the degenerate [value, value].
+    """
     shape = cells.shape
     flat = cells.reshape(-1, shape[-1])
-    keep = np.flatnonzero(flat.any(axis=0))  # cells empty in every slice stay empty
+    # without smoothing, cells empty in every slice stay empty and are not drawn at all
+    keep = np.arange(flat.shape[1]) if smooth_empty else np.flatnonzero(flat.any(axis=0))
     if keep.size == 0 or flat.shape[0] == 0:
         return np.zeros((n_boot, *shape), dtype=np.int64)
     sub = flat[:, keep]
+    tot = sub.sum(axis=-1)
+    weights = sub.astype(np.float64)
+    if smooth_empty:
+        weights = weights + 0.5 * (sub == 0).any(axis=-1, keepdims=True)
+    mass = weights.sum(axis=-1)
+    pvals = weights / np.where(mass > 0, mass, 1.0)[:, None]
+    pvals[mass == 0] = 1.0 / keep.size
     if keep.size <= _CHAIN_MAX_CELLS:
-        draws = _conditional_binomials(rng, sub, n_boot)
+        draws = _conditional_binomials(rng, pvals, tot, n_boot)
     else:  # many cells (score histograms): numpy's multinomial is faster per cell
-        tot = sub.sum(axis=-1)
-        safe = np.where(tot > 0, tot, 1)
-        pvals = sub / safe[:, None]
-        pvals[tot == 0] = 1.0 / keep.size
         draws = rng.multinomial(tot, pvals, size=(n_boot, flat.shape[0])).astype(np.int64)
     if keep.size == flat.shape[1]:
         return draws.reshape((n_boot, *shape))
@@ -143,7 +158,10 @@ def _multinomial(
 
 
 def _conditional_binomials(
-    rng: np.random.Generator, cells: npt.NDArray[np.int64], n_boot: int
+    rng: np.random.Generator,
+    pvals: npt.NDArray[np.float64],
+    totals: npt.NDArray[np.int64],
+    n_boot: int,
 ) -> npt.NDArray[np.int64]:
     """Exact multinomial draws (``n_boot x S x C``) as a chain of conditional binomials.
 
@@ -152,18 +170,17 @@ def _conditional_binomials(
     is one vectorized call over all slices and resamples, which is far faster than numpy's
     per-row multinomial when there are many slices.
     """
-    n_rows, n_cells = cells.shape
+    n_rows, n_cells = pvals.shape
     out = np.empty((n_boot, n_rows, n_cells), dtype=np.int64)
-    remaining = np.broadcast_to(cells.sum(axis=1), (n_boot, n_rows)).copy()
-    mass_left = cells.sum(axis=1).astype(np.float64)
+    remaining = np.broadcast_to(totals, (n_boot, n_rows)).astype(np.int64)
+    mass_left = np.ones(n_rows)
     for c in range(n_cells - 1):
         with np.errstate(invalid="ignore", divide="ignore"):
-            p = np.where(mass_left > 0, cells[:, c] / mass_left, 0.0)
-        p = np.clip(p, 0.0, 1.0)
-        draw = rng.binomial(remaining, p)
+            p = np.where(mass_left > 1e-12, pvals[:, c] / mass_left, 0.0)
+        draw = rng.binomial(remaining, np.clip(p, 0.0, 1.0))
         out[:, :, c] = draw
         remaining -= draw
-        mass_left = mass_left - cells[:, c]
+        mass_left = mass_left - pvals[:, c]
     out[:, :, n_cells - 1] = remaining
     return out
 
@@ -274,7 +291,7 @@ def _samples_once(
         m = counts.matrix
         k = m.shape[-1]
         flat = m.reshape((*m.shape[:-2], k * k))
-        draws = _multinomial(rng, flat, n_boot).reshape((n_boot, *m.shape))
+        draws = _multinomial(rng, flat, n_boot, smooth_empty=True).reshape((n_boot, *m.shape))
         resampled = ConfusionCounts(classes=counts.classes, matrix=draws)
         return np.asarray(compute(name, resampled, task=task), dtype=np.float64)
     if spec.base in ("log_loss", "brier"):
