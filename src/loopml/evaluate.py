@@ -608,6 +608,21 @@ def _check_many(
     return sorted(set(values), key=lambda v: (isinstance(v, str), v))
 
 
+def _is_integer_or_bool(duckdb_type: str) -> bool:
+    t = duckdb_type.upper()
+    return t == "BOOLEAN" or t in {
+        "TINYINT",
+        "SMALLINT",
+        "INTEGER",
+        "BIGINT",
+        "HUGEINT",
+        "UTINYINT",
+        "USMALLINT",
+        "UINTEGER",
+        "UBIGINT",
+    }
+
+
 def _label_check(label: str) -> tuple[str, str, str]:
     return (
         f"{_q(label)} IS NULL",
@@ -1004,9 +1019,17 @@ def _classification(
         )
         classes = _binary_classes(found, positive_class, label)
         pos = _sql_value(classes[1])
-        y_sql = f"CASE WHEN {_q(label)} = {pos} THEN 1 ELSE 0 END"
+        types = inp.columns
+
+        def indicator(col: str) -> str:
+            # 0/1 integers and booleans already are the indicator: a cast is cheaper than CASE
+            if list(classes) in ([0, 1], [False, True]) and _is_integer_or_bool(types[col]):
+                return f"CAST({_q(col)} AS INTEGER)"
+            return f"CASE WHEN {_q(col)} = {pos} THEN 1 ELSE 0 END"
+
+        y_sql = indicator(label)
         p_sql = (
-            f'CASE WHEN "prediction" = {pos} THEN 1 ELSE 0 END'
+            indicator("prediction")
             if has_pred
             else f'CASE WHEN "score" >= {float(threshold)!r} THEN 1 ELSE 0 END'
         )
