@@ -62,7 +62,6 @@ _INTEGER_TYPES = {
     "UHUGEINT",
 }
 _FLOAT_TYPES = {"FLOAT", "DOUBLE", "REAL"}
-_Z95 = 1.959963984540054  # scipy.stats.norm.ppf(0.975)
 _DENSE_CELLS = 1 << 24  # above this many combined cells, count by sorting instead of bincount
 _MAX_CODE_SPACE = 1 << 62
 _INT_LUT_RANGE = 1 << 22  # integer categorical columns spanning fewer values use a lookup table
@@ -247,15 +246,6 @@ def holm_adjust(p_values: npt.ArrayLike) -> FloatArray:
     out = np.empty(m)
     out[order] = adjusted
     return out
-
-
-def _wilson(successes: FloatArray, n: FloatArray) -> tuple[FloatArray, FloatArray]:
-    z2 = _Z95 * _Z95
-    p = successes / n
-    denom = 1.0 + z2 / n
-    center = (p + z2 / (2.0 * n)) / denom
-    half = _Z95 * np.sqrt(p * (1.0 - p) / n + z2 / (4.0 * n * n)) / denom
-    return np.clip(center - half, 0.0, 1.0), np.clip(center + half, 0.0, 1.0)
 
 
 # ----------------------------------------------------------------------------- encoding
@@ -930,7 +920,10 @@ def _report(
     adjusted = holm_adjust(p_values) if correction == "holm" else np.minimum(p_values * m, 1.0)
     order = np.lexsort((-support, depth, -scores))
     top = [int(i) for i in order if scores[i] > 0][:k]
-    low, high = _wilson(errs[top].astype(np.float64), support[top].astype(np.float64))
+    from loopml.metrics import wilson_interval
+
+    low_, high_ = wilson_interval(errs[top], support[top])
+    low, high = np.atleast_1d(np.asarray(low_)), np.atleast_1d(np.asarray(high_))
     found: list[DiscoveredSlice] = []
     for rank, i in enumerate(top, start=1):
         lv = levels[int(origin[i, 0])]
