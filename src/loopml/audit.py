@@ -181,6 +181,11 @@ class CheckResult:
         return asdict(self)
 
 
+def _result(spec: AuditCheckSpec, pc: ParsedCheck, **fields: Any) -> CheckResult:
+    """A check's result, named and explained by the check it answers."""
+    return CheckResult(name=spec.name, check=spec.check, reason=spec.reason, kind=pc.kind, **fields)
+
+
 @dataclass
 class AuditResult:
     """All checks of one audit; ``passed`` when every check passed."""
@@ -430,11 +435,9 @@ def _slice_bound(ev: Evaluation, spec: AuditCheckSpec, pc: ParsedCheck, where: s
     label = g.labels()[i]
     note = "" if not math.isnan(value) else " (undefined on this slice, so it cannot pass)"
     small = " (under min_support: noisy)" if support < ev.min_support else ""
-    return CheckResult(
-        name=spec.name,
-        check=spec.check,
-        reason=spec.reason,
-        kind=pc.kind,
+    return _result(
+        spec,
+        pc,
         metric=metric,
         passed=passed,
         value=None if math.isnan(value) else value,
@@ -499,11 +502,9 @@ def _max_gap(ev: Evaluation, spec: AuditCheckSpec, pc: ParsedCheck, where: str) 
         "excluded": excluded,
     }
     if len(judged) < 2:
-        return CheckResult(
-            name=spec.name,
-            check=spec.check,
-            reason=spec.reason,
-            kind=pc.kind,
+        return _result(
+            spec,
+            pc,
             metric=metric,
             passed=False,
             value=None,
@@ -528,11 +529,9 @@ def _max_gap(ev: Evaluation, spec: AuditCheckSpec, pc: ParsedCheck, where: str) 
     passed = _compare(gap, pc.op, pc.threshold)
     evidence.update(highest=best["slice"], lowest=worst["slice"], interval_method=iv.method)
     note = f"; groups left out (undefined or under min_support): {excluded}" if excluded else ""
-    return CheckResult(
-        name=spec.name,
-        check=spec.check,
-        reason=spec.reason,
-        kind=pc.kind,
+    return _result(
+        spec,
+        pc,
         metric=metric,
         passed=passed,
         value=gap,
@@ -588,11 +587,9 @@ def _class_bound(ev: Evaluation, spec: AuditCheckSpec, pc: ParsedCheck, where: s
     low, high = _f(iv.low), _f(iv.high)
     support = tp + fn
     passed = _compare(value, pc.op, pc.threshold)
-    return CheckResult(
-        name=spec.name,
-        check=spec.check,
-        reason=spec.reason,
-        kind=pc.kind,
+    return _result(
+        spec,
+        pc,
         metric=base,
         passed=passed,
         value=None if math.isnan(value) else value,
@@ -730,11 +727,9 @@ def _no_regression(
         if failed
         else f"no slice's interval lies wholly {bound}"
     )
-    return CheckResult(
-        name=spec.name,
-        check=spec.check,
-        reason=spec.reason,
-        kind=pc.kind,
+    return _result(
+        spec,
+        pc,
         metric=metric,
         passed=passed,
         value=worst["difference"],
