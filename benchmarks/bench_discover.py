@@ -1,4 +1,4 @@
-"""Weak-slice discovery speed and memory: loopml.discover side by side with `sliceline`.
+"""Weak-slice discovery speed and memory: loopml.discovery side by side with `sliceline`.
 
 Seeded data: 8 categorical (integer-coded) columns of cardinality 2, 3, 5, 10, 20, 50, 100,
 1000, a 10% base error rate, tripled on the planted slice `s0_2 = 1 and s2_5 = 3`. Both tools
@@ -48,7 +48,7 @@ def make_table(n: int, seed: int = 0) -> pd.DataFrame:
 
 
 def run_loopml(df: pd.DataFrame, min_sup: int) -> tuple[frozenset[str], float]:
-    from loopml.discover import discover
+    from loopml.discovery import discover
 
     result = discover(
         df,

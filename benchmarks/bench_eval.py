@@ -60,7 +60,7 @@ def main() -> None:
     parser.add_argument("--fairlearn-rows", type=int, default=1_000_000)
     args = parser.parse_args()
 
-    from loopml.evaluate import evaluate
+    from loopml.evaluation import evaluate
 
     slice_cols = [f"s{i}_{c}" for i, c in enumerate(CARDINALITIES)]
     print(f"generating {args.rows:,} rows ...", flush=True)

@@ -17,9 +17,9 @@ import pytest
 from scipy.stats import binomtest
 from sklearn import metrics as skm
 
-from loopml.analyze import analyze
+from loopml.analysis import analyze
 from loopml.errors import InputError
-from loopml.evaluate import Evaluation, evaluate
+from loopml.evaluation import Evaluation, evaluate
 from loopml.project import init_project, open_project
 from loopml.spec import Spec
 
@@ -247,7 +247,7 @@ def test_hlp_reference_is_read_from_the_stored_confusion_counts() -> None:
     gives the reference of every label metric, recomputed from the counts."""
     from sklearn.metrics import f1_score, precision_score, recall_score
 
-    from loopml.analyze import Reference, _hlp_payload
+    from loopml.analysis import Reference, _hlp_payload
 
     pooled = [[50, 5], [3, 42]]
     slice_a = [[20, 1], [2, 17]]

@@ -17,7 +17,7 @@ from typer.testing import CliRunner
 from loopml.audit import parse_check, run_audit
 from loopml.cli._common import CliState, set_state
 from loopml.errors import InputError
-from loopml.evaluate import Evaluation, evaluate
+from loopml.evaluation import Evaluation, evaluate
 from loopml.project import init_project, open_project
 
 

@@ -1,4 +1,4 @@
-"""Tests of loopml.discover: planted weak slices, null data, and independent oracles.
+"""Tests of loopml.discovery: planted weak slices, null data, and independent oracles.
 
 Oracles we did not write: scipy (binomtest, its Wilson interval), statsmodels (Holm and
 Bonferroni), the ``sliceline`` package (the SliceLine reference implementation in Python),
@@ -20,7 +20,7 @@ import pytest
 from scipy.stats import binomtest
 from statsmodels.stats.multitest import multipletests
 
-from loopml.discover import discover, holm_adjust, sliceline_score
+from loopml.discovery import discover, holm_adjust, sliceline_score
 from loopml.errors import ComputationError, InputError, SchemaError
 from loopml.slices import evaluate, parse
 
@@ -212,8 +212,8 @@ def test_bad_input_gets_clear_errors() -> None:
 
 
 def test_discover_on_a_stored_evaluation_finds_the_planted_slice(tmp_path: Path) -> None:
-    from loopml.discover import discover_evaluation
-    from loopml.evaluate import evaluate
+    from loopml.discovery import discover_evaluation
+    from loopml.evaluation import evaluate
     from loopml.project import init_project
 
     project = init_project(tmp_path / "p", task="binary")

@@ -11,7 +11,7 @@ import pytest
 from sklearn import metrics as skm
 
 from loopml.errors import InputError, SchemaError, SliceExpressionError
-from loopml.evaluate import evaluate, load_evaluation
+from loopml.evaluation import evaluate, load_evaluation
 from loopml.metrics import roc_auc_bound
 from loopml.project import Project
 
@@ -272,7 +272,7 @@ def test_missing_file_and_unreadable_file(tmp_path: Path) -> None:
 
 
 def test_in_memory_inputs_are_kept_so_rows_can_be_read_again(binary_project: Project) -> None:
-    from loopml.evaluate import evaluation_sources
+    from loopml.evaluation import evaluation_sources
 
     df = binary_frame(300)
     ev = evaluate(

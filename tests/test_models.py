@@ -168,7 +168,7 @@ def test_deployment_measures_are_checked_against_constraints() -> None:
 
 
 def test_evaluate_a_stored_model_on_a_split_part(project: Project, tmp_path: Path) -> None:
-    from loopml.evaluate import evaluate
+    from loopml.evaluation import evaluate
     from loopml.models import evaluate_model
 
     model, x_test, test = _fit_lr(project)

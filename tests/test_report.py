@@ -19,7 +19,7 @@ from statsmodels.stats.proportion import proportion_confint
 from typer.testing import CliRunner
 
 from loopml.errors import InputError, NotFoundError, ProjectNotFoundError
-from loopml.evaluate import evaluate
+from loopml.evaluation import evaluate
 from loopml.project import Project, init_project, open_project
 from loopml.report import build_report, render_report
 from loopml.report._build import SECTIONS
@@ -92,7 +92,7 @@ class Built:
 
 def build_full_project(root: Path, *, with_extras: bool = True) -> Built:
     """A project with every stage run: scope, data + split, HLP target, a baseline, a model
-    evaluation, an audit and a learning curve (the record shape loopml.train stores)."""
+    evaluation, an audit and a learning curve (the record shape loopml.training stores)."""
     from loopml.audit import run_audit
     from loopml.data import add_dataset, split_dataset
     from loopml.workflows.scope import run_scope
@@ -149,7 +149,7 @@ def built(tmp_path_factory: pytest.TempPathFactory) -> Built:
 
 @pytest.fixture(scope="module")
 def report(built: Built) -> Any:
-    from loopml.discover import discover
+    from loopml.discovery import discover
 
     f = built.frame
     found = discover(f, label="label", prediction="prediction", columns=["region"], k=3)

@@ -56,7 +56,7 @@ def _need_browser() -> Any:
 
 def test_report_opens_in_chromium_offline_with_every_figure(tmp_path: Path) -> None:
     sync_playwright = _need_browser()
-    from loopml.discover import discover
+    from loopml.discovery import discover
     from loopml.report import build_report
     from test_report import build_full_project
 

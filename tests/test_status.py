@@ -15,7 +15,7 @@ import pytest
 from sklearn import metrics as skm
 
 from loopml.errors import InputError
-from loopml.evaluate import evaluate
+from loopml.evaluation import evaluate
 from loopml.project import Project, init_project, open_project
 from loopml.status import STAGES, project_status
 
@@ -355,12 +355,12 @@ def test_analyze_done_when_every_slice_reaches_hlp(tmp_path: Path) -> None:
 
 
 def test_analyze_not_available(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    import loopml.analyze
+    import loopml.analysis
 
     def broken(*args: Any, **kwargs: Any) -> Any:
         raise InputError("analysis cannot run")
 
-    monkeypatch.setattr(loopml.analyze, "analyze", broken)
+    monkeypatch.setattr(loopml.analysis, "analyze", broken)
     frame = make_frame()
     with new_project(tmp_path, hlp=0.95) as p:
         evaluate_frame(p, frame, frame["prediction"], "model")

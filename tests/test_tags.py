@@ -21,10 +21,10 @@ from sklearn import metrics as skm
 from sklearn.model_selection import train_test_split
 from typer.testing import CliRunner
 
-from loopml.analyze import analyze
+from loopml.analysis import analyze
 from loopml.cli import app
 from loopml.errors import InputError, SchemaError
-from loopml.evaluate import Evaluation, evaluate
+from loopml.evaluation import Evaluation, evaluate
 from loopml.project import Project, init_project
 from loopml.tags import add_tags, allocate, export_review, list_tags, tag_slices
 

@@ -19,7 +19,7 @@ from loopml.data import add_dataset, split_dataset
 from loopml.errors import ConfigurationError, NotFoundError, SpecError
 from loopml.models import list_models, load_model, model_data
 from loopml.project import Project, init_project, open_project
-from loopml.train import learning_curve, sanity_check, train
+from loopml.training import learning_curve, sanity_check, train
 
 
 def _frame(n: int = 240, seed: int = 0, noise: float = 0.0) -> pd.DataFrame:

@@ -30,7 +30,7 @@ import numpy as np
 
 from loopml.engine import GroupCounts
 from loopml.errors import InputError, SliceExpressionError
-from loopml.evaluate import Evaluation, _take, load_evaluation
+from loopml.evaluation import Evaluation, _take, load_evaluation
 from loopml.metrics import (
     ConfusionCounts,
     compute,

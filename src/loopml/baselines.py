@@ -296,7 +296,7 @@ def _quick(task: str, kind: str, x: pd.DataFrame, seed: int) -> Any:
     from sklearn.linear_model import LinearRegression, LogisticRegression
     from sklearn.pipeline import Pipeline
 
-    from loopml.train import auto_preprocessor
+    from loopml.training import auto_preprocessor
 
     model: Any
     if kind == "linear":
@@ -317,7 +317,7 @@ def _rule_predictions(project: Project, cfg: Mapping[str, Any], md: ModelData) -
     ids = test[md.id_column].to_numpy()
     if "when" in cfg:
         return _declarative(project, cfg, md)
-    from loopml.train import import_object
+    from loopml.training import import_object
 
     path = str(cfg["function"])
     if ":" not in path:
@@ -446,7 +446,7 @@ def _store_result(
     details: Mapping[str, Any],
 ) -> BaselineResult:
     from loopml.data._util import jsonable
-    from loopml.evaluate import evaluate
+    from loopml.evaluation import evaluate
 
     ev = evaluate(md.test, preds, project=project, name=name, model=f"baseline:{name}")
     v = ev.verdict()

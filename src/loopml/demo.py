@@ -150,7 +150,7 @@ def run_demo(
         split_dataset,
         validate_dataset,
     )
-    from loopml.evaluate import load_evaluation
+    from loopml.evaluation import load_evaluation
     from loopml.project import init_project
     from loopml.workflows.scope import run_scope
 
@@ -255,7 +255,7 @@ def run_demo(
     )
 
     from loopml.baselines import leaderboard, run_baselines
-    from loopml.train import sanity_check, train
+    from loopml.training import sanity_check, train
 
     base = run_baselines(project)
     best = max(
@@ -354,9 +354,9 @@ def run_demo(
         ),
     )
     # -- error analysis, discovery and the audit of the newest model
-    from loopml.analyze import analyze
+    from loopml.analysis import analyze
     from loopml.audit import run_audit
-    from loopml.discover import discover_evaluation
+    from loopml.discovery import discover_evaluation
 
     newest = result.evaluations[list(estimators)[-1]]
     priorities = analyze(newest, project=project)

@@ -552,7 +552,7 @@ def evaluate_predictions(
     project: Project, data: ModelData, preds: pd.DataFrame, *, name: str, model: str
 ) -> Any:
     """Evaluate a predictions table on the test part and store the evaluation."""
-    from loopml.evaluate import evaluate
+    from loopml.evaluation import evaluate
 
     return evaluate(data.test, preds, project=project, name=name, model=model)
 
@@ -770,9 +770,9 @@ def evaluate_model(
     """Evaluate a stored model version on a dataset version (``test@1``) or a part of its
     split (``data@1:test``): load it safely, predict, and evaluate like any predictions.
 
-    ``options`` go to :func:`loopml.evaluate.evaluate` (slices, against, choose, ...).
+    ``options`` go to :func:`loopml.evaluation.evaluate` (slices, against, choose, ...).
     """
-    from loopml.evaluate import _dataset_source, evaluate
+    from loopml.evaluation import _dataset_source, evaluate
 
     mv = model if isinstance(model, ModelVersion) else get_model(project, model)
     estimator = load_model(project, mv, trust=trust)

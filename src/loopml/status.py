@@ -162,7 +162,7 @@ class _Facts:
     def evaluation(self, record_id: str) -> Any | None:
         """The stored evaluation rebuilt from its counts, or None when it cannot be loaded."""
         if record_id not in self._loaded:
-            from loopml.evaluate import load_evaluation
+            from loopml.evaluation import load_evaluation
 
             try:
                 self._loaded[record_id] = load_evaluation(self.project, record_id)
@@ -237,10 +237,10 @@ def _hlp_value(facts: _Facts) -> tuple[float | None, str]:
 
 
 def priorities_for(ev: Any, project: Project) -> Any:
-    """``loopml.analyze.analyze`` of ``ev``; when it finds no reference but the project has
+    """``loopml.analysis.analyze`` of ``ev``; when it finds no reference but the project has
     an HLP number (targets.hlp or the pooled score of the 'hlp' record), that number is
     used as the reference."""
-    from loopml.analyze import analyze
+    from loopml.analysis import analyze
 
     pr = analyze(ev, project=project)
     if not pr.reference.known:

@@ -2,7 +2,7 @@
 
 The loop is: export a stratified sample of an evaluation's errors (:func:`export_review`),
 let people write tags in its ``tags`` column (several separated by ``;``), import the file
-(:func:`add_tags`, a record of kind "tagset"), and the next :func:`loopml.analyze.analyze`
+(:func:`add_tags`, a record of kind "tagset"), and the next :func:`loopml.analysis.analyze`
 shows each tag as a slice ``tag:<name>``. The counts of every tag slice come from one engine
 aggregation over the evaluation's data and predictions joined with the tag table (aggregate
 once, decide on counts); metrics, intervals and gains are then computed from those counts
@@ -31,7 +31,7 @@ import numpy.typing as npt
 
 from loopml.engine import GroupDef, aggregate_regression
 from loopml.errors import InputError, SchemaError
-from loopml.evaluate import Evaluation, load_evaluation
+from loopml.evaluation import Evaluation, load_evaluation
 from loopml.slices import parse, quote_identifier, sql_literal, to_sql
 
 __all__ = [
@@ -196,7 +196,7 @@ def _open_rows(ev: Evaluation, project: Any | None) -> Iterator[_Rows]:
     """The evaluation's rows (data joined with predictions) as a DuckDB view."""
     import duckdb
 
-    from loopml.evaluate import _prepare, evaluation_sources
+    from loopml.evaluation import _prepare, evaluation_sources
 
     data, preds = evaluation_sources(project, ev)
     id_col = str(ev.inputs.get("id") or (project.spec.project.id if project else "id"))
@@ -752,7 +752,7 @@ def tag_slices(
 
 
 def _aggregate(ev: Evaluation, rows: _Rows, groups: list[GroupDef]) -> tuple[Any, list[str]]:
-    from loopml.evaluate import _classification, _Inputs
+    from loopml.evaluation import _classification, _Inputs
 
     warnings: list[str] = []
     if ev.task == "regression":

@@ -43,7 +43,7 @@ def analyze_command(
     max_predicates: int = typer.Option(3, help="Predicates per discovered slice, at most."),
 ) -> None:
     """Rank key slices, tags and rare classes by the overall gain of closing their gap."""
-    from loopml.analyze import analyze
+    from loopml.analysis import analyze
     from loopml.project import open_project
 
     if review is not None:
@@ -144,7 +144,7 @@ tags_app = typer.Typer(help="Tags from reviewing errors: add a filled-in review 
 
 
 def _discover_command(eval_id: str | None, k: int, max_predicates: int, as_json: bool) -> None:
-    from loopml.discover import discover_evaluation
+    from loopml.discovery import discover_evaluation
     from loopml.project import open_project
 
     with open_project(project_dir()) as project:

@@ -59,7 +59,7 @@ def eval_command(
     as_json: bool = typer.Option(False, "--json", help="Print the full result as JSON."),
 ) -> None:
     """Evaluate predictions: metrics, constraints, key slices with intervals; stores it."""
-    from loopml.evaluate import evaluate
+    from loopml.evaluation import evaluate
     from loopml.project import open_project
 
     with open_project(project_dir()) as project:

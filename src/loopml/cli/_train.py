@@ -161,7 +161,7 @@ def train_command(
     """Fit the [model] estimator, sanity-check it, measure it and record a model version."""
     from loopml.errors import InputError
     from loopml.project import open_project
-    from loopml.train import train
+    from loopml.training import train
 
     if sanity and no_sanity:
         raise InputError("--sanity and --no-sanity contradict each other", hint="pass one")

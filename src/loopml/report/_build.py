@@ -204,7 +204,7 @@ def _placeholder(text: str, command: str | None = None) -> str:
 @dataclass
 class _Ctx:
     project: Project
-    ev: Any | None  # loopml.evaluate.Evaluation
+    ev: Any | None  # loopml.evaluation.Evaluation
     record: Record | None
     discovery: Any | None
     figures: list[Figure] = field(default_factory=list)
@@ -214,7 +214,7 @@ class _Ctx:
 
     def load(self, eval_id: str) -> Any | None:
         if eval_id not in self._loaded:
-            from loopml.evaluate import load_evaluation
+            from loopml.evaluation import load_evaluation
 
             try:
                 self._loaded[eval_id] = load_evaluation(self.project, eval_id)
@@ -784,7 +784,7 @@ def _priorities(ctx: _Ctx) -> str:
 
 def _stored_discovery(project: Any, eval_id: str) -> Any:
     """The newest stored ``loopml analyze --discover`` result for this evaluation."""
-    from loopml.discover import DiscoveryResult
+    from loopml.discovery import DiscoveryResult
 
     runs = project.store.list("discovery", name=eval_id)
     return DiscoveryResult.from_dict(runs[-1].payload) if runs else None
@@ -952,11 +952,11 @@ def render_report(
 
     ``eval_ref`` selects the evaluation (an id such as ``eval-3`` or ``name@version``;
     default: the newest). Raises :class:`~loopml.errors.NotFoundError` when it does not
-    exist. ``discovery`` is an optional :class:`loopml.discover.DiscoveryResult`.
+    exist. ``discovery`` is an optional :class:`loopml.discovery.DiscoveryResult`.
     """
     proj, opened = _resolve(project)
     try:
-        from loopml.evaluate import load_evaluation
+        from loopml.evaluation import load_evaluation
 
         record: Record | None
         if eval_ref is not None:

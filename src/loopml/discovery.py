@@ -983,7 +983,7 @@ def discover_evaluation(
 
     from loopml.engine import describe
     from loopml.errors import ComputationError, NotFoundError
-    from loopml.evaluate import _prepare, evaluation_sources, load_evaluation
+    from loopml.evaluation import _prepare, evaluation_sources, load_evaluation
     from loopml.slices import sql_literal
 
     record = (

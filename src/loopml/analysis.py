@@ -27,7 +27,7 @@ import numpy as np
 
 from loopml.engine import GroupCounts
 from loopml.errors import InputError
-from loopml.evaluate import Evaluation, load_evaluation
+from loopml.evaluation import Evaluation, load_evaluation
 from loopml.metrics import (
     ConfusionCounts,
     parse_metric,

@@ -628,7 +628,7 @@ class LearningCurve:
 def _score(
     project: Project, frame: pd.DataFrame, preds: pd.DataFrame, n_boot: int
 ) -> tuple[float, float | None, float | None]:
-    from loopml.evaluate import evaluate
+    from loopml.evaluation import evaluate
 
     spec = project.spec.project
     small = frame[[spec.id, spec.label]]  # no slices needed: keep the engine's input small
@@ -947,7 +947,7 @@ def train(
         if measure
         else None
     )
-    from loopml.evaluate import evaluate
+    from loopml.evaluation import evaluate
 
     ev = evaluate(
         md.test,
