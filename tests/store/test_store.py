@@ -126,3 +126,23 @@ def test_kill_9_mid_write_leaves_the_store_consistent(tmp_path: Path, delay: flo
             store.artifacts.get_bytes(rec.payload["data_artifact"])  # present and verified
         assert store.check() == []
         store.put("dataset", "d", {"after": True})  # still writable
+
+
+def test_artifacts_on_an_fsspec_url(tmp_path: Path) -> None:
+    """A team store keeps artifacts at any fsspec URL; fsspec's in-memory filesystem stands
+    in for s3:// or gs:// here."""
+    import fsspec
+
+    url = f"memory://loopml-test-{tmp_path.name}"
+    arts = ArtifactStore(url)
+    sha = arts.put_bytes(b"rows")
+    assert arts.exists(sha) and arts.get_bytes(sha) == b"rows"
+    fs = fsspec.filesystem("memory")
+    assert not fs.glob(f"{url.removeprefix('memory://')}/tmp/*"), "no temporary file is left"
+    with fs.open(f"{url.removeprefix('memory://')}/{sha[:2]}/{sha[2:]}", "wb") as handle:
+        handle.write(b"tampered")
+    with pytest.raises(IntegrityError):
+        arts.get_bytes(sha)
+    with Store.open(tmp_path, artifacts_url=url + "-store") as store:
+        rec = store.put("dataset", "d", {"data_artifact": store.artifacts.put_bytes(b"x")})
+        assert store.check() == [] and rec.ref == "d@1"
