@@ -8,6 +8,7 @@ from loopml.engine._aggregate import (
     Aggregate,
     GroupCounts,
     GroupDef,
+    SQLBackend,
     aggregate_classification,
     aggregate_regression,
 )
@@ -17,6 +18,7 @@ __all__ = [
     "Aggregate",
     "GroupCounts",
     "GroupDef",
+    "SQLBackend",
     "aggregate_classification",
     "aggregate_regression",
     "describe",

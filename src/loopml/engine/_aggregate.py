@@ -166,11 +166,56 @@ def _key_columns(groups: Sequence[GroupDef]) -> tuple[list[str], list[list[str]]
     return proj, keys
 
 
+def _grouping(con: Any) -> str:
+    """The bitmask of the grouped-away keys: DuckDB's GROUPING_ID, standard SQL's GROUPING."""
+    return str(getattr(con, "grouping_function", "GROUPING_ID"))
+
+
 def _run(con: Any, sql: str) -> dict[str, npt.NDArray[Any]]:
+    """Run the aggregation on the backend: a DuckDB connection, or any object with a
+    ``run(sql) -> dict[column, numpy array]`` method (see :class:`SQLBackend`)."""
+    if hasattr(con, "run"):
+        return dict(con.run(sql))
     rel = con.sql(sql)
     cols = rel.columns
     table = rel.fetchnumpy()
     return {c: np.asarray(table[c]) for c in cols}
+
+
+class SQLBackend:
+    """Run the aggregation on another SQL engine through SQLAlchemy (PostgreSQL, a warehouse).
+
+    The statement is the same as on DuckDB: GROUPING SETS, CASE, arithmetic, ``least``,
+    ``greatest``, ``ln`` and sums; only the name of the grouping bitmask function differs.
+    The table must already be there (``view`` names it).
+    """
+
+    grouping_function = "GROUPING"
+
+    def __init__(self, engine: Any) -> None:
+        self.engine = engine
+
+    def run(self, sql: str) -> dict[str, npt.NDArray[Any]]:
+        import sqlalchemy as sa
+
+        with self.engine.connect() as conn:
+            result = conn.execute(sa.text(sql.replace(":", "\\:")))
+            names = list(result.keys())
+            rows = result.fetchall()
+        out: dict[str, npt.NDArray[Any]] = {}
+        for j, name in enumerate(names):
+            values = [row[j] for row in rows]
+            if any(v is None for v in values):
+                out[name] = np.array(values, dtype=object)
+            else:
+                out[name] = np.array([float(v) if _is_decimal(v) else v for v in values])
+        return out
+
+
+def _is_decimal(v: Any) -> bool:
+    from decimal import Decimal
+
+    return isinstance(v, Decimal)
 
 
 def _grouping_rows(
@@ -286,7 +331,7 @@ def aggregate_classification(
     if has_scores:
         if binary:
             assert score_sql is not None
-            sc = f"CAST({score_sql} AS DOUBLE)"
+            sc = f"CAST({score_sql} AS DOUBLE PRECISION)"
             y = f"({y_sql})"
             p_true = f"CASE WHEN {y} = 1 THEN {sc} ELSE 1 - {sc} END"
             inner.append(f"{sc} AS __s")
@@ -302,14 +347,14 @@ def aggregate_classification(
             p_true = (
                 "CASE "
                 + " ".join(
-                    f"WHEN ({y_sql}) = {j} THEN CAST({p} AS DOUBLE)"
+                    f"WHEN ({y_sql}) = {j} THEN CAST({p} AS DOUBLE PRECISION)"
                     for j, p in enumerate(proba_sqls)
                 )
                 + " END"
             )
             brier = " + ".join(
-                f"(CAST({p} AS DOUBLE) - CASE WHEN ({y_sql}) = {j} THEN 1 ELSE 0 END) * "
-                f"(CAST({p} AS DOUBLE) - CASE WHEN ({y_sql}) = {j} THEN 1 ELSE 0 END)"
+                f"(CAST({p} AS DOUBLE PRECISION) - CASE WHEN ({y_sql}) = {j} THEN 1 ELSE 0 END) * "
+                f"(CAST({p} AS DOUBLE PRECISION) - CASE WHEN ({y_sql}) = {j} THEN 1 ELSE 0 END)"
                 for j, p in enumerate(proba_sqls)
             )
             inner.append(f"-ln(greatest(least({p_true}, 1 - 1e-15), 1e-15)) AS __ll")
@@ -327,9 +372,10 @@ def aggregate_classification(
     )
     sets = ["(__o)"] + [f"({', '.join([*ks, '__x'])})" for ks in keys]
     sql = (
-        f"SELECT GROUPING_ID({', '.join(all_keys)}) AS __gid, {', '.join(all_keys)}, "
+        f"SELECT {_grouping(con)}({', '.join(all_keys)}) AS __gid, {', '.join(all_keys)}, "
         f"{', '.join(aggs)} FROM (SELECT *, {over_key} AS __o, {slice_key} AS __x FROM "
-        f"(SELECT {inner_sql} FROM {_q(view)})) GROUP BY GROUPING SETS ({', '.join(sets)})"
+        f"(SELECT {inner_sql} FROM {_q(view)}) AS __rows) AS __cells "
+        f"GROUP BY GROUPING SETS ({', '.join(sets)})"
     )
     res = _run(con, sql)
     edges_o = default_edges(bins)
@@ -427,12 +473,12 @@ def _multiclass_scores(
     """Overall per-class probability histograms: hist[0, k, j, b]."""
     k = len(classes)
     parts = [
-        f"SELECT ({y_sql}) AS y, {j} AS j, CAST({p} AS DOUBLE) AS s FROM {_q(view)}"
+        f"SELECT ({y_sql}) AS y, {j} AS j, CAST({p} AS DOUBLE PRECISION) AS s FROM {_q(view)}"
         for j, p in enumerate(proba_sqls)
     ]
     sql = (
         f"SELECT y, j, least(CAST(floor(s * {bins}) AS INTEGER), {bins - 1}) AS b, "
-        f"count(*) AS n, sum(s) AS ss FROM ({' UNION ALL '.join(parts)}) GROUP BY ALL"
+        f"count(*) AS n, sum(s) AS ss FROM ({' UNION ALL '.join(parts)}) AS __p GROUP BY 1, 2, 3"
     )
     res = _run(con, sql)
     yy = _plain(res["y"]).astype(np.int64)
@@ -463,8 +509,8 @@ def aggregate_regression(
     proj, keys = _key_columns(groups)
     inner = ", ".join(
         [
-            f"CAST({y_sql} AS DOUBLE) AS __y",
-            f"CAST({p_sql} AS DOUBLE) - CAST({y_sql} AS DOUBLE) AS __e",
+            f"CAST({y_sql} AS DOUBLE PRECISION) AS __y",
+            f"CAST({p_sql} AS DOUBLE PRECISION) - CAST({y_sql} AS DOUBLE PRECISION) AS __e",
             *proj,
         ]
     )
@@ -477,10 +523,10 @@ def aggregate_regression(
     )
     all_keys = list(dict.fromkeys(k2 for ks in keys for k2 in ks))
     sets = ["()"] + [f"({', '.join(ks)})" for ks in keys]
-    gid = f"GROUPING_ID({', '.join(all_keys)})" if all_keys else "0"
+    gid = f"{_grouping(con)}({', '.join(all_keys)})" if all_keys else "0"
     cols = f"{', '.join(all_keys)}, " if all_keys else ""
     sql = (
-        f"SELECT {gid} AS __gid, {cols}{aggs} FROM (SELECT {inner} FROM {_q(view)}) "
+        f"SELECT {gid} AS __gid, {cols}{aggs} FROM (SELECT {inner} FROM {_q(view)}) AS __rows "
         f"GROUP BY GROUPING SETS ({', '.join(sets)})"
     )
     res = _run(con, sql)

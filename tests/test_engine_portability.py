@@ -1,0 +1,95 @@
+"""The aggregation is one portable SQL statement: run on PostgreSQL it gives the very counts
+DuckDB gives, so a warehouse (or Spark SQL) is a backend switch, not a rewrite."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import duckdb
+import numpy as np
+import pandas as pd
+import pytest
+
+from loopml.engine import GroupDef, SQLBackend, aggregate_classification, aggregate_regression
+from loopml.slices import parse, to_sql
+
+pytestmark = pytest.mark.postgres
+
+
+@pytest.fixture
+def frame() -> pd.DataFrame:
+    rng = np.random.default_rng(11)
+    n = 3000
+    y = rng.integers(0, 2, n)
+    score = np.clip(0.3 * y + 0.7 * rng.random(n), 0, 1)
+    return pd.DataFrame(
+        {
+            "label": y,
+            "prediction": (score >= 0.5).astype(int),
+            "score": score,
+            "region": rng.choice(["north", "south", "it's"], n),
+            "age": rng.integers(10, 90, n),
+            "target": rng.normal(5, 2, n),
+        }
+    ).assign(estimate=lambda d: d["target"] + rng.normal(0, 1, n))
+
+
+def _groups() -> list[GroupDef]:
+    old = to_sql(parse("age >= 65 and region != 'south'"), null_as_false=True)
+    return [
+        GroupDef("region", "column", ("region",)),
+        GroupDef("region x age", "cross", ("region", "age")),
+        GroupDef("old", "expression", (), old, "age >= 65 and region != 'south'"),
+    ]
+
+
+@pytest.fixture
+def both(frame: pd.DataFrame, postgres_url: str) -> Iterator[tuple[object, object]]:
+    """The same table in DuckDB and in PostgreSQL."""
+    import sqlalchemy as sa
+
+    engine = sa.create_engine(postgres_url)
+    frame.to_sql("rows", engine, index=False)
+    con = duckdb.connect()
+    con.register("rows", frame)
+    try:
+        yield con, SQLBackend(engine)
+    finally:
+        con.close()
+        engine.dispose()
+
+
+def test_classification_counts_equal_on_duckdb_and_postgresql(
+    frame: pd.DataFrame, both: tuple[object, object]
+) -> None:
+    duck, pg = both
+    kwargs = dict(
+        y_sql='CAST("label" AS INTEGER)',
+        p_sql='CAST("prediction" AS INTEGER)',
+        classes=(0, 1),
+        groups=_groups(),
+        score_sql='"score"',
+    )
+    a = aggregate_classification(duck, "rows", **kwargs)  # type: ignore[arg-type]
+    b = aggregate_classification(pg, "rows", **kwargs)  # type: ignore[arg-type]
+    for ga, gb in zip([a.overall, *a.groups], [b.overall, *b.groups], strict=True):
+        assert ga.values == gb.values
+        assert ga.confusion is not None and gb.confusion is not None
+        np.testing.assert_array_equal(ga.confusion.matrix, gb.confusion.matrix)
+        assert ga.scores is not None and gb.scores is not None
+        np.testing.assert_array_equal(ga.scores.hist, gb.scores.hist)
+        np.testing.assert_allclose(ga.scores.logloss_sum, gb.scores.logloss_sum, rtol=1e-9)
+        np.testing.assert_allclose(ga.scores.brier_sum, gb.scores.brier_sum, rtol=1e-9)
+    assert int(a.groups[2].n[0]) == int(((frame.age >= 65) & (frame.region != "south")).sum())
+
+
+def test_regression_sums_equal_on_duckdb_and_postgresql(both: tuple[object, object]) -> None:
+    duck, pg = both
+    a = aggregate_regression(duck, "rows", y_sql='"target"', p_sql='"estimate"', groups=_groups())
+    b = aggregate_regression(pg, "rows", y_sql='"target"', p_sql='"estimate"', groups=_groups())
+    for ga, gb in zip([a.overall, *a.groups], [b.overall, *b.groups], strict=True):
+        assert ga.values == gb.values
+        assert ga.regression is not None and gb.regression is not None
+        np.testing.assert_array_equal(ga.regression.n, gb.regression.n)
+        np.testing.assert_allclose(ga.regression.sum_sq_err, gb.regression.sum_sq_err, rtol=1e-9)
+        np.testing.assert_allclose(ga.regression.sum_ape, gb.regression.sum_ape, rtol=1e-9)
