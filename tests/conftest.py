@@ -39,7 +39,7 @@ def postgres_url() -> Iterator[str]:
     base = os.environ.get("LOOPML_TEST_POSTGRES_URL")
     if not base:
         pytest.skip(
-            "PostgreSQL store tests need LOOPML_TEST_POSTGRES_URL "
+            "the PostgreSQL tests (store, engine) need LOOPML_TEST_POSTGRES_URL "
             "(e.g. postgresql+psycopg://postgres@127.0.0.1:5432/test); .ci/run sets it"
         )
     import sqlalchemy as sa
