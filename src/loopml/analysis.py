@@ -27,7 +27,7 @@ import numpy as np
 
 from loopml.engine import GroupCounts
 from loopml.errors import InputError
-from loopml.evaluation import Evaluation, load_evaluation
+from loopml.evaluation import Evaluation, as_evaluation, load_evaluation
 from loopml.metrics import (
     ConfusionCounts,
     parse_metric,
@@ -701,14 +701,7 @@ def analyze(
     newest of each name, see :mod:`loopml.tags`) gets a row ``tag:<name>``, counted by one
     engine pass over the evaluation's files joined with the tags.
     """
-    if not isinstance(evaluation, Evaluation):
-        if project is None:
-            raise InputError(
-                f"evaluation {evaluation!r} given without a project to load it from",
-                hint="pass an Evaluation, or project= to load one by id",
-            )
-        evaluation = load_evaluation(project, evaluation)
-    ev = evaluation
+    ev = as_evaluation(evaluation, project)
     if not 0.0 <= rare_share <= 1.0:
         raise InputError(
             f"rare_share={rare_share!r}; expected a share between 0 and 1",

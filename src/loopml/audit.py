@@ -30,7 +30,7 @@ import numpy as np
 
 from loopml.engine import GroupCounts
 from loopml.errors import InputError, SliceExpressionError
-from loopml.evaluation import Evaluation, _take, load_evaluation
+from loopml.evaluation import Evaluation, _take, as_evaluation, load_evaluation
 from loopml.metrics import (
     ConfusionCounts,
     compute,
@@ -782,14 +782,7 @@ def run_audit(
     nothing is stored. With a ``project`` (and ``store``) the result is stored as an "audit"
     record naming the evaluation.
     """
-    if not isinstance(evaluation, Evaluation):
-        if project is None:
-            raise InputError(
-                f"evaluation {evaluation!r} given without a project to load it from",
-                hint="pass an Evaluation, or project= to load one by id",
-            )
-        evaluation = load_evaluation(project, evaluation)
-    ev = evaluation
+    ev = as_evaluation(evaluation, project)
     spec = spec if spec is not None else (project.spec if project is not None else None)
     if checks is None:
         checks = list(spec.audit) if spec is not None else []

@@ -1264,6 +1264,18 @@ def _store(project: Any, ev: Evaluation) -> Any:
     return project.store.put("evaluation", ev.name, summary)
 
 
+def as_evaluation(evaluation: Evaluation | str | None, project: Any | None) -> Evaluation:
+    """``evaluation`` itself, or the stored one it names (the newest when None)."""
+    if isinstance(evaluation, Evaluation):
+        return evaluation
+    if project is None:
+        raise InputError(
+            f"evaluation {evaluation!r} given without a project to load it from",
+            hint="pass an Evaluation, or project= to load one by id",
+        )
+    return load_evaluation(project, evaluation)
+
+
 def load_evaluation(project: Any, ref: str | None = None) -> Evaluation:
     """Rebuild a stored evaluation from its counts (the newest when ``ref`` is None)."""
     import json

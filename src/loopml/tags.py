@@ -31,7 +31,7 @@ import numpy.typing as npt
 
 from loopml.engine import GroupDef, aggregate_regression
 from loopml.errors import InputError, SchemaError
-from loopml.evaluation import Evaluation, load_evaluation
+from loopml.evaluation import Evaluation, as_evaluation
 from loopml.slices import parse, quote_identifier, sql_literal, to_sql
 
 __all__ = [
@@ -365,7 +365,7 @@ def export_review(
     the predicted class for multiclass) or the error (prediction - label, regression), its
     ``stratum`` and an empty ``tags`` column for reviewers (several tags separated by ';').
     """
-    ev = _evaluation(evaluation, project)
+    ev = as_evaluation(evaluation, project)
     if isinstance(n, bool) or not isinstance(n, int) or n < 1:
         raise InputError(
             f"a review of {n!r} rows was asked; expected a positive whole number",
@@ -508,17 +508,6 @@ def _review_rows(
     return frame.drop(columns="__order").reset_index(drop=True)
 
 
-def _evaluation(evaluation: Evaluation | str | None, project: Any | None) -> Evaluation:
-    if isinstance(evaluation, Evaluation):
-        return evaluation
-    if project is None:
-        raise InputError(
-            f"evaluation {evaluation!r} given without a project to load it from",
-            hint="pass an Evaluation, or project= to load one by id",
-        )
-    return load_evaluation(project, evaluation)
-
-
 # --------------------------------------------------------------------------- tag files
 
 
@@ -621,7 +610,7 @@ def add_tags(
         )
     p = Path(path)
     frame = _read_tag_file(p)
-    ev = _evaluation(evaluation, project)
+    ev = as_evaluation(evaluation, project)
     id_col = str(ev.inputs.get("id") or project.spec.project.id)
     pairs, untagged = _tag_pairs(frame, p, id_col)
     table = pd.DataFrame(pairs, columns=["id", "tag"])
