@@ -979,11 +979,8 @@ def discover_evaluation(
     """Run :func:`discover` on the rows behind a stored evaluation (its data and predictions
     files or dataset version), over every data column that is not the id, the label or a
     prediction column; store the result as a ``discovery`` record."""
-    import duckdb
-
-    from loopml.engine import describe
     from loopml.errors import ComputationError, NotFoundError
-    from loopml.evaluation import _prepare, evaluation_sources, load_evaluation
+    from loopml.evaluation import load_evaluation, open_rows
     from loopml.slices import sql_literal
 
     record = (
@@ -1000,27 +997,18 @@ def discover_evaluation(
             hint="discover on a classification evaluation",
         )
     inputs = payload.get("inputs", {})
-    data_src, preds_src = evaluation_sources(project, load_evaluation(project, record.id))
-    id_col, label = inputs.get("id", "id"), inputs.get("label", "label")
-    con = duckdb.connect()
-    try:
-        inp = _prepare(con, data_src, preds_src, id_col=id_col, label=label, allow_unmatched=True)
-        con.execute(f'CREATE TEMP VIEW __rows AS SELECT * FROM "{inp.view}"')
-        cols = describe(con, "__rows")
-        if "prediction" not in cols:
+    with open_rows(load_evaluation(project, record.id), project) as rows:
+        id_col, label, view = rows.id_col, rows.label, rows.view
+        if "prediction" not in rows.columns:
             threshold = float(inputs.get("threshold") or 0.5)
             classes = payload["classes"]
-            con.execute(
-                f"CREATE TEMP VIEW __rows2 AS SELECT *, CASE WHEN score >= {threshold!r} THEN "
+            view = "__with_prediction"
+            rows.con.execute(
+                f"CREATE TEMP VIEW {view} AS SELECT *, CASE WHEN score >= {threshold!r} THEN "
                 f"{sql_literal(classes[-1])} ELSE {sql_literal(classes[0])} END AS prediction "
-                "FROM __rows"
+                f'FROM "{rows.view}"'
             )
-            view = "__rows2"
-        else:
-            view = "__rows"
-        table = con.sql(f"SELECT * FROM {view}").to_arrow_table()
-    finally:
-        con.close()
+        table = rows.con.sql(f'SELECT * FROM "{view}"').to_arrow_table()
     exclude = {id_col, label, "prediction", "score"}
     candidates = [c for c in table.column_names if c not in exclude and not c.startswith("proba_")]
     options.setdefault("columns", candidates)

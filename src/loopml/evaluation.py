@@ -13,7 +13,8 @@ import html
 import math
 import os
 import uuid
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
@@ -44,11 +45,13 @@ from loopml.spec import Constraint, Spec, parse_constraint
 
 __all__ = [
     "Evaluation",
+    "EvaluationRows",
     "MetricValue",
     "SliceRow",
     "evaluate",
     "evaluation_sources",
     "load_evaluation",
+    "open_rows",
 ]
 
 _SAMPLE = 5
@@ -919,6 +922,48 @@ def _keep_in_memory_inputs(project: Any, data: Any, predictions: Any) -> dict[st
         pq.write_table(table, buffer)
         out[key] = project.store.artifacts.put_bytes(buffer.getvalue())
     return out
+
+
+@dataclass
+class EvaluationRows:
+    """The rows behind a stored evaluation, as a view on an open DuckDB connection."""
+
+    con: Any
+    view: str
+    columns: dict[str, str]
+    id_col: str
+    label: str
+    n: int
+
+
+@contextmanager
+def open_rows(ev: Evaluation, project: Any | None) -> Iterator[EvaluationRows]:
+    """The evaluation's rows (data joined with predictions) as a DuckDB view."""
+    import duckdb
+
+    data, preds = evaluation_sources(project, ev)
+    id_col = str(ev.inputs.get("id") or (project.spec.project.id if project else "id"))
+    label = str(ev.inputs.get("label") or (project.spec.project.label if project else "label"))
+    con = duckdb.connect()
+    try:
+        inp = _prepare(con, data, preds, id_col=id_col, label=label, allow_unmatched=True)
+        if inp.n != ev.n:
+            raise InputError(
+                f"the files of evaluation {ev.id or ev.name!r} now give {inp.n} rows; the "
+                f"evaluation counted {ev.n}: they changed since",
+                hint="evaluate again on the current files (or on dataset versions, which never "
+                "change)",
+                where=data,
+            )
+        if id_col not in inp.columns:
+            raise SchemaError(
+                f"the id column {id_col!r} is not in {data}",
+                hint="rows are named by their id; add an id column and evaluate again",
+                where=data,
+            )
+        yield EvaluationRows(con, inp.view, dict(inp.columns), id_col, label, inp.n)
+    finally:
+        con.close()
 
 
 def evaluation_sources(project: Any, ev: Evaluation) -> tuple[str, str | None]:

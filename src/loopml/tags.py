@@ -20,8 +20,7 @@ from __future__ import annotations
 
 import io
 import math
-from collections.abc import Iterator, Sequence
-from contextlib import contextmanager
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -31,7 +30,7 @@ import numpy.typing as npt
 
 from loopml.engine import GroupDef, aggregate_regression
 from loopml.errors import InputError, SchemaError
-from loopml.evaluation import Evaluation, as_evaluation
+from loopml.evaluation import Evaluation, EvaluationRows, as_evaluation, open_rows
 from loopml.slices import parse, quote_identifier, sql_literal, to_sql
 
 __all__ = [
@@ -181,50 +180,7 @@ def _lit(value: Any) -> str:
     return sql_literal(value)
 
 
-@dataclass
-class _Rows:
-    con: Any
-    view: str
-    columns: dict[str, str]
-    id_col: str
-    label: str
-    n: int
-
-
-@contextmanager
-def _open_rows(ev: Evaluation, project: Any | None) -> Iterator[_Rows]:
-    """The evaluation's rows (data joined with predictions) as a DuckDB view."""
-    import duckdb
-
-    from loopml.evaluation import _prepare, evaluation_sources
-
-    data, preds = evaluation_sources(project, ev)
-    id_col = str(ev.inputs.get("id") or (project.spec.project.id if project else "id"))
-    label = str(ev.inputs.get("label") or (project.spec.project.label if project else "label"))
-    con = duckdb.connect()
-    try:
-        inp = _prepare(con, data, preds, id_col=id_col, label=label, allow_unmatched=True)
-        if inp.n != ev.n:
-            raise InputError(
-                f"the files of evaluation {ev.id or ev.name!r} now give {inp.n} rows; the "
-                f"evaluation counted {ev.n}: they changed since",
-                hint="evaluate again on the current files (or on dataset versions, which never "
-                "change)",
-                where=data,
-            )
-        if id_col not in inp.columns:
-            raise SchemaError(
-                f"the id column {id_col!r} is not in {data}",
-                hint="the review and tags name rows by their id; add an id column and evaluate "
-                "again",
-                where=data,
-            )
-        yield _Rows(con, inp.view, dict(inp.columns), id_col, label, inp.n)
-    finally:
-        con.close()
-
-
-def _prediction_sql(ev: Evaluation, rows: _Rows) -> tuple[str, str | None, str]:
+def _prediction_sql(ev: Evaluation, rows: EvaluationRows) -> tuple[str, str | None, str]:
     """SQL for (the prediction shown, the score shown, the error condition)."""
     cols = rows.columns
     y = _q(rows.label)
@@ -270,7 +226,7 @@ def _prediction_sql(ev: Evaluation, rows: _Rows) -> tuple[str, str | None, str]:
     return pred, score, f"CAST({y} AS VARCHAR) IS DISTINCT FROM {pred_txt}"
 
 
-def _strata_sql(ev: Evaluation, rows: _Rows) -> list[tuple[str, str]]:
+def _strata_sql(ev: Evaluation, rows: EvaluationRows) -> list[tuple[str, str]]:
     """(name, SQL) of every stratum key: key slice columns, then expression slices."""
     keys: list[tuple[str, str]] = []
     seen: set[str] = set()
@@ -385,7 +341,7 @@ def export_review(
             where=str(path),
         )
     eid = ev.id or ev.name
-    with _open_rows(ev, project) as rows:
+    with open_rows(ev, project) as rows:
         for col in _RESERVED:
             if col in rows.columns:
                 raise SchemaError(
@@ -480,7 +436,7 @@ def export_review(
 
 
 def _review_rows(
-    ev: Evaluation, rows: _Rows, pred: str, score: str | None, chosen: dict[str, str]
+    ev: Evaluation, rows: EvaluationRows, pred: str, score: str | None, chosen: dict[str, str]
 ) -> Any:
     import pandas as pd
 
@@ -614,7 +570,7 @@ def add_tags(
     id_col = str(ev.inputs.get("id") or project.spec.project.id)
     pairs, untagged = _tag_pairs(frame, p, id_col)
     table = pd.DataFrame(pairs, columns=["id", "tag"])
-    with _open_rows(ev, project) as rows:
+    with open_rows(ev, project) as rows:
         rows.con.register("__tag_ids", table[["id"]].drop_duplicates())
         unknown = [
             str(r[0])
@@ -711,7 +667,7 @@ def tag_slices(
     table = load_tag_table(project, sets)
     tags = sorted(set(table["tag"]))
     try:
-        with _open_rows(ev, project) as rows:
+        with open_rows(ev, project) as rows:
             rows.con.register("__tags", table)
             groups = [tag_group(t, rows.id_col) for t in tags]
             agg, warnings = _aggregate(ev, rows, groups)
@@ -740,7 +696,9 @@ def tag_slices(
     return TagSlices(tagged, sets, warnings)
 
 
-def _aggregate(ev: Evaluation, rows: _Rows, groups: list[GroupDef]) -> tuple[Any, list[str]]:
+def _aggregate(
+    ev: Evaluation, rows: EvaluationRows, groups: list[GroupDef]
+) -> tuple[Any, list[str]]:
     from loopml.evaluation import _classification, _Inputs
 
     warnings: list[str] = []
