@@ -302,6 +302,8 @@ def run_demo(
             n_single=50,
             against=previous,
             choose_threshold="recall >= 0.95",
+            # the first model also reads its learning curve: would more data help?
+            with_learning_curve=previous is None,
         )
         mv = trained.model
         assert mv is not None and mv.deployment is not None and mv.evaluation is not None
@@ -311,7 +313,8 @@ def run_demo(
             f"{mv.ref} ({mv.id}): {dep.model_size_mb or 0:.3f} MB, latency p50 "
             f"{dep.latency_p50_ms:.2f} ms / p99 {dep.latency_p99_ms:.2f} ms, "
             f"{dep.throughput_rows_per_s:,.0f} rows/s"
-            + ("" if dep.passed is not False else " (a deployment constraint FAILS)"),
+            + ("" if dep.passed is not False else " (a deployment constraint FAILS)")
+            + (f"; learning curve: {trained.curve.reading}" if trained.curve is not None else ""),
         )
         ev = load_evaluation(project, mv.evaluation)
         v = ev.verdict()
