@@ -110,7 +110,7 @@ def audit_command(
     junit: Path | None = typer.Option(None, "--junit", help="Write JUnit XML to this file."),
     as_json: bool = typer.Option(False, "--json", help="Print the result as JSON."),
 ) -> None:
-    """Run the [[audit]] checks of loopml.toml; exit 1 when any check fails."""
+    """Run the \\[\\[audit]] checks of loopml.toml; exit 1 when any check fails."""
     from loopml.audit import run_audit
     from loopml.project import open_project
 

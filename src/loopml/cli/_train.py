@@ -65,7 +65,7 @@ def baseline(
     ),
     as_json: bool = _JSON,
 ) -> None:
-    """Evaluate every baseline [baselines] asks for, on the same test split as the models."""
+    """Evaluate every baseline \\[baselines] asks for, on the same test split as the models."""
     from loopml.baselines import run_baselines
     from loopml.project import open_project
 
@@ -135,10 +135,10 @@ def leaderboard_command(
 @handles_errors
 def train_command(
     dataset: str | None = typer.Option(
-        None, "--dataset", "-d", help="Dataset version (default: [model] dataset or the newest)."
+        None, "--dataset", "-d", help="Dataset version (default: \\[model] dataset or the newest)."
     ),
     estimator: str | None = typer.Option(
-        None, "--estimator", help="Override [model] estimator (an import path)."
+        None, "--estimator", help="Override the \\[model] estimator (an import path)."
     ),
     param: list[str] = typer.Option([], "--param", help="Override a parameter: KEY=VALUE."),
     name: str | None = typer.Option(None, "--name", "-n", help="The model name."),
@@ -158,7 +158,7 @@ def train_command(
     ),
     as_json: bool = _JSON,
 ) -> None:
-    """Fit the [model] estimator, sanity-check it, measure it and record a model version."""
+    """Fit the \\[model] estimator, sanity-check it, measure it and record a model version."""
     from loopml.errors import InputError
     from loopml.project import open_project
     from loopml.training import train
