@@ -26,6 +26,8 @@ def test_help_lists_every_command_with_one_line() -> None:
     assert code == 0
     for command in ("init", "scope", "portfolio", "eval", "demo", "data", "labels"):
         assert command in out
+    flat = " ".join(out.split())
+    assert "[[audit]] checks" in flat and "[model] estimator" in flat  # not eaten as markup
 
 
 def test_init_scope_portfolio(tmp_path: Path) -> None:
