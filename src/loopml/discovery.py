@@ -41,8 +41,9 @@ import numpy as np
 import numpy.typing as npt
 
 from loopml.errors import ComputationError, InputError, SchemaError
-from loopml.slices import And, Column, Compare, Expr, IsNull, to_text
+from loopml.slices import And, Column, Compare, Expr, IsNull, quote_string, to_text
 from loopml.slices import Literal as Lit
+from loopml.slices import quote_identifier as _q
 
 __all__ = ["DiscoveredSlice", "DiscoveryResult", "discover", "holm_adjust", "sliceline_score"]
 
@@ -269,14 +270,6 @@ class _ColumnPlan:
     enum_values: list[str] | None = None
 
 
-def _q(name: str) -> str:
-    return '"' + name.replace('"', '""') + '"'
-
-
-def _sql_str(value: str) -> str:
-    return "'" + value.replace("'", "''") + "'"
-
-
 def _literal(value: Any) -> int | float | str | bool | None:
     if value is None or isinstance(value, bool | int | str):
         return value
@@ -473,7 +466,7 @@ def _encode_duckdb(
         for p in plans:
             if p.enum_values is not None:
                 enum = _q(f"__discover_enum_{p.name}")
-                listed = ", ".join(_sql_str(v) for v in p.enum_values)
+                listed = ", ".join(quote_string(v) for v in p.enum_values)
                 con.sql(f"CREATE TYPE {enum} AS ENUM ({listed})")
 
         # pass 2: every candidate column to a small integer code, the error to 0/1

@@ -41,6 +41,8 @@ from loopml.metrics import (
     resolve_metric,
 )
 from loopml.metrics._catalog import Task
+from loopml.slices import quote_identifier as _q
+from loopml.slices import sql_literal
 from loopml.spec import Constraint, Spec, parse_constraint
 
 __all__ = [
@@ -436,20 +438,8 @@ def _plain(v: Any) -> Any:
 # --------------------------------------------------------------------------- inputs
 
 
-def _sql_value(v: Any) -> str:
-    from loopml.slices import sql_literal
-
-    if isinstance(v, np.generic):
-        v = v.item()
-    return sql_literal(v)
-
-
 def _examples(con: Any, sql: str) -> list[Any]:
     return [r[0] if len(r) == 1 else r for r in con.execute(f"{sql} LIMIT {_SAMPLE}").fetchall()]
-
-
-def _q(name: str) -> str:
-    return '"' + name.replace('"', '""') + '"'
 
 
 @dataclass
@@ -1063,7 +1053,7 @@ def _classification(
             con, inp, checks, id_col, distinct=[label] + (["prediction"] if has_pred else [])
         )
         classes = _binary_classes(found, positive_class, label)
-        pos = _sql_value(classes[1])
+        pos = sql_literal(classes[1])
         types = inp.columns
 
         def indicator(col: str) -> str:
@@ -1152,7 +1142,7 @@ def _classification(
 
     def code(col: str) -> str:
         cases = " ".join(
-            f"WHEN CAST({_q(col)} AS VARCHAR) = {_sql_value(str(c))} THEN {i}"
+            f"WHEN CAST({_q(col)} AS VARCHAR) = {sql_literal(str(c))} THEN {i}"
             for i, c in enumerate(classes)
         )
         return f"CASE {cases} END"

@@ -31,7 +31,8 @@ import numpy.typing as npt
 from loopml.engine import GroupDef, aggregate_regression
 from loopml.errors import InputError, SchemaError
 from loopml.evaluation import Evaluation, EvaluationRows, as_evaluation, open_rows
-from loopml.slices import parse, quote_identifier, sql_literal, to_sql
+from loopml.slices import parse, sql_literal, to_sql
+from loopml.slices import quote_identifier as _q
 
 __all__ = [
     "TAG_PREFIX",
@@ -170,16 +171,6 @@ class TagSlices:
 # --------------------------------------------------------------------------- sources
 
 
-def _q(name: str) -> str:
-    return quote_identifier(name)
-
-
-def _lit(value: Any) -> str:
-    if isinstance(value, np.generic):
-        value = value.item()
-    return sql_literal(value)
-
-
 def _prediction_sql(ev: Evaluation, rows: EvaluationRows) -> tuple[str, str | None, str]:
     """SQL for (the prediction shown, the score shown, the error condition)."""
     cols = rows.columns
@@ -194,11 +185,11 @@ def _prediction_sql(ev: Evaluation, rows: EvaluationRows) -> tuple[str, str | No
         score = '"score"' if "score" in cols else None
         if has_pred:
             pred = '"prediction"'
-            p_pos = f'("prediction" = {_lit(pos)})'
+            p_pos = f'("prediction" = {sql_literal(pos)})'
         else:
             p_pos = f'("score" >= {threshold!r})'
-            pred = f"CASE WHEN {p_pos} THEN {_lit(pos)} ELSE {_lit(neg)} END"
-        y_pos = f"coalesce({y} = {_lit(pos)}, false)"
+            pred = f"CASE WHEN {p_pos} THEN {sql_literal(pos)} ELSE {sql_literal(neg)} END"
+        y_pos = f"coalesce({y} = {sql_literal(pos)}, false)"
         return pred, score, f"{y_pos} <> coalesce({p_pos}, false)"
     proba = [c for c in cols if c.startswith("proba_")]
     greatest = f"greatest({', '.join(_q(c) for c in proba)})" if proba else ""
@@ -208,7 +199,8 @@ def _prediction_sql(ev: Evaluation, rows: EvaluationRows) -> tuple[str, str | No
         score = (
             "CASE "
             + " ".join(
-                f"WHEN {pred_txt} = {_lit(c.removeprefix('proba_'))} THEN {_q(c)}" for c in proba
+                f"WHEN {pred_txt} = {sql_literal(c.removeprefix('proba_'))} THEN {_q(c)}"
+                for c in proba
             )
             + " END"
             if proba
@@ -218,7 +210,8 @@ def _prediction_sql(ev: Evaluation, rows: EvaluationRows) -> tuple[str, str | No
         pred_txt = (
             "CASE "
             + " ".join(
-                f"WHEN {_q(c)} = {greatest} THEN {_lit(c.removeprefix('proba_'))}" for c in proba
+                f"WHEN {_q(c)} = {greatest} THEN {sql_literal(c.removeprefix('proba_'))}"
+                for c in proba
             )
             + " END"
         )

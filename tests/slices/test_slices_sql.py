@@ -139,3 +139,16 @@ def test_dates_compare_with_iso_strings(con: duckdb.DuckDBPyConnection) -> None:
     between = parse("day between '2023-12-31' and '2024-01-01 12:00:00'")
     assert _matching_ids(con, "df", to_sql(between, null_as_false=True)) == [0]
     assert evaluate(between, df).tolist() == [True, False, False]
+
+
+def test_numpy_scalars_render_like_python_values() -> None:
+    """Values read back from a table are often numpy scalars; they render as the same
+    literal as the Python value."""
+    import numpy as np
+
+    from loopml.slices import sql_literal
+
+    assert sql_literal(np.int64(3)) == sql_literal(3) == "3"
+    assert sql_literal(np.float64(0.5)) == sql_literal(0.5)
+    assert sql_literal(np.bool_(True)) == "TRUE"
+    assert sql_literal(np.str_("it's")) == "'it''s'"

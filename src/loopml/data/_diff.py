@@ -13,9 +13,10 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from loopml.data._util import MAX_EXAMPLES, html_table, jsonable, qident
+from loopml.data._util import MAX_EXAMPLES, html_table, jsonable
 from loopml.data._versions import DatasetVersion, dataset_path, get_dataset
 from loopml.errors import InputError, SchemaError
+from loopml.slices import quote_identifier as qident
 
 if TYPE_CHECKING:
     from loopml.project import Project

@@ -11,14 +11,9 @@ from typing import Any
 
 import numpy as np
 
-__all__ = ["MAX_EXAMPLES", "html_table", "jsonable", "qident"]
+__all__ = ["MAX_EXAMPLES", "html_table", "jsonable"]
 
 MAX_EXAMPLES = 5
-
-
-def qident(name: str) -> str:
-    """A DuckDB identifier, double-quoted (so any column name is safe in SQL)."""
-    return '"' + name.replace('"', '""') + '"'
 
 
 def jsonable(value: Any) -> Any:

@@ -24,7 +24,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Literal
 
-from loopml.data._util import MAX_EXAMPLES, html_table, jsonable, qident
+from loopml.data._util import MAX_EXAMPLES, html_table, jsonable
 from loopml.data._versions import (
     ColumnSchema,
     DatasetVersion,
@@ -32,6 +32,7 @@ from loopml.data._versions import (
     get_dataset,
 )
 from loopml.errors import InputError
+from loopml.slices import quote_identifier as qident
 
 if TYPE_CHECKING:
     from loopml.project import Project

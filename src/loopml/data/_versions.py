@@ -35,8 +35,9 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
-from loopml.data._util import MAX_EXAMPLES, html_table, jsonable, qident
+from loopml.data._util import MAX_EXAMPLES, html_table, jsonable
 from loopml.errors import InputError, NotFoundError, SchemaError
+from loopml.slices import quote_identifier as qident
 
 if TYPE_CHECKING:
     import pandas as pd

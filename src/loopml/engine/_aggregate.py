@@ -18,6 +18,7 @@ import numpy.typing as npt
 
 from loopml.metrics import ConfusionCounts, RegressionCounts, ScoreCounts
 from loopml.metrics._counts import default_edges
+from loopml.slices import quote_identifier as _q
 
 __all__ = [
     "Aggregate",
@@ -136,10 +137,6 @@ def _json_value(v: Any) -> Any:
     if v is None or isinstance(v, bool | int | float | str):
         return v
     return str(v)
-
-
-def _q(name: str) -> str:
-    return '"' + name.replace('"', '""') + '"'
 
 
 # --------------------------------------------------------------------------- the query

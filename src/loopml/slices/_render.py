@@ -47,6 +47,8 @@ def sql_literal(value: LiteralValue) -> str:
     reads them as DOUBLE (correctly rounded), not as DECIMAL."""
     if value is None:
         return "NULL"
+    if type(value).__module__ == "numpy" and hasattr(value, "item"):
+        value = value.item()  # a numpy scalar read from a table
     if isinstance(value, bool):
         return "TRUE" if value else "FALSE"
     if isinstance(value, int):
