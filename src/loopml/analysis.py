@@ -20,14 +20,15 @@ from __future__ import annotations
 import html
 import math
 from collections.abc import Mapping
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from typing import Any
 
 import numpy as np
 
 from loopml.engine import GroupCounts
 from loopml.errors import InputError
-from loopml.evaluation import Evaluation, as_evaluation, load_evaluation
+from loopml.evaluation import Evaluation, as_evaluation
+from loopml.evidence import Finding, first_findings, metric_support, support_unit
 from loopml.metrics import (
     ConfusionCounts,
     parse_metric,
@@ -265,22 +266,16 @@ def resolve_reference(
     if hlp is not None:
         _hlp_payload(ref, hlp, metric)
     if project is not None:
-        best: tuple[float, Evaluation, str] | None = None
-        sign = 1.0 if _higher(metric) else -1.0
-        for record in project.store.list("baseline"):
-            eval_id = record.payload.get("evaluation")
-            if not isinstance(eval_id, str):
-                continue
-            other = load_evaluation(project, eval_id)
-            if other.task != evaluation.task or other.optimizing != metric:
-                continue
-            mv = other.overall().get(metric)
-            if mv is None or math.isnan(mv.value):
-                continue
-            if best is None or sign * mv.value > sign * best[0]:
-                best = (mv.value, other, f"{record.name} ({record.id}, {eval_id})")
+        from loopml.references import best_baseline, project_reference
+
+        if ref.hlp_overall is None:
+            shared = project_reference(project, metric, task=evaluation.task)
+            if shared.hlp is not None:
+                ref.hlp_overall, ref.hlp_source = shared.hlp, shared.hlp_source
+        best = best_baseline(project, metric, evaluation.task)
         if best is not None:
-            ref.baseline, ref.baseline_source = best[1], best[2]
+            _value, name, rec_id, other = best
+            ref.baseline, ref.baseline_source = other, f"{name} ({rec_id}, {other.id})"
     return ref
 
 
@@ -328,8 +323,11 @@ class PriorityRow:
     ease: float
     importance: float
     score: float | None  # gain x ease x importance
-    too_small: bool
+    too_small: bool  # the metric's own support (``evidence``) is under min_support
     rank: int = 0
+    evidence: int | None = None  # what the metric divides by: positives for recall, ...
+    evidence_unit: str = "rows"
+    flagged: bool = False  # a first finding (recall 0, far below reference) names this row
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -346,6 +344,8 @@ class Priorities:
     rows: list[PriorityRow]
     readings: list[str]
     warnings: list[str] = field(default_factory=list)
+    findings: list[Finding] = field(default_factory=list)
+    ranking: str = ""
 
     def top(self, k: int = 10) -> list[PriorityRow]:
         return self.rows[:k]
@@ -359,6 +359,8 @@ class Priorities:
             "rows": [r.to_dict() for r in self.rows],
             "readings": list(self.readings),
             "warnings": list(self.warnings),
+            "findings": [f.to_dict() for f in self.findings],
+            "ranking": self.ranking,
         }
 
     def _repr_html_(self) -> str:
@@ -374,7 +376,7 @@ class Priorities:
                 "reference",
                 "gap",
                 "gain",
-                "95% interval",
+                "gain interval",
                 "ease",
                 "importance",
                 "score",
@@ -534,6 +536,7 @@ def _row(
     weight: tuple[float, str, bool],
     weights: tuple[float, float],
     too_small: bool,
+    evidence: tuple[int | None, str] = (None, "rows"),
 ) -> PriorityRow:
     gap, g_low, g_high = _gap(higher, value, low, high, reference[0])
     w, basis, exact = weight
@@ -566,6 +569,8 @@ def _row(
         importance=importance,
         score=None if gain is None else gain * ease * importance,
         too_small=too_small,
+        evidence=evidence[0],
+        evidence_unit=evidence[1],
     )
 
 
@@ -619,17 +624,23 @@ def _class_rows(
                     reference=ref.for_class(label, metric),
                     weight=(w, basis, True),
                     weights=weights,
-                    too_small=int(support[k]) < ev.min_support,
+                    too_small=denom < ev.min_support,
+                    evidence=(
+                        denom,
+                        "rows of the class"
+                        if metric == "recall"
+                        else "rows predicted as the class",
+                    ),
                 )
             )
     return rows
 
 
-def _reading(r: PriorityRow, unit: str) -> str:
+def _reading(r: PriorityRow, unit: str, confidence: float = 0.95) -> str:
     assert r.gain is not None and r.reference is not None
     iv = ""
     if r.gain_low is not None and r.gain_high is not None:
-        iv = f" (95% interval {r.gain_low:+.4f} to {r.gain_high:+.4f})"
+        iv = f" ({confidence:.0%} interval {r.gain_low:+.4f} to {r.gain_high:+.4f})"
     small = "; too few rows to judge" if r.too_small else ""
     return (
         f"closing the gap on `{r.slice}` is worth at most {r.gain:+.4f} {unit}{iv}: "
@@ -653,8 +664,10 @@ def _slice_rows(
     higher = _higher(metric)
     rows: list[PriorityRow] = []
     slice_rows = {(r.group, r.slice): r for r in ev.slices()}
+    unit = support_unit(ev.task, metric)
     for g in ev.counts.groups:
         assert g.definition is not None
+        evidence = metric_support(ev.task, metric, g)
         for i, label in enumerate(g.labels()):
             sr = slice_rows[(g.definition.name, label)]
             mv = sr.metrics.get(metric)
@@ -676,7 +689,8 @@ def _slice_rows(
                     reference=ref.for_slice(label),
                     weight=_weight(ev, metric, g, i),
                     weights=_weights_for(priorities, [label, group], used),
-                    too_small=sr.too_small,
+                    too_small=sr.too_small or int(evidence[i]) < ev.min_support,
+                    evidence=(int(evidence[i]), unit),
                 )
             )
     return rows
@@ -724,7 +738,23 @@ def analyze(
         if tagged.evaluation is not None:
             rows += _slice_rows(tagged.evaluation, ref, priorities, used, kind="tag")
     rows += _class_rows(ev, ref, rare_share, priorities, used)
-    rows.sort(key=lambda r: (r.too_small, r.score is None, -(r.score or 0.0)))
+    class_refs = {
+        cls: v["recall"] for cls, v in ref.hlp_classes.items() if v.get("recall") is not None
+    }
+    if ref.baseline is not None:
+        for row in ref.baseline.per_class():
+            r = row.get("recall")
+            if isinstance(r, int | float) and not math.isnan(r):
+                class_refs.setdefault(str(row["class"]), float(r))
+    findings = first_findings(ev, class_refs)
+    flagged = {f"class={f.subject}" for f in findings if f.kind == "class_recall"}
+    rows = [
+        replace(r, flagged=True)
+        if r.kind == "class" and r.metric == "recall" and r.slice in flagged
+        else r
+        for r in rows
+    ]
+    rows.sort(key=lambda r: (not r.flagged, r.too_small, r.score is None, -(r.score or 0.0)))
     rows = [_ranked(r, k + 1) for k, r in enumerate(rows)]
     unused = [k for k in priorities if k not in used]
     if unused:
@@ -733,17 +763,24 @@ def analyze(
             "rare class of this evaluation (use a slice label such as 'region=north', a key "
             "slice name, or 'class=<label>')"
         )
-    readings: list[str] = []
+    readings: list[str] = [str(f) for f in findings]
     if not ref.known:
         readings.append(ref.describe() + "; add targets.hlp to loopml.toml or record a baseline")
     for r in rows:
-        if len(readings) >= _READINGS:
+        if len(readings) >= _READINGS + len(findings):
             break
         if r.gain is None or r.gain <= 0 or r.too_small:
             continue
-        readings.append(_reading(r, metric if r.kind != "class" else "accuracy"))
-    if ref.known and not readings:
+        readings.append(_reading(r, metric if r.kind != "class" else "accuracy", ev.confidence))
+    if ref.known and len(readings) == len(findings):
         readings.append(f"no slice is below its reference on {metric}: nothing to close")
+    ranking = (
+        "ranked by the point estimate of the score (gain x ease x importance), with each "
+        f"gain's {ev.confidence:.0%} interval shown; flagged classes come first, and rows "
+        f"whose metric rests on fewer than min_support={ev.min_support} of the rows it divides "
+        "by (positives for recall, predicted positives for precision, ...) are marked too "
+        "small and listed after the rest"
+    )
     return Priorities(
         evaluation=ev.id or ev.name,
         metric=metric,
@@ -752,6 +789,8 @@ def analyze(
         rows=rows,
         readings=readings,
         warnings=warnings,
+        findings=findings,
+        ranking=ranking,
     )
 
 

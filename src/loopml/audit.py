@@ -31,6 +31,7 @@ import numpy as np
 from loopml.engine import GroupCounts
 from loopml.errors import InputError, SliceExpressionError
 from loopml.evaluation import Evaluation, _take, as_evaluation, load_evaluation
+from loopml.evidence import metric_support, support_unit
 from loopml.metrics import (
     ConfusionCounts,
     compute,
@@ -176,6 +177,14 @@ class CheckResult:
     support: int | None
     message: str
     evidence: dict[str, Any] = field(default_factory=dict)
+    #: "pass", "fail", or "not enough data" (too thin evidence never passes)
+    status: str = ""
+    #: what decided it: "point" (the estimate against the threshold) or "interval"
+    decided_on: str = "point"
+
+    def __post_init__(self) -> None:
+        if not self.status:
+            object.__setattr__(self, "status", "pass" if self.passed else "fail")
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -194,9 +203,17 @@ class AuditResult:
     checks: list[CheckResult]
     id: str | None = None
 
+    findings: list[Any] = field(default_factory=list)  # loopml.evidence.Finding, shown first
+
     @property
     def passed(self) -> bool:
-        return all(c.passed for c in self.checks)
+        """Every check passed, and the model is better than the majority-class baseline."""
+        majority = any(getattr(f, "kind", "") == "majority" for f in self.findings)
+        return all(c.passed for c in self.checks) and not majority
+
+    @property
+    def undecided(self) -> list[CheckResult]:
+        return [c for c in self.checks if c.status == "not enough data"]
 
     @property
     def failures(self) -> list[CheckResult]:
@@ -209,6 +226,8 @@ class AuditResult:
             "passed": self.passed,
             "n_checks": len(self.checks),
             "n_failed": len(self.failures),
+            "n_not_enough_data": len(self.undecided),
+            "findings": [f.to_dict() for f in self.findings],
             "checks": [c.to_dict() for c in self.checks],
         }
 
@@ -258,13 +277,15 @@ class AuditResult:
     def _repr_html_(self) -> str:
         e = html.escape
         rows = "".join(
-            f"<tr><td>{'pass' if c.passed else '<b>FAIL</b>'}</td><td>{e(c.name)}</td>"
+            f"<tr><td>{'pass' if c.passed else '<b>' + e(c.status.upper()) + '</b>'}</td>"
+            f"<td>{e(c.name)}</td>"
             f"<td>{e(c.check)}</td><td>{e(c.message)}</td><td>{e(c.reason)}</td></tr>"
             for c in self.checks
         )
-        verdict = "passed" if self.passed else f"{len(self.failures)} check(s) failed"
+        verdict = "passed" if self.passed else f"{len(self.failures)} check(s) did not pass"
+        first = "".join(f"<p>&#9888; {e(str(f))}</p>" for f in self.findings)
         return (
-            f"<div><h4>Audit of {e(self.evaluation or 'the evaluation')}: {verdict}</h4>"
+            f"<div><h4>Audit of {e(self.evaluation or 'the evaluation')}: {verdict}</h4>{first}"
             f"<table><tr><th></th><th>check</th><th>rule</th><th>evidence</th><th>reason</th>"
             f"</tr>{rows}</table></div>"
         )
@@ -425,16 +446,48 @@ def _iv(low: float | None, high: float | None) -> str:
 # --------------------------------------------------------------------------- checks
 
 
+def _decide(
+    value: float,
+    low: float | None,
+    high: float | None,
+    op: str,
+    threshold: float,
+    evidence: int | None,
+    min_support: int,
+    unit: str,
+) -> tuple[bool, str, str]:
+    """(passed, status, note) of a bound decided on the point estimate.
+
+    Evidence under ``min_support`` (counted in what the metric divides by) is "not enough
+    data", never a pass; an interval that crosses the threshold is said in the note.
+    """
+    if math.isnan(value):
+        return False, "fail", " (undefined here, so it cannot pass)"
+    if evidence is not None and evidence < min_support:
+        return (
+            False,
+            "not enough data",
+            f"; not enough data: {evidence} {unit}, under min_support={min_support}",
+        )
+    passed = _compare(value, op, threshold)
+    note = "; decided on the point estimate"
+    if low is not None and high is not None and low <= threshold <= high:
+        note += " (its interval crosses the threshold: more data would make it sure)"
+    return passed, "pass" if passed else "fail", note
+
+
 def _slice_bound(ev: Evaluation, spec: AuditCheckSpec, pc: ParsedCheck, where: str) -> CheckResult:
     assert pc.target is not None and pc.op is not None and pc.threshold is not None
     metric = _metric(ev, pc.metric, spec.check, where)
     g, i = find_slice(ev, pc.target, where=where)
     value, low, high, method, sub = _slice_metric(ev, metric, g, i, where)
     support = int(g.n[i])
-    passed = _compare(value, pc.op, pc.threshold)
+    evidence = int(metric_support(ev.task, metric, g)[i])
+    unit = support_unit(ev.task, metric)
+    passed, status, note = _decide(
+        value, low, high, pc.op, pc.threshold, evidence, ev.min_support, unit
+    )
     label = g.labels()[i]
-    note = "" if not math.isnan(value) else " (undefined on this slice, so it cannot pass)"
-    small = " (under min_support: noisy)" if support < ev.min_support else ""
     return _result(
         spec,
         pc,
@@ -447,14 +500,18 @@ def _slice_bound(ev: Evaluation, spec: AuditCheckSpec, pc: ParsedCheck, where: s
         threshold=pc.threshold,
         support=support,
         message=f"{metric} on {label} = {_fmt(value)}{_iv(low, high)}, needs {pc.op} "
-        f"{pc.threshold:g}; {support} rows{small}{note}",
+        f"{pc.threshold:g}; {support} rows, {evidence} {unit}{note}",
         evidence={
             "slice": label,
             "group": g.definition.name if g.definition else "all",
             "interval_method": method,
             "denominator": _denominator(ev, metric, sub),
-            "too_small": support < ev.min_support,
+            "metric_support": evidence,
+            "metric_support_unit": unit,
+            "too_small": evidence < ev.min_support,
         },
+        status=status,
+        decided_on="point",
     )
 
 
@@ -481,6 +538,8 @@ def _max_gap(ev: Evaluation, spec: AuditCheckSpec, pc: ParsedCheck, where: str) 
     g = _find_group(ev, pc.target, where)
     labels = g.labels()
     per: list[dict[str, Any]] = []
+    evidence_n = metric_support(ev.task, metric, g)
+    unit = support_unit(ev.task, metric)
     for i, label in enumerate(labels):
         value, low, high, _, _ = _slice_metric(ev, metric, g, i, where)
         per.append(
@@ -490,7 +549,8 @@ def _max_gap(ev: Evaluation, spec: AuditCheckSpec, pc: ParsedCheck, where: str) 
                 "low": low,
                 "high": high,
                 "support": int(g.n[i]),
-                "too_small": int(g.n[i]) < ev.min_support,
+                "metric_support": int(evidence_n[i]),
+                "too_small": int(evidence_n[i]) < ev.min_support,
                 "index": i,
             }
         )
@@ -513,9 +573,10 @@ def _max_gap(ev: Evaluation, spec: AuditCheckSpec, pc: ParsedCheck, where: str) 
             op=pc.op,
             threshold=pc.threshold,
             support=None,
-            message=f"cannot be decided: fewer than two groups of {pc.target!r} have a defined "
-            f"{metric} and at least min_support={ev.min_support} rows",
+            message=f"not enough data: fewer than two groups of {pc.target!r} have a defined "
+            f"{metric} and at least min_support={ev.min_support} {unit}",
             evidence=evidence,
+            status="not enough data",
         )
     best = max(judged, key=lambda p: p["value"])
     worst = min(judged, key=lambda p: p["value"])
@@ -528,7 +589,12 @@ def _max_gap(ev: Evaluation, spec: AuditCheckSpec, pc: ParsedCheck, where: str) 
     low, high = _f(iv.low), _f(iv.high)
     passed = _compare(gap, pc.op, pc.threshold)
     evidence.update(highest=best["slice"], lowest=worst["slice"], interval_method=iv.method)
-    note = f"; groups left out (undefined or under min_support): {excluded}" if excluded else ""
+    note = (
+        f"; groups left out (undefined or under min_support={ev.min_support} {unit}): {excluded}"
+        if excluded
+        else ""
+    )
+    note += "; decided on the point estimate of the gap"
     return _result(
         spec,
         pc,
@@ -586,7 +652,13 @@ def _class_bound(ev: Evaluation, spec: AuditCheckSpec, pc: ParsedCheck, where: s
     )
     low, high = _f(iv.low), _f(iv.high)
     support = tp + fn
-    passed = _compare(value, pc.op, pc.threshold)
+    evidence = support if base == "recall" else tp + fp if base == "precision" else support
+    unit = {"recall": "rows of the class", "precision": "rows predicted as the class"}.get(
+        base, "rows of the class"
+    )
+    passed, status, note = _decide(
+        value, low, high, pc.op, pc.threshold, evidence, ev.min_support, unit
+    )
     return _result(
         spec,
         pc,
@@ -599,7 +671,8 @@ def _class_bound(ev: Evaluation, spec: AuditCheckSpec, pc: ParsedCheck, where: s
         threshold=pc.threshold,
         support=support,
         message=f"{base} of class {pc.target!r} = {_fmt(value)}{_iv(low, high)}, needs "
-        f"{pc.op} {pc.threshold:g}; {support} rows of the class, {tp + fp} predicted as it",
+        f"{pc.op} {pc.threshold:g}; {support} rows of the class, {tp + fp} predicted as it"
+        f"{note}",
         evidence={
             "class": pc.target,
             "tp": tp,
@@ -607,7 +680,11 @@ def _class_bound(ev: Evaluation, spec: AuditCheckSpec, pc: ParsedCheck, where: s
             "fp": fp,
             "tn": tn,
             "interval_method": iv.method,
+            "metric_support": evidence,
+            "metric_support_unit": unit,
         },
+        status=status,
+        decided_on="point",
     )
 
 
@@ -658,7 +735,11 @@ def _no_regression(
     tol = float(spec.tolerance)
     # the slices to compare: (label, counts in ev, index, counts in other, index)
     targets: list[tuple[str, GroupCounts, int]] = []
-    wanted = pc.on if pc.on else ("all",)
+    wanted = (
+        pc.on
+        if pc.on
+        else ("all", *[g.definition.name for g in ev.counts.groups if g.definition is not None])
+    )
     for item in wanted:
         if item.lower() in ("all", "overall"):
             targets.append(("all", ev.counts.overall, 0))
@@ -697,6 +778,10 @@ def _no_regression(
         diff, low, high = _f(iv.estimate), _f(iv.low), _f(iv.high)
         above = low is not None and low > tol
         regressed = (high is not None and high < -tol) if higher else above
+        evid = min(
+            int(metric_support(ev.task, metric, g)[i]),
+            int(metric_support(other.task, metric, og)[j]),
+        )
         rows.append(
             {
                 "slice": label,
@@ -706,6 +791,8 @@ def _no_regression(
                 "low": low,
                 "high": high,
                 "support": int(g.n[i]),
+                "metric_support": evid,
+                "too_small": evid < ev.min_support,
                 "regressed": regressed,
             }
         )
@@ -720,6 +807,7 @@ def _no_regression(
         rows, key=lambda r: sign * (r["difference"] if r["difference"] is not None else math.inf)
     )
     failed = [r["slice"] for r in rows if r["regressed"]]
+    thin = [r["slice"] for r in rows if r["too_small"] and not r["regressed"]]
     passed = not failed
     bound = f"{'below -' if higher else 'above +'}{tol:g}"
     verdict = (
@@ -727,6 +815,10 @@ def _no_regression(
         if failed
         else f"no slice's interval lies wholly {bound}"
     )
+    if thin:
+        shown = ", ".join(thin[:5]) + (f" and {len(thin) - 5} more" if len(thin) > 5 else "")
+        verdict += f"; too small to decide (under min_support={ev.min_support}): {shown}"
+    verdict += "; decided on the interval of the difference"
     return _result(
         spec,
         pc,
@@ -745,7 +837,9 @@ def _no_regression(
             "tolerance": tol,
             "slices": rows,
             "not_compared": missing,
+            "too_small": thin,
         },
+        decided_on="interval",
     )
 
 
@@ -821,7 +915,9 @@ def run_audit(
             results.append(_class_bound(ev, c, pc, where))
         else:
             results.append(_no_regression(ev, c, pc, where, project, others))
-    result = AuditResult(evaluation=ev.id or ev.name, checks=results)
+    from loopml.evidence import first_findings
+
+    result = AuditResult(evaluation=ev.id or ev.name, checks=results, findings=first_findings(ev))
     if store and project is not None:
         record = project.store.put("audit", ev.id or ev.name, _clean(result.to_dict()))
         result.id = record.id

@@ -21,7 +21,13 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from loopml.errors import ComputationError, ConfigurationError, InputError, SpecError
+from loopml.errors import (
+    ComputationError,
+    ConfigurationError,
+    InputError,
+    LoopmlError,
+    SpecError,
+)
 from loopml.models import ModelData, model_data, prediction_frame
 
 if TYPE_CHECKING:
@@ -544,14 +550,16 @@ def run_baselines(
     ids = md.test[md.id_column]
     positive = project.spec.project.positive_class
 
+    # Every baseline's predictions are made before any is stored, so a rule that fails (or a
+    # fit that fails) leaves the store as it was, not half the baselines recorded.
+    pending: list[tuple[str, str, pd.DataFrame, dict[str, Any]]] = []
+
     def fitted(name: str, kind: str, est: Any, details: dict[str, Any]) -> None:
         est.fit(x_train, y_train)
         preds = prediction_frame(
             est, x_test, ids, task=task, id_column=md.id_column, positive=positive
         )
-        run.results.append(_store_result(project, md, name, kind, preds, details))
-        if progress is not None:
-            progress(name)
+        pending.append((name, kind, preds, details))
 
     if wanted("dummy"):
         for strategy in cfg.dummy:
@@ -562,11 +570,9 @@ def run_baselines(
                 {"strategy": strategy},
             )
     if wanted("rules") and cfg.rules is not None:
-        preds = _rule_predictions(project, cfg.rules, md)
-        details = {"rules": cfg.rules}
-        run.results.append(_store_result(project, md, "rules", "rules", preds, details))
-        if progress is not None:
-            progress("rules")
+        pending.append(
+            ("rules", "rules", _rule_predictions(project, cfg.rules, md), {"rules": cfg.rules})
+        )
     if wanted("quick"):
         for kind in cfg.quick:
             label = {"linear": "linear" if task == "regression" else "logistic"}.get(kind, kind)
@@ -578,13 +584,11 @@ def run_baselines(
             )
     if wanted("older_system") and cfg.older_system is not None:
         preds = _older_predictions(project, cfg.older_system, md)
-        run.results.append(
-            _store_result(
-                project, md, "older_system", "older_system", preds, {"file": cfg.older_system}
-            )
-        )
+        pending.append(("older_system", "older_system", preds, {"file": cfg.older_system}))
+    for name, kind, preds, details in pending:
+        run.results.append(_store_result(project, md, name, kind, preds, details))
         if progress is not None:
-            progress("older_system")
+            progress(name)
     if wanted("hlp") and cfg.hlp:
         hlp = _hlp_result(project, metric)
         if hlp is None:
@@ -700,6 +704,14 @@ def leaderboard(project: Project, *, all_versions: bool = False) -> Leaderboard:
     higher = bool(info.higher_is_better) if info is not None else True
     sign = 1.0 if higher else -1.0
     records = [*project.store.list("baseline"), *project.store.list("model")]
+    # evaluations of predictions from elsewhere (`loopml eval`) that no record names are
+    # models too: the newest evaluation of each name
+    named = {r.payload.get("evaluation") for r in records}
+    records += [
+        r
+        for r in project.store.list("evaluation")
+        if r.id not in named and r.payload.get("optimizing") == metric
+    ]
     if not all_versions:
         newest: dict[tuple[str, str], Any] = {}
         for rec in records:
@@ -753,7 +765,16 @@ def leaderboard(project: Project, *, all_versions: bool = False) -> Leaderboard:
                 }
             )
             continue
+        if rec.kind == "evaluation":
+            inputs = p.get("inputs") or {}
+            name = str(inputs.get("model") or rec.name) if not all_versions else rec.id
+            p = {**p, "evaluation": rec.id}
         verdict = p.get("verdict") or {}
+        if not verdict and isinstance(p.get("evaluation"), str) and "value" not in p:
+            try:  # a record that only names its evaluation: read the verdict stored there
+                verdict = project.store.get(p["evaluation"]).payload.get("verdict") or {}
+            except LoopmlError:
+                verdict = {}
         constraints = [c for c in verdict.get("constraints", []) if c.get("passed") is not None]
         if rec.kind == "model" and p.get("deployment"):
             constraints += list(p["deployment"].get("checks", []))
@@ -762,7 +783,9 @@ def leaderboard(project: Project, *, all_versions: bool = False) -> Leaderboard:
         raw.append(
             {
                 "name": name,
-                "kind": "model" if rec.kind == "model" else str(p.get("kind", "baseline")),
+                "kind": "model"
+                if rec.kind in ("model", "evaluation")
+                else str(p.get("kind", "baseline")),
                 "rec": rec,
                 "value": verdict.get("value", p.get("value")),
                 "low": verdict.get("low", p.get("low")),
@@ -774,9 +797,41 @@ def leaderboard(project: Project, *, all_versions: bool = False) -> Leaderboard:
                 "note": "",
             }
         )
-    evaluated = [r for r in raw if r["kind"] in EVALUATED_KINDS and _num(r["value"]) is not None]
-    best = max(evaluated, key=lambda r: sign * float(r["value"])) if evaluated else None
-    best_value = float(best["value"]) if best is not None else None
+    from loopml.references import project_reference
+
+    ref = project_reference(project, metric)
+    if ref.hlp is not None and (hlp_value is None or ref.hlp_record is None):
+        # targets.hlp in loopml.toml wins over the annotators' record, as everywhere else
+        raw = [r for r in raw if r["kind"] != "hlp"]
+        raw.append(
+            {
+                "name": "hlp",
+                "kind": "hlp",
+                "rec": None,
+                "value": ref.hlp,
+                "low": ref.hlp_low,
+                "high": ref.hlp_high,
+                "constraints": [],
+                "met": None,
+                "split": None,
+                "evaluation": None,
+                "note": ref.hlp_source,
+            }
+        )
+    hlp_value = ref.hlp
+    on_training: set[str] = set()
+    for r in raw:
+        ev_id = r["evaluation"]
+        if isinstance(ev_id, str):
+            try:
+                inputs = project.store.get(ev_id, kind="evaluation").payload.get("inputs") or {}
+            except LoopmlError:
+                continue
+            if inputs.get("includes_training_rows"):
+                on_training.add(ev_id)
+                r["note"] = (r["note"] + "; " if r["note"] else "") + (
+                    "scored on rows that include its training rows: not ranked"
+                )
     rows: list[LeaderboardRow] = []
     for r in raw:
         value = _num(r["value"])
@@ -784,29 +839,27 @@ def leaderboard(project: Project, *, all_versions: bool = False) -> Leaderboard:
             LeaderboardRow(
                 name=r["name"],
                 kind=r["kind"],
-                ref=r["rec"].ref,
-                id=r["rec"].id,
+                ref=r["rec"].ref if r["rec"] is not None else None,
+                id=r["rec"].id if r["rec"] is not None else None,
                 value=value,
                 low=_num(r["low"]),
                 high=_num(r["high"]),
                 constraints=r["constraints"],
                 all_constraints_met=r["met"],
-                gap_to_hlp=(
-                    sign * (hlp_value - value)
-                    if hlp_value is not None and value is not None
-                    else None
-                ),
-                gap_to_best_baseline=(
-                    sign * (value - best_value)
-                    if best_value is not None and value is not None
-                    else None
-                ),
+                gap_to_hlp=ref.gap_to_hlp(value),
+                gap_to_best_baseline=ref.vs_best_baseline(value),
                 split=r["split"],
                 evaluation=r["evaluation"],
                 note=r["note"],
             )
         )
-    rows.sort(key=lambda r: (r.value is None, -sign * (r.value if r.value is not None else 0.0)))
+    rows.sort(
+        key=lambda r: (
+            r.evaluation in on_training,
+            r.value is None,
+            -sign * (r.value if r.value is not None else 0.0),
+        )
+    )
     warnings: list[str] = []
     splits = sorted({r.split for r in rows if r.split})
     if len(splits) > 1:
@@ -819,6 +872,6 @@ def leaderboard(project: Project, *, all_versions: bool = False) -> Leaderboard:
         higher_is_better=higher,
         rows=rows,
         hlp=hlp_value,
-        best_baseline=best["name"] if best is not None else None,
+        best_baseline=ref.best_baseline_name,
         warnings=warnings,
     )

@@ -218,53 +218,34 @@ def _newest_dataset(facts: _Facts) -> Record | None:
     return max(facts.datasets, key=lambda r: r.created_at) if facts.datasets else None
 
 
+def _reference(facts: _Facts) -> Any:
+    """The project's one reference (HLP and the best baseline), read once per board."""
+    if "reference" not in facts._loaded:
+        from loopml.references import project_reference
+
+        facts._loaded["reference"] = project_reference(facts.project)
+    return facts._loaded["reference"]
+
+
 def _hlp_value(facts: _Facts) -> tuple[float | None, str]:
-    """HLP on the optimizing metric: targets.hlp, else the pooled score of the 'hlp' record."""
-    spec = facts.project.spec
-    if spec.targets.hlp is not None:
-        return float(spec.targets.hlp), "targets.hlp"
-    rec = facts.hlp
-    if rec is None:
-        return None, ""
-    metric = spec.metric.optimizing
-    for s in rec.payload.get("scores", []):
-        if isinstance(s, dict) and s.get("who") == "pooled" and s.get("column") is None:
-            m = s.get("metrics", {}).get(metric) or {}
-            value = _num(m.get("estimate"))
-            if value is not None:
-                return value, f"{rec.id}"
-    return None, rec.id
+    """HLP on the optimizing metric, as :mod:`loopml.references` resolves it."""
+    ref = _reference(facts)
+    return ref.hlp, ref.hlp_source
 
 
 def priorities_for(ev: Any, project: Project) -> Any:
-    """``loopml.analysis.analyze`` of ``ev``; when it finds no reference but the project has
-    an HLP number (targets.hlp or the pooled score of the 'hlp' record), that number is
-    used as the reference."""
+    """``loopml.analysis.analyze`` of ``ev`` (its reference is the project's one reference)."""
     from loopml.analysis import analyze
 
-    pr = analyze(ev, project=project)
-    if not pr.reference.known:
-        hlp, _ = _hlp_value(_Facts(project=project, baselines=project.store.list("baseline")))
-        if hlp is not None:
-            pr = analyze(ev, project=project, reference=hlp)
-    return pr
+    return analyze(ev, project=project)
 
 
 def _best_baseline(facts: _Facts) -> tuple[float, str, str] | None:
     """(value, baseline name, evaluation id) of the best evaluated baseline."""
-    metric = facts.project.spec.metric.optimizing
-    sign = 1.0 if _higher(metric) else -1.0
-    best: tuple[float, str, str] | None = None
-    for eval_id, rec in facts.baseline_evals.items():
-        ev = facts.evaluation(eval_id)
-        if ev is None or ev.optimizing != metric:
-            continue
-        v = _value(ev, metric)
-        if v is None:
-            continue
-        if best is None or sign * v > sign * best[0]:
-            best = (v, rec.name, eval_id)
-    return best
+    ref = _reference(facts)
+    if ref.best_baseline is None:
+        return None
+    return ref.best_baseline, ref.best_baseline_name, ref.best_baseline_evaluation
 
 
 def _row(
@@ -496,6 +477,28 @@ def _train(facts: _Facts) -> StageRow:
     value = _value(ev, metric) if ev is not None else None
     if ev is not None and value is not None:
         exists.append(f"{newest.id}: {metric} {value:.4f}")
+    if ev is not None:
+        from loopml.evidence import first_findings
+
+        findings = first_findings(ev)
+        if findings:
+            f = findings[0]
+            more = f" (and {len(findings) - 1} more finding(s))" if len(findings) > 1 else ""
+            return _row(
+                "train",
+                "attention",
+                exists,
+                [
+                    "a model better than the majority class"
+                    if f.kind == "majority"
+                    else f"recall on class {f.subject!r}"
+                ],
+                f"{f.message}{more}: {f.action}",
+                "train.no_better_than_majority"
+                if f.kind == "majority"
+                else "train.class_not_found",
+                f"loopml analyze {newest.id}",
+            )
     if value is not None and best is not None:
         sign = 1.0 if _higher(metric) else -1.0
         if sign * value < sign * best[0]:
@@ -568,6 +571,17 @@ def _analyze(facts: _Facts) -> StageRow:
     except (ImportError, LoopmlError):
         pr = None
     cmd = f"loopml analyze {newest.id}"
+    if pr is not None and pr.findings:
+        f = pr.findings[0]
+        return _row(
+            "analyze",
+            "attention",
+            exists,
+            [],
+            f"first: {f.message}: {f.action} (`{cmd}`)",
+            "analyze.finding",
+            cmd,
+        )
     if pr is not None and not pr.reference.known:
         return _row(
             "analyze",
@@ -663,6 +677,18 @@ def _audit(facts: _Facts) -> StageRow:
             [f"check {c.get('name')!r} passing"],
             f"audit failure: {c.get('name')!r} ({c.get('check')}): {c.get('message')}{more}; "
             "fix it before the model may ship",
+            "audit.failed",
+            cmd,
+        )
+    findings = last.payload.get("findings") or []
+    if last.payload.get("passed") is False and findings:
+        f = findings[0]
+        return _row(
+            "audit",
+            "attention",
+            exists,
+            ["a model better than the majority class"],
+            f"audit failure: {f.get('message')}; {f.get('action')}",
             "audit.failed",
             cmd,
         )

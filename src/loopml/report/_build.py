@@ -37,7 +37,7 @@ SECTIONS: tuple[tuple[str, str], ...] = (
     ("data", "Data and validation"),
     ("leaderboard", "Leaderboard: models, baselines and HLP"),
     ("metric", "Optimizing metric and constraints"),
-    ("confusion", "Confusion matrix"),
+    ("confusion", "Confusion matrix (residuals for regression)"),
     ("curves", "Precision-recall and ROC curves"),
     ("calibration", "Calibration"),
     ("slices", "Key slices with intervals"),
@@ -232,37 +232,20 @@ class _Ctx:
 
 
 def _hlp(project: Project) -> tuple[float | None, str]:
-    spec = project.spec
-    if spec.targets.hlp is not None:
-        return float(spec.targets.hlp), "targets.hlp" + (
-            f" ({spec.targets.hlp_source})" if spec.targets.hlp_source else ""
-        )
-    rec = project.store.latest("baseline", name="hlp")
-    if rec is None:
-        return None, ""
-    metric = spec.metric.optimizing
-    for s in rec.payload.get("scores", []):
-        if isinstance(s, Mapping) and s.get("who") == "pooled" and s.get("column") is None:
-            m = s.get("metrics", {}).get(metric) or {}
-            est = m.get("estimate")
-            if isinstance(est, int | float) and not math.isnan(float(est)):
-                return float(est), f"pooled annotators, {rec.id} ({rec.payload.get('labelset')})"
-    return None, rec.id
+    """HLP on the optimizing metric, resolved once by :mod:`loopml.references`."""
+    from loopml.references import project_reference
+
+    ref = project_reference(project)
+    return ref.hlp, ref.hlp_source
 
 
-def _hlp_slices(project: Project) -> dict[str, float]:
-    """HLP per slice label (``column=value``) from the 'hlp' record, when it has them."""
-    rec = project.store.latest("baseline", name="hlp")
-    out: dict[str, float] = {}
-    if rec is None:
-        return out
-    metric = project.spec.metric.optimizing
-    for s in rec.payload.get("scores", []):
-        if isinstance(s, Mapping) and s.get("who") == "pooled" and s.get("column") is not None:
-            est = (s.get("metrics", {}).get(metric) or {}).get("estimate")
-            if isinstance(est, int | float):
-                out[f"{s['column']}={s['value']}"] = float(est)
-    return out
+def _hlp_slices(ctx: _Ctx) -> dict[str, float]:
+    """HLP per slice label (``column=value``), as the error analysis reads it."""
+    if ctx.ev is None:
+        return {}
+    from loopml.analysis import resolve_reference
+
+    return dict(resolve_reference(ctx.ev, project=ctx.project).hlp_slices)
 
 
 # --------------------------------------------------------------------------- sections
@@ -414,95 +397,50 @@ def _data(ctx: _Ctx) -> str:
 
 
 def _leaderboard(ctx: _Ctx) -> str:
-    store = ctx.project.store
+    """The leaderboard read model (:func:`loopml.baselines.leaderboard`), rendered.
+
+    The same rows, reference and signs as `loopml leaderboard`: each baseline once (its newest
+    version), HLP as the project resolves it, deployment measures for models, and
+    evaluations that scored training rows kept out of the ranking."""
+    from loopml.baselines import leaderboard
+
     spec = ctx.project.spec
     metric = spec.metric.optimizing
-    from loopml.metrics import resolve_metric
-
-    info = resolve_metric(metric)
-    sign = 1.0 if info is None or info.higher_is_better else -1.0
-    baselines = store.list("baseline")
-    by_eval = {
-        r.payload["evaluation"]: r
-        for r in baselines
-        if isinstance(r.payload.get("evaluation"), str)
-    }
-    evals = store.list("evaluation")
-    entries: list[tuple[str, str, str, Any]] = []  # (name, kind, eval id, evaluation)
-    for rec in evals[-30:]:
-        ev = ctx.load(rec.id)
-        if ev is None or ev.optimizing != metric:
-            continue
-        if rec.id in by_eval:
-            entries.append((by_eval[rec.id].name, "baseline", rec.id, ev))
-        else:
-            entries.append((str(ev.inputs.get("model") or rec.name), "model", rec.id, ev))
-    hlp, hlp_source = ctx.hlp
-    if not entries and hlp is None:
+    lb = leaderboard(ctx.project)
+    if not lb.rows:
         return ctx.missing("leaderboard", "no model or baseline evaluated yet", "loopml baseline")
-    values = {eid: ev.overall().get(metric) for _, _, eid, ev in entries}
-    best_base: float | None = None
-    for _name, kind, eid, _ev in entries:
-        mv = values[eid]
-        if (
-            kind == "baseline"
-            and mv is not None
-            and not math.isnan(mv.value)
-            and (best_base is None or sign * mv.value > sign * best_base)
-        ):
-            best_base = mv.value
-    entries.sort(
-        key=lambda t: -sign * (values[t[2]].value if values[t[2]] is not None else -math.inf)
-    )
-    rows = []
     cons = [str(c) for c in spec.metric.satisficing]
-    for name, kind, eid, ev in entries:
-        mv = values[eid]
-        v = mv.value if mv is not None else math.nan
-        checks = {c["constraint"]: c["passed"] for c in ev.verdict()["constraints"]}
+    rows = []
+    # HLP is the reference line, not a competitor: it comes after the ranked rows
+    ordered = [r for r in lb.rows if r.kind != "hlp"] + [r for r in lb.rows if r.kind == "hlp"]
+    for r in ordered:
+        checks = {c.get("constraint"): c for c in r.constraints}
         selected = (
-            " <b>(this report)</b>" if ctx.record is not None and eid == ctx.record.id else ""
+            " <b>(this report)</b>"
+            if ctx.record is not None and r.evaluation == ctx.record.id
+            else ""
         )
+        shown_name = r.ref if r.kind == "model" and r.ref else r.name
+        name = "<b>human-level performance</b>" if r.kind == "hlp" else _e(shown_name)
+        note = f" <span class='na'>({_e(r.note)})</span>" if r.note else ""
+        cells = []
+        for c in cons:
+            got = checks.get(c)
+            if got is None:
+                cells.append(_mark(None))
+            else:
+                shown = _fmt(got.get("value"), 3) + " " if got.get("value") is not None else ""
+                cells.append(shown + _mark(got.get("passed")))
         rows.append(
             [
-                f"{_e(name)}{selected}",
-                _e(kind),
-                _e(eid),
-                _fmt(v),
-                _iv(mv.low, mv.high) if mv is not None else "",
-                *[_mark(checks.get(c)) for c in cons],
-                _fmt(sign * (v - hlp)) if hlp is not None else "n/a",
-                _fmt(sign * (v - best_base)) if best_base is not None else "n/a",
-            ]
-        )
-    if hlp is not None:
-        rows.append(
-            [
-                "<b>human-level performance</b>",
-                "HLP",
-                _e(hlp_source),
-                _fmt(hlp),
-                "",
-                *["" for _ in cons],
-                "0.0000",
-                _fmt(sign * (hlp - best_base)) if best_base is not None else "n/a",
-            ]
-        )
-    for r in baselines:
-        p = r.payload
-        if r.name == "hlp" or isinstance(p.get("evaluation"), str) or "value" not in p:
-            continue
-        src = p.get("source", "")
-        rows.append(
-            [
-                f"{_e(r.name)} <span class='na'>(literature: {_e(str(src))})</span>",
-                "literature",
-                _e(r.id),
-                _fmt(p.get("value")),
-                "",
-                *["" for _ in cons],
-                "",
-                "",
+                f"{name}{selected}{note}",
+                _e(r.kind),
+                _e(r.evaluation or r.id or ""),
+                _fmt(r.value),
+                _iv(r.low, r.high),
+                *cells,
+                _fmt(r.gap_to_hlp),
+                _fmt(r.gap_to_best_baseline),
             ]
         )
     head = [
@@ -512,14 +450,17 @@ def _leaderboard(ctx: _Ctx) -> str:
         metric,
         "interval",
         *cons,
-        "vs HLP",
+        "gap to HLP",
         "vs best baseline",
     ]
+    warn = "".join(f"<p class='warn'>&#9888; {_e(w)}</p>" for w in lb.warnings)
     note = (
-        f"<p>Sorted by <b>{_e(metric)}</b>, best first. Differences are signed so that "
-        "positive is better.</p>"
+        f"<p>Sorted by <b>{_e(metric)}</b>, best first. <b>gap to HLP</b> is how far below "
+        "human-level performance a row is (positive: room to improve); <b>vs best "
+        "baseline</b> how far above the best baseline it is (positive: better), the same "
+        "signs as `loopml leaderboard` and `loopml analyze`.</p>"
     )
-    return note + _table(head, rows, num=(3, len(head) - 2, len(head) - 1))
+    return warn + note + _table(head, rows, num=(3, len(head) - 2, len(head) - 1))
 
 
 def _metric(ctx: _Ctx) -> str:
@@ -580,13 +521,62 @@ def _metric(ctx: _Ctx) -> str:
     return out
 
 
+def _residuals(ctx: _Ctx) -> str:
+    """Regression: the residuals (prediction - label) overall and per key slice, from sums."""
+    from statistics import NormalDist
+
+    import numpy as np
+
+    ev = ctx.ev
+    assert ev is not None
+    z = NormalDist().inv_cdf(0.5 + ev.confidence / 2)
+    rows = []
+    groups = [ev.counts.overall, *ev.counts.groups]
+    for g in groups:
+        reg = g.regression
+        if reg is None:
+            continue
+        n = np.asarray(reg.n, dtype=float).ravel()
+        mean = np.asarray(reg.sum_err, dtype=float).ravel() / np.where(n > 0, n, np.nan)
+        msq = np.asarray(reg.sum_sq_err, dtype=float).ravel() / np.where(n > 0, n, np.nan)
+        mae = np.asarray(reg.sum_abs_err, dtype=float).ravel() / np.where(n > 0, n, np.nan)
+        sd = np.sqrt(np.maximum(msq - mean**2, 0.0))
+        half = z * sd / np.sqrt(np.where(n > 1, n - 1, np.nan))
+        for i, label in enumerate(g.labels()):
+            small = n[i] < ev.min_support
+            rows.append(
+                [
+                    _e(label) + (" <span class='na'>(small)</span>" if small else ""),
+                    f"{int(n[i]):,}",
+                    _fmt(mean[i]),
+                    _iv(mean[i] - half[i], mean[i] + half[i]),
+                    _fmt(mae[i]),
+                    _fmt(np.sqrt(msq[i])),
+                ]
+            )
+    if not rows:
+        return _placeholder("this evaluation kept no regression sums")
+    note = (
+        "<p>Residual = prediction - label. A mean residual whose interval excludes 0 is a "
+        f"bias on that slice ({ev.confidence:.0%} interval from the sums of errors and of "
+        "squared errors).</p>"
+    )
+    return note + _table(
+        ["slice", "rows", "mean residual", "interval", "MAE", "RMSE"],
+        rows,
+        num=(1, 2, 4, 5),
+    )
+
+
 def _confusion(ctx: _Ctx) -> str:
     if ctx.ev is None:
         return ctx.missing("confusion", "no evaluation yet", "loopml eval")
     ev = ctx.ev
     cm = ev.confusion_matrix()
-    if ev.task == "regression" or cm is None:
-        return _placeholder("not applicable: the task is regression")
+    if ev.task == "regression":
+        return _residuals(ctx)
+    if cm is None:
+        return _placeholder("no confusion counts in this evaluation")
     fig = ctx.add(confusion_figure(cm, ev.classes))
     per = ev.per_class()
     keys = [k for k in ("precision", "recall", "f1", "support") if per and k in per[0]]
@@ -684,7 +674,7 @@ def _slices(ctx: _Ctx) -> str:
         return _placeholder(
             "no key slices: declare them under [slices] in loopml.toml and evaluate again"
         )
-    hlp_slices = _hlp_slices(ctx.project)
+    hlp_slices = _hlp_slices(ctx)
     overall = ev.overall().get(metric)
     fig = ctx.add(
         forest_figure(
@@ -731,9 +721,11 @@ def _priorities(ctx: _Ctx) -> str:
         return _placeholder(f"the error analysis could not run: {exc.message}")
     if not pr.rows:
         return _placeholder("no slice or rare class to rank")
-    out = f"<p>Reference: {_e(pr.reference.describe())}</p>"
+    out = "".join(f'<p class="fail"><b>First:</b> {_e(str(f))}</p>' for f in pr.findings)
+    out += f"<p>Reference: {_e(pr.reference.describe())}</p>"
     out += "".join(f'<p class="warn">{_e(w)}</p>' for w in pr.warnings)
-    out += "<ul>" + "".join(f"<li>{_e(x)}</li>" for x in pr.readings) + "</ul>"
+    out += "<ul>" + "".join(f"<li>{_e(x)}</li>" for x in pr.readings[len(pr.findings) :]) + "</ul>"
+    out += f"<p class='na'>{_e(pr.ranking)}</p>"
     top = [r for r in pr.rows if r.gain is not None][:15]
     if top:
         out += ctx.add(
@@ -755,7 +747,7 @@ def _priorities(ctx: _Ctx) -> str:
             "reference",
             "gap",
             "gain",
-            "gain 95%",
+            f"gain {ctx.ev.confidence:.0%}",
             "ease",
             "importance",
             "score",
