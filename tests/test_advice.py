@@ -342,3 +342,47 @@ def test_report_shows_residuals_per_key_slice_for_regression(tmp_path: Path) -> 
         float(pred[region == "biased"].mean() - y[region == "biased"].mean()), abs=1e-3
     )
     assert "not applicable" not in section
+
+
+# --------------------------------------------------------------------------- baselines
+
+
+def test_a_failing_rule_baseline_stores_no_baseline(tmp_path: Path) -> None:
+    """Before: the dummy baselines were stored before the rule failed, and a second run
+    after the fix listed them twice on the leaderboard."""
+    import sys
+    import types
+
+    from loopml.baselines import run_baselines
+    from loopml.data import add_dataset, split_dataset
+    from loopml.errors import LoopmlError
+    from loopml.project import open_project
+
+    module = types.ModuleType("loopml_test_failing_rules")
+
+    def raises(frame: pd.DataFrame) -> object:
+        raise ValueError("boom")
+
+    module.raises = raises  # type: ignore[attr-defined]
+    sys.modules["loopml_test_failing_rules"] = module
+    try:
+        project = init_project(tmp_path / "p", task="binary", optimizing="accuracy")
+        (project.dir / "loopml.toml").write_text(
+            (project.dir / "loopml.toml").read_text()
+            + '\n[baselines]\ndummy = ["most_frequent"]\nrules = "loopml_test_failing_rules:raises"\n'
+        )
+        project = open_project(project.dir)
+        rng = np.random.default_rng(0)
+        df = pd.DataFrame(
+            {"id": np.arange(200), "x": rng.normal(size=200), "label": rng.integers(0, 2, 200)}
+        )
+        path = tmp_path / "d.csv"
+        df.to_csv(path, index=False)
+        version = add_dataset(project, path, name="d")
+        split_dataset(project, version.ref, by="random", test=0.3, seed=0)
+        with pytest.raises(LoopmlError):
+            run_baselines(project)
+        assert project.store.list("baseline") == []
+        assert project.store.list("evaluation") == []
+    finally:
+        sys.modules.pop("loopml_test_failing_rules", None)
