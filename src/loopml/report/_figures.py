@@ -3,6 +3,11 @@
 Each function takes plain numbers (already computed from counts elsewhere) and returns a
 :class:`Figure` holding the PNG as a ``data:`` URI and the numbers it plots, so a test can
 check the plotted data against an independent implementation.
+
+Layout: every figure uses constrained layout and is saved with ``bbox_inches="tight"``;
+titles and axis labels are wrapped to the figure's width, and long slice or class names
+are shortened in tick labels by :func:`short_label` (start and end kept) while the full
+names stay in ``Figure.data``. Interval names follow the ``confidence`` argument.
 """
 
 from __future__ import annotations
@@ -10,11 +15,15 @@ from __future__ import annotations
 import base64
 import io
 import math
+import textwrap
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
+import numpy.typing as npt
+
+from loopml.errors import InputError
 
 __all__ = [
     "Figure",
@@ -24,8 +33,10 @@ __all__ = [
     "learning_curve_figure",
     "pr_figure",
     "priority_figure",
+    "residual_figure",
     "roc_figure",
     "scope_figure",
+    "short_label",
 ]
 
 _DPI = 100
@@ -33,6 +44,9 @@ _BLUE = "#2563eb"
 _RED = "#dc2626"
 _GREY = "#6b7280"
 _GREEN = "#16a34a"
+#: the longest tick label (characters); longer slice names keep their start and end
+TICK_LABEL_LIMIT = 36
+_WIDE = 7.0  # inches: the width of the per-slice figures
 
 
 @dataclass(frozen=True)
@@ -63,28 +77,55 @@ def _new(width: float, height: float) -> tuple[Any, Any]:
     from matplotlib.backends.backend_agg import FigureCanvasAgg
     from matplotlib.figure import Figure as MplFigure
 
-    fig = MplFigure(figsize=(width, height), dpi=_DPI)
+    # constrained layout sizes the margins to the tick labels, titles and axis labels
+    fig = MplFigure(figsize=(width, height), dpi=_DPI, layout="constrained")
     FigureCanvasAgg(fig)
     ax = fig.add_subplot(1, 1, 1)
     return fig, ax
 
 
-def _png(fig: Any, *, left: float = 0.14) -> str:
-    # fixed margins: tight_layout would draw the figure once more just to measure it
-    fig.subplots_adjust(left=left, right=0.96, bottom=0.13, top=0.9)
+def _png(fig: Any) -> str:
     buf = io.BytesIO()
-    fig.savefig(buf, format="png", dpi=_DPI, metadata={"Software": None})
+    # bbox_inches="tight": a last guard, so that no text can fall off the saved image
+    fig.savefig(
+        buf,
+        format="png",
+        dpi=_DPI,
+        bbox_inches="tight",
+        pad_inches=0.05,
+        metadata={"Software": None},
+    )
     return "data:image/png;base64," + base64.b64encode(buf.getvalue()).decode("ascii")
 
 
-def _label_margin(labels: Sequence[Any], width: float) -> float:
-    """The left margin (a share of the width) that fits the longest y tick label."""
-    longest = max((len(str(x)) for x in labels), default=4)
-    return float(min(0.6, max(0.14, (0.35 + 0.075 * longest) / width)))
+def _wrap(text: str, width_in: float, fontsize: float = 12.0) -> str:
+    """``text`` wrapped to lines that fit ``width_in`` inches at ``fontsize`` points."""
+    # an average character of the default font is about 0.6 em wide
+    per_line = max(12, int(width_in * 72 / (0.6 * fontsize)) - 2)
+    return "\n".join(textwrap.wrap(text, per_line, break_long_words=True)) or text
+
+
+def short_label(label: Any, limit: int = TICK_LABEL_LIMIT) -> str:
+    """A tick label of at most ``limit`` characters: the start and the end of a long name.
+
+    ``"region=north-east & scanner=model-a-very-long-name"`` keeps both ends around an
+    ellipsis, so crosses of two columns stay recognizable; the full names are kept in the
+    figure's ``data`` and in the report's tables.
+    """
+    text = " ".join(str(label).split())
+    if len(text) <= limit:
+        return text
+    head = (limit - 1) * 3 // 5
+    tail = limit - 1 - head
+    return text[:head].rstrip() + "…" + text[len(text) - tail :].lstrip()
 
 
 def _finite(xs: Sequence[float | None]) -> list[float]:
     return [math.nan if x is None else float(x) for x in xs]
+
+
+def _interval_name(confidence: float | None) -> str:
+    return "interval" if confidence is None else f"{100 * confidence:.10g}% interval"
 
 
 def confusion_figure(matrix: Sequence[Sequence[int]], classes: Sequence[Any]) -> Figure:
@@ -92,13 +133,16 @@ def confusion_figure(matrix: Sequence[Sequence[int]], classes: Sequence[Any]) ->
     m = np.asarray(matrix, dtype=np.int64)
     k = m.shape[0]
     size = min(2.2 + 0.55 * k, 9.0)
-    fig, ax = _new(size, size)
+    fig, ax = _new(size + 1.0, size)
     with np.errstate(invalid="ignore", divide="ignore"):
         share = m / np.where(m.sum(axis=1, keepdims=True) > 0, m.sum(axis=1, keepdims=True), 1)
     ax.imshow(share, cmap="Blues", vmin=0.0, vmax=1.0)
     names = [str(c) for c in classes]
-    ax.set_xticks(range(k), names, rotation=45 if k > 4 else 0, ha="right" if k > 4 else "center")
-    ax.set_yticks(range(k), names)
+    ticks = [short_label(c, 24) for c in names]
+    # slanted when the names would run into each other side by side
+    slant = k > 4 or max(len(t) for t in ticks) > 60 / k
+    ax.set_xticks(range(k), ticks, rotation=45 if slant else 0, ha="right" if slant else "center")
+    ax.set_yticks(range(k), ticks)
     ax.set_xlabel("prediction")
     ax.set_ylabel("label")
     if k <= 15:
@@ -117,7 +161,7 @@ def confusion_figure(matrix: Sequence[Sequence[int]], classes: Sequence[Any]) ->
     return Figure(
         "confusion",
         "Confusion matrix (rows: label, columns: prediction; shade: share of the row)",
-        _png(fig, left=_label_margin(names, size) + 0.08),
+        _png(fig),
         "confusion matrix",
         {"matrix": m.tolist(), "classes": names},
     )
@@ -179,7 +223,16 @@ def calibration_figure(
     ax.plot([0, 1], [0, 1], color=_GREY, linestyle="--", linewidth=1, label="perfectly calibrated")
     ax.plot(mp[keep], ob[keep], marker="o", color=_BLUE, linewidth=2, label="model")
     for x, y, c in zip(mp[keep], ob[keep], n[keep], strict=True):
-        ax.annotate(f"{c}", (x, y), textcoords="offset points", xytext=(4, -10), fontsize=7)
+        # counts sit inside the axes: to the left of points near the right edge, above
+        # points near the bottom
+        ax.annotate(
+            f"{c:,}",
+            (x, y),
+            textcoords="offset points",
+            xytext=(-4 if x > 0.8 else 4, 4 if y < 0.1 else -10),
+            ha="right" if x > 0.8 else "left",
+            fontsize=7,
+        )
     ax.set_xlim(0, 1)
     ax.set_ylim(0, 1.01)
     ax.set_xlabel("mean predicted probability")
@@ -195,6 +248,31 @@ def calibration_figure(
     )
 
 
+def _slice_axes(
+    labels: Sequence[Any], title: str, xlabel: str
+) -> tuple[Any, Any, npt.NDArray[np.int64]]:
+    """A figure with one horizontal row per slice, the first slice on top, ticks shortened.
+
+    The title is the figure's (centred on the figure, not on the axes that the tick labels
+    push right) and wrapped to its width; the x label is wrapped to what is left of the
+    width beside the tick labels; the height makes room for their lines, so that
+    constrained layout never has to squeeze them off the figure.
+    """
+    k = len(labels)
+    ticks = [short_label(x) for x in labels]
+    # tick labels are 10 pt: about 0.6 em = 6 pt = 1/12 inch per character
+    beside = _WIDE - max((len(t) for t in ticks), default=0) / 12 - 0.5
+    title = _wrap(title, _WIDE)
+    xlabel = _wrap(xlabel, max(beside, 2.0), 10)
+    lines = 0.24 * (title.count("\n") + 1) + 0.2 * (xlabel.count("\n") + 1)
+    fig, ax = _new(_WIDE, max(2.4, 0.34 * k + 1.1 + lines))
+    fig.suptitle(title)
+    ax.set_xlabel(xlabel)
+    y = np.arange(k)[::-1]
+    ax.set_yticks(y, ticks)
+    return fig, ax, y
+
+
 def forest_figure(
     labels: Sequence[str],
     values: Sequence[float],
@@ -205,14 +283,18 @@ def forest_figure(
     overall: float | None,
     too_small: Sequence[bool],
     reference: float | None = None,
+    confidence: float | None = None,
 ) -> Figure:
     """Each slice's metric with its interval; too-small slices in grey; overall as a line."""
     k = len(labels)
-    fig, ax = _new(7.0, max(2.0, 0.34 * k + 1.2))
+    fig, ax, y = _slice_axes(
+        labels,
+        f"{metric} per key slice with {_interval_name(confidence)}s (grey: too small to judge)",
+        metric,
+    )
     v = np.asarray(_finite(list(values)))
     lo = np.asarray(_finite(list(lows)))
     hi = np.asarray(_finite(list(highs)))
-    y = np.arange(k)[::-1]
     for i in range(k):
         color = _GREY if too_small[i] else _BLUE
         if not (math.isnan(lo[i]) or math.isnan(hi[i])):
@@ -224,15 +306,12 @@ def forest_figure(
         ax.axvline(
             reference, color=_GREEN, linewidth=1, linestyle=":", label=f"HLP {reference:.3f}"
         )
-    ax.set_yticks(y, list(labels))
-    ax.set_xlabel(metric)
-    ax.set_title(f"{metric} per key slice with intervals (grey: too small to judge)")
     if overall is not None or reference is not None:
         ax.legend(loc="best", fontsize=8)
     return Figure(
         "slices",
-        f"Slice forest plot: {metric} and its interval on every key slice",
-        _png(fig, left=_label_margin(labels, 7.0)),
+        f"Slice forest plot: {metric} and its {_interval_name(confidence)} on every key slice",
+        _png(fig),
         "slice forest plot",
         {
             "labels": list(labels),
@@ -251,26 +330,27 @@ def priority_figure(
     highs: Sequence[float | None],
     *,
     metric: str,
+    confidence: float | None = None,
 ) -> Figure:
     """Expected overall gain of closing each row's gap, highest priority on top."""
     k = len(labels)
-    fig, ax = _new(7.0, max(2.0, 0.34 * k + 1.2))
+    fig, ax, y = _slice_axes(
+        labels,
+        f"Priorities (bars: gain; lines: {_interval_name(confidence)})",
+        f"expected overall gain in {metric} if the gap were closed",
+    )
     g = np.nan_to_num(np.asarray(_finite(list(gains))), nan=0.0)
     lo = np.asarray(_finite(list(lows)))
     hi = np.asarray(_finite(list(highs)))
-    y = np.arange(k)[::-1]
     ax.barh(y, g, color=_BLUE, alpha=0.8)
     for i in range(k):
         if not (math.isnan(lo[i]) or math.isnan(hi[i])):
             ax.plot([lo[i], hi[i]], [y[i], y[i]], color="black", linewidth=1)
     ax.axvline(0, color="black", linewidth=0.8)
-    ax.set_yticks(y, list(labels))
-    ax.set_xlabel(f"expected overall gain in {metric} if the gap were closed")
-    ax.set_title("Priorities (bars: gain; lines: 95% interval)")
     return Figure(
         "priorities",
         "Priority chart: what closing each slice's gap would gain overall",
-        _png(fig, left=_label_margin(labels, 7.0)),
+        _png(fig),
         "priority chart",
         {"labels": list(labels), "gain": g.tolist(), "low": lo.tolist(), "high": hi.tolist()},
     )
@@ -285,6 +365,7 @@ def learning_curve_figure(
     metric: str,
     train_values: Sequence[float] | None = None,
     reference: float | None = None,
+    confidence: float | None = None,
 ) -> Figure:
     fig, ax = _new(5.6, 4.2)
     x = np.asarray(list(sizes), dtype=float)
@@ -293,14 +374,22 @@ def learning_curve_figure(
     hi = np.asarray(_finite(list(highs)))
     band = ~(np.isnan(lo) | np.isnan(hi))
     if band.any():
-        ax.fill_between(x[band], lo[band], hi[band], color=_BLUE, alpha=0.2, label="interval")
-    ax.plot(x, v, marker="o", color=_BLUE, linewidth=2, label=f"test {metric}")
+        ax.fill_between(
+            x[band], lo[band], hi[band], color=_BLUE, alpha=0.2, label=_interval_name(confidence)
+        )
+    ax.plot(x, v, marker="o", color=_BLUE, linewidth=2, label=short_label(f"test {metric}"))
     if train_values is not None and len(train_values) == len(x):
-        ax.plot(x, _finite(list(train_values)), marker="s", color=_RED, label=f"train {metric}")
+        ax.plot(
+            x,
+            _finite(list(train_values)),
+            marker="s",
+            color=_RED,
+            label=short_label(f"train {metric}"),
+        )
     if reference is not None and not math.isnan(reference):
         ax.axhline(reference, color=_GREEN, linestyle=":", label=f"HLP {reference:.3f}")
     ax.set_xlabel("training-set size (rows)")
-    ax.set_ylabel(metric)
+    ax.set_ylabel(_wrap(metric, 3.6, 10))
     ax.set_title("Learning curve")
     ax.legend(loc="best", fontsize=8)
     return Figure(
@@ -326,8 +415,18 @@ def scope_figure(impact: float, feasibility: float, label: str) -> Figure:
         ((2.5, 0.7), "avoid"),
     ):
         ax.text(x, y, text, ha="center", va="center", color=_GREY, fontsize=9)
-    ax.scatter([feasibility], [impact], s=80, color=_RED, zorder=3)
-    ax.annotate(label, (feasibility, impact), textcoords="offset points", xytext=(6, 6))
+    ax.scatter([feasibility], [impact], s=80, color=_RED, zorder=3, clip_on=False)
+    # the name goes on the side of the point that has room, inside the axes
+    right = feasibility > 5
+    ax.annotate(
+        short_label(label, 24),
+        (feasibility, impact),
+        textcoords="offset points",
+        xytext=(-8 if right else 8, -12 if impact > 8 else 6),
+        ha="right" if right else "left",
+        bbox={"boxstyle": "round,pad=0.2", "facecolor": "white", "edgecolor": "none"},
+        zorder=4,
+    )
     ax.set_xlabel("feasibility (0-10)")
     ax.set_ylabel("impact (0-10)")
     ax.set_title("Impact and feasibility")
@@ -336,5 +435,96 @@ def scope_figure(impact: float, feasibility: float, label: str) -> Figure:
         "The project on the impact/feasibility matrix",
         _png(fig),
         "impact and feasibility",
-        {"impact": impact, "feasibility": feasibility},
+        {"impact": impact, "feasibility": feasibility, "label": label},
+    )
+
+
+def residual_summary(
+    n: Sequence[int] | npt.ArrayLike,
+    sum_err: Sequence[float] | npt.ArrayLike,
+    sum_sq_err: Sequence[float] | npt.ArrayLike,
+    confidence: float = 0.95,
+) -> dict[str, list[float]]:
+    """Per slice, from the regression sums: mean residual with its t interval, and RMSE.
+
+    ``err = prediction - actual``; the interval is ``mean ± t(n-1) * sd / sqrt(n)`` with
+    ``sd`` from ``sum_sq_err`` and ``sum_err`` (NaN with fewer than 2 rows). These are the
+    sums :class:`loopml.metrics.RegressionCounts` keeps.
+    """
+    from scipy import stats
+
+    if not 0 < confidence < 1:
+        raise InputError(
+            f"confidence={confidence!r}; expected a number strictly between 0 and 1",
+            hint="pass the spec's confidence, for example 0.95",
+            where="confidence",
+        )
+    cnt = np.asarray(n, dtype=np.float64)
+    s1 = np.asarray(sum_err, dtype=np.float64)
+    s2 = np.asarray(sum_sq_err, dtype=np.float64)
+    if not (cnt.ndim == 1 and cnt.shape == s1.shape == s2.shape):
+        raise InputError(
+            f"n, sum_err and sum_sq_err have shapes {cnt.shape}, {s1.shape}, {s2.shape}; "
+            "expected three 1-d arrays of one value per slice",
+            hint="pass RegressionCounts.n, .sum_err and .sum_sq_err of a 1-d slice axis",
+            where="sum_err",
+        )
+    with np.errstate(invalid="ignore", divide="ignore"):
+        mean = np.where(cnt > 0, s1 / cnt, np.nan)
+        var = np.where(cnt > 1, np.maximum(s2 - s1 * mean, 0.0) / (cnt - 1), np.nan)
+        half = stats.t.ppf(0.5 + confidence / 2, np.maximum(cnt - 1, 1)) * np.sqrt(var / cnt)
+        rmse = np.where(cnt > 0, np.sqrt(s2 / cnt), np.nan)
+    half = np.where(cnt > 1, half, np.nan)
+    return {
+        "n": cnt.astype(np.int64).tolist(),
+        "mean": mean.tolist(),
+        "low": (mean - half).tolist(),
+        "high": (mean + half).tolist(),
+        "rmse": rmse.tolist(),
+    }
+
+
+def residual_figure(
+    labels: Sequence[str],
+    n: Sequence[int] | npt.ArrayLike,
+    sum_err: Sequence[float] | npt.ArrayLike,
+    sum_sq_err: Sequence[float] | npt.ArrayLike,
+    *,
+    confidence: float = 0.95,
+) -> Figure:
+    """Regression: the mean residual (prediction - actual) of each key slice with its interval.
+
+    Built from the sums a regression evaluation stores (``RegressionCounts``): a bar per
+    slice, its t interval as a line, zero as the reference. An interval off zero is a slice
+    the model over- (right) or under-predicts (left).
+    """
+    summary = residual_summary(n, sum_err, sum_sq_err, confidence)
+    k = len(labels)
+    if len(summary["n"]) != k:
+        raise InputError(
+            f"{k} labels for {len(summary['n'])} slices; expected one label per slice",
+            hint="pass the slice names in the order of the counts' slice axis",
+            where="labels",
+        )
+    name = _interval_name(confidence)
+    fig, ax, y = _slice_axes(
+        labels,
+        f"Mean residual per key slice (lines: {name}; red: off zero)",
+        "mean residual (prediction - actual)",
+    )
+    mean = np.asarray(summary["mean"])
+    lo = np.asarray(summary["low"])
+    hi = np.asarray(summary["high"])
+    off = ~np.isnan(lo) & ((lo > 0) | (hi < 0))
+    ax.barh(y, np.nan_to_num(mean), color=[_RED if o else _BLUE for o in off], alpha=0.8)
+    for i in range(k):
+        if not (math.isnan(lo[i]) or math.isnan(hi[i])):
+            ax.plot([lo[i], hi[i]], [y[i], y[i]], color="black", linewidth=1)
+    ax.axvline(0, color="black", linewidth=0.8)
+    return Figure(
+        "residuals",
+        f"Residuals: mean prediction - actual on every key slice, with its {name}",
+        _png(fig),
+        "mean residual per key slice",
+        {"labels": list(labels), **summary},
     )
