@@ -523,48 +523,56 @@ def _metric(ctx: _Ctx) -> str:
 
 def _residuals(ctx: _Ctx) -> str:
     """Regression: the residuals (prediction - label) overall and per key slice, from sums."""
-    from statistics import NormalDist
-
     import numpy as np
+
+    from loopml.report._figures import residual_figure, residual_summary
 
     ev = ctx.ev
     assert ev is not None
-    z = NormalDist().inv_cdf(0.5 + ev.confidence / 2)
     rows = []
-    groups = [ev.counts.overall, *ev.counts.groups]
-    for g in groups:
+    fig = ""
+    for g in [ev.counts.overall, *ev.counts.groups]:
         reg = g.regression
         if reg is None:
             continue
-        n = np.asarray(reg.n, dtype=float).ravel()
-        mean = np.asarray(reg.sum_err, dtype=float).ravel() / np.where(n > 0, n, np.nan)
-        msq = np.asarray(reg.sum_sq_err, dtype=float).ravel() / np.where(n > 0, n, np.nan)
+        n = np.asarray(reg.n).ravel()
+        summary = residual_summary(
+            n, np.ravel(reg.sum_err), np.ravel(reg.sum_sq_err), confidence=ev.confidence
+        )
         mae = np.asarray(reg.sum_abs_err, dtype=float).ravel() / np.where(n > 0, n, np.nan)
-        sd = np.sqrt(np.maximum(msq - mean**2, 0.0))
-        half = z * sd / np.sqrt(np.where(n > 1, n - 1, np.nan))
         for i, label in enumerate(g.labels()):
             small = n[i] < ev.min_support
             rows.append(
                 [
                     _e(label) + (" <span class='na'>(small)</span>" if small else ""),
                     f"{int(n[i]):,}",
-                    _fmt(mean[i]),
-                    _iv(mean[i] - half[i], mean[i] + half[i]),
+                    _fmt(summary["mean"][i]),
+                    _iv(summary["low"][i], summary["high"][i]),
                     _fmt(mae[i]),
-                    _fmt(np.sqrt(msq[i])),
+                    _fmt(summary["rmse"][i]),
                 ]
+            )
+        if g.definition is not None:
+            fig += ctx.add(
+                residual_figure(
+                    g.labels(), reg.n, reg.sum_err, reg.sum_sq_err, confidence=ev.confidence
+                )
             )
     if not rows:
         return _placeholder("this evaluation kept no regression sums")
     note = (
         "<p>Residual = prediction - label. A mean residual whose interval excludes 0 is a "
-        f"bias on that slice ({ev.confidence:.0%} interval from the sums of errors and of "
+        f"bias on that slice ({ev.confidence:.0%} t interval from the sums of errors and of "
         "squared errors).</p>"
     )
-    return note + _table(
-        ["slice", "rows", "mean residual", "interval", "MAE", "RMSE"],
-        rows,
-        num=(1, 2, 4, 5),
+    return (
+        fig
+        + note
+        + _table(
+            ["slice", "rows", "mean residual", "interval", "MAE", "RMSE"],
+            rows,
+            num=(1, 2, 4, 5),
+        )
     )
 
 
@@ -686,6 +694,7 @@ def _slices(ctx: _Ctx) -> str:
             overall=overall.value if overall is not None else None,
             too_small=[r.too_small for r in rows],
             reference=ctx.hlp[0],
+            confidence=ev.confidence,
         )
     )
     table = _table(
@@ -735,6 +744,7 @@ def _priorities(ctx: _Ctx) -> str:
                 [r.gain_low for r in top],
                 [r.gain_high for r in top],
                 metric=pr.metric,
+                confidence=ctx.ev.confidence,
             )
         )
     out += _table(
@@ -898,6 +908,7 @@ def _learning_curve(ctx: _Ctx) -> str:
             metric=metric,
             train_values=train,
             reference=ctx.hlp[0],
+            confidence=ctx.project.spec.metric.confidence,
         )
     )
     reading = rec.payload.get("reading") or rec.payload.get("readings")
