@@ -262,3 +262,186 @@ def test_cli_train_sanity_and_errors(project: Project) -> None:
     finally:
         _common.set_state(_common.CliState())
     assert d
+
+
+# ----------------------------------------------------------------- writes that are whole
+
+
+def _orphan_evaluations(project: Project) -> list[str]:
+    """Evaluations no model record refers to (train must never leave one behind)."""
+    used = {r.payload.get("evaluation") for r in project.store.list("model")}
+    return [r.id for r in project.store.list("evaluation") if r.id not in used]
+
+
+def test_a_failure_between_the_records_stores_none_of_them(
+    project: Project, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from loopml.store import _store
+
+    real_put = _store.Transaction.put
+    seen: list[str] = []
+
+    def put(self: Any, kind: str, name: str, payload: Any, **kw: Any) -> Any:
+        seen.append(kind)
+        if kind == "model":  # the curve and the evaluation are already put
+            raise KeyboardInterrupt
+        return real_put(self, kind, name, payload, **kw)
+
+    monkeypatch.setattr(_store.Transaction, "put", put)
+    before = sorted(r.id for r in project.store.list())
+    with pytest.raises(KeyboardInterrupt):
+        train(project, sanity=False, measure=False, with_learning_curve=True, grow_slice=None)
+    assert seen == ["learning_curve", "evaluation", "model"]
+    assert sorted(r.id for r in project.store.list()) == before
+    assert project.store.check() == []
+    monkeypatch.setattr(_store.Transaction, "put", real_put)
+    result = train(project, sanity=False, measure=False, with_learning_curve=True)
+    mv, curve = result.model, result.curve
+    assert mv is not None and curve is not None and curve.id is not None
+    assert mv.payload["learning_curve"] == curve.id
+    assert project.store.get(mv.evaluation or "").kind == "evaluation"
+    assert _orphan_evaluations(project) == []
+
+
+_KILL_SCRIPT = """
+import os, signal, sys
+from loopml.project import open_project
+from loopml.store import _store
+from loopml.training import train
+
+real_put = _store.Transaction.put
+before = sys.argv[2]
+
+def put(self, kind, name, payload, **kw):
+    if kind == before:  # the records before it have been put (and returned)
+        os.kill(os.getpid(), signal.SIGKILL)
+    return real_put(self, kind, name, payload, **kw)
+
+_store.Transaction.put = put
+train(open_project(sys.argv[1]), sanity=False, measure=False, with_learning_curve=True)
+"""
+
+
+@pytest.mark.parametrize("before", ["evaluation", "model"])
+def test_kill_9_inside_the_combined_write_leaves_no_half(project: Project, before: str) -> None:
+    import signal
+    import subprocess
+
+    project.close()
+    proc = subprocess.run(
+        [sys.executable, "-c", _KILL_SCRIPT, str(project.dir), before],
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
+    assert proc.returncode == -signal.SIGKILL, proc.stderr
+    with open_project(project.dir) as again:
+        kinds = sorted(r.kind for r in again.store.list())
+        assert kinds == ["dataset", "split"]  # no curve, no evaluation, no model
+        assert _orphan_evaluations(again) == [] and again.store.check() == []
+
+
+# ----------------------------------------------------------------- real data
+
+
+def test_achievable_accuracy_with_missing_values_known_answer() -> None:
+    from loopml.training import _achievable
+
+    x = pd.DataFrame(
+        {
+            "a": [np.nan, np.nan, np.nan, 1.0, 1.0, 1.0],
+            "c": pd.Series(["x", "x", "x", None, None, "x"], dtype="str"),
+        }
+    )
+    y = pd.Series([0, 1, 1, 0, 0, 1])
+    # groups (nan, x): labels 0,1,1 -> 2 right; (1, None): 0,0 -> 2; (1, x): 1 -> 1
+    assert _achievable(x, y) == pytest.approx(5 / 6)
+
+
+def test_achievable_accuracy_agrees_with_a_pandas_groupby() -> None:
+    from loopml.training import _achievable
+
+    rng = np.random.default_rng(3)
+    n = 400
+    a = rng.integers(0, 3, n).astype(float)
+    a[rng.random(n) < 0.3] = np.nan
+    c = pd.Series(rng.choice(["p", "q"], n), dtype="str")
+    c[rng.random(n) < 0.3] = None
+    x = pd.DataFrame({"a": a, "c": c})
+    y = pd.Series(rng.choice(["u", "v", "w"], n))
+    frame = x.assign(y=y)
+    sizes = frame.groupby(["a", "c", "y"], dropna=False).size()
+    best = sizes.groupby(level=["a", "c"], dropna=False).max().sum()
+    assert _achievable(x, y) == pytest.approx(best / n)
+    assert 0 < _achievable(x, y) < 1
+
+
+def _nan_frame(n: int = 200) -> pd.DataFrame:
+    rng = np.random.default_rng(4)
+    df = pd.DataFrame(
+        {
+            "id": np.arange(n),
+            "a": rng.normal(size=n),
+            "cat": rng.choice(["x", "y", "z"], n).astype(object),
+        }
+    )
+    df["label"] = (df["a"] > 0).astype(int)
+    df.loc[::5, "a"] = np.nan
+    df.loc[::3, "cat"] = None
+    return df
+
+
+def test_cli_train_on_data_with_missing_values(tmp_path: Path) -> None:
+    from loopml.cli import app
+
+    runner = CliRunner()
+    est = '[model]\nestimator = "sklearn.linear_model.LogisticRegression"\n'
+    p = _project(tmp_path / "nan", _nan_frame(), est)
+    p.close()
+    res = runner.invoke(app, ["-C", str(p.dir), "train", "--sanity", "--json"])
+    assert res.exit_code == 0, res.output
+    res = runner.invoke(app, ["-C", str(p.dir), "train", "--json"])
+    assert res.exit_code == 0, res.output
+    with open_project(p.dir) as again:
+        assert [m.ref for m in list_models(again)] == ["logisticregression@1"]
+    # without preprocessing the estimator rejects NaN: a user error (2), never a traceback
+    q = _project(tmp_path / "raw", _nan_frame(), est + 'preprocess = "none"\nfeatures = ["a"]\n')
+    q.close()
+    res = runner.invoke(app, ["-C", str(q.dir), "train", "--no-sanity"])
+    assert res.exit_code == 2 and "contains NaN" in res.output, res.output
+    assert "Traceback" not in res.output
+
+
+def test_a_class_only_in_the_test_part_is_refused_up_front(tmp_path: Path) -> None:
+    from loopml.cli import app
+    from loopml.errors import InputError
+
+    n = 200
+    rng = np.random.default_rng(5)
+    df = pd.DataFrame({"id": np.arange(n), "t": np.arange(n), "a": rng.normal(size=n)})
+    df["label"] = np.where(df["a"] > 0, "p", "q")
+    df.loc[df["t"] >= 190, "label"] = "r"  # the newest rows: all in the test part
+    p = init_project(tmp_path / "m", task="multiclass")
+    spec = p.dir / "loopml.toml"
+    spec.write_text(
+        spec.read_text().replace(
+            "[targets]",
+            '[model]\nestimator = "sklearn.linear_model.LogisticRegression"\n'
+            'exclude = ["t"]\n\n[targets]',
+        )
+    )
+    p.close()
+    p = open_project(tmp_path / "m")
+    v = add_dataset(p, df, name="train")
+    split_dataset(p, v.ref, by="time:t", test=0.2, seed=0)
+    with pytest.raises(InputError, match=r"test part of split train@1@1 .* 'r'") as info:
+        train(p, measure=False)
+    assert "10 test row(s)" in info.value.message
+    assert "loopml data split train@1" in (info.value.hint or "")
+    assert list_models(p) == [] and p.store.list("evaluation") == []
+    with pytest.raises(InputError, match=r"never has: 'r'"):
+        learning_curve(p, store=False)
+    assert train(p, sanity_only=True).sanity is not None  # fitting train rows is fine
+    p.close()
+    res = CliRunner().invoke(app, ["-C", str(p.dir), "train"])
+    assert res.exit_code == 2 and "never has: 'r'" in " ".join(res.output.split())

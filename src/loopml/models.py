@@ -6,16 +6,21 @@ the test part of the split and its deployment measures (serialized size, single-
 p50/p99, batch throughput) checked against the spec's satisficing constraints. The artifact
 is written first and the record last, so an interrupted run leaves no half-written version.
 
-Loading is safe: a skops file is opened only if every type it holds comes from scikit-learn,
-numpy, scipy or the Python builtins, or was named in ``trust``; anything else is refused with
-the list of types to review. MLflow is an optional extra, imported only when a model URI is
-registered.
+Loading is safe: a skops file is opened only if every type it holds is trusted by skops'
+own default, is named in :data:`ALLOWED_TYPES`, or was named in ``trust`` (one type per name,
+never a module). A model loopml trained itself may also hold the types in
+:data:`TRAINED_MODEL_TYPES`; what was trusted is recorded in the model record
+(``trusted_types``). Anything else is refused with the list of types to review. MLflow is an
+optional extra, imported only when a model URI is registered.
 """
 
 from __future__ import annotations
 
+import inspect
 import io
 import math
+import re
+import sys
 import time
 import zipfile
 from collections.abc import Callable, Mapping, Sequence
@@ -36,7 +41,8 @@ if TYPE_CHECKING:
     from loopml.store import Record
 
 __all__ = [
-    "SAFE_MODULES",
+    "ALLOWED_TYPES",
+    "TRAINED_MODEL_TYPES",
     "DeploymentReport",
     "ModelData",
     "ModelVersion",
@@ -50,9 +56,27 @@ __all__ = [
     "model_data",
     "prediction_frame",
     "skops_untrusted_types",
+    "trusted_types",
 ]
 
-SAFE_MODULES = ("sklearn", "numpy", "scipy", "builtins", "collections")
+# Trusted in every skops file, beyond skops' own default: types, never modules or functions.
+# numpy.dtype is the dtype of an array (skops stores it as an empty array of that dtype);
+# every model loopml trains holds it (e.g. OneHotEncoder's dtype, SimpleImputer's state).
+ALLOWED_TYPES: tuple[str, ...] = ("numpy.dtype",)
+# Trusted only in a model loopml trained itself (source "trained": loopml wrote the artifact
+# and the store verifies its sha256 on every read). skops refuses the tree and neighbor
+# structures by default because a crafted file can make predict() read out of bounds; in a
+# file from elsewhere they need --trust after review. These are exactly the non-default types
+# found in loopml-trained trees, forests, (hist) gradient boosting, k-nearest neighbors and
+# MLP models.
+TRAINED_MODEL_TYPES: tuple[str, ...] = (
+    "sklearn.ensemble._hist_gradient_boosting.predictor.TreePredictor",
+    "sklearn.metrics._dist_metrics.EuclideanDistance64",
+    "sklearn.neighbors._kd_tree.KDTree",
+    "sklearn.neural_network._stochastic_optimizers.AdamOptimizer",
+    "sklearn.tree._tree.Tree",
+)
+_TYPE_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*(\.[A-Za-z_][A-Za-z0-9_]*)+$")
 DEPLOYMENT_METRICS = ("model_size_mb", "latency_p50_ms", "latency_p99_ms", "throughput_rows_per_s")
 
 
@@ -109,24 +133,87 @@ def skops_untrusted_types(data: bytes, *, where: str = "the model file") -> list
         ) from None
 
 
-def load_model_bytes(
-    data: bytes, *, trust: Sequence[str] = (), where: str = "the model file"
-) -> Any:
-    """Load skops bytes safely: only types from :data:`SAFE_MODULES` or named in ``trust``."""
-    import skops.io as sio
+def _check_trust(trust: Sequence[str]) -> list[str]:
+    """``trust`` as a list of full type names; modules and patterns are refused."""
+    if isinstance(trust, str):
+        trust = [trust]
+    bad = [t for t in trust if not isinstance(t, str) or not _TYPE_NAME.match(t)]
+    if bad:
+        raise InputError(
+            f"--trust {bad[0]!r} is not a type name; loopml trusts named types one by one, "
+            "never a whole module or a pattern",
+            hint="pass the full name of each type the refusal listed, e.g. "
+            "--trust mypkg.models.MyEstimator (Python: trust=['mypkg.models.MyEstimator'])",
+            where="--trust",
+        )
+    return list(trust)
 
+
+def _kind(name: str) -> str:
+    """What ``name`` is, looked up only in modules already imported (never imports)."""
+    module, _, attr = name.rpartition(".")
+    obj = getattr(sys.modules.get(module), attr, None) if module in sys.modules else None
+    if obj is None:
+        return "from a module loopml has not imported"
+    if inspect.isclass(obj):
+        return "a class"
+    if callable(obj):
+        return "a function"
+    return type(obj).__name__
+
+
+def trusted_types(
+    data: bytes,
+    *,
+    trust: Sequence[str] = (),
+    where: str = "the model file",
+    trained: bool = False,
+) -> list[str]:
+    """The types of a skops file beyond skops' default that loading it trusts.
+
+    Trusted: skops' own default, :data:`ALLOWED_TYPES`, the names in ``trust`` and, when
+    ``trained`` (an artifact loopml trained and wrote itself), :data:`TRAINED_MODEL_TYPES`.
+    Any other type is refused with a :class:`ConfigurationError` listing the types and the
+    ``--trust`` flags; a file that is not a skops file is an :class:`InputError`.
+    """
+    names = _check_trust(trust)
+    allowed = {*ALLOWED_TYPES, *names, *(TRAINED_MODEL_TYPES if trained else ())}
     untrusted = skops_untrusted_types(data, where=where)
-    refused = [t for t in untrusted if t.split(".")[0] not in SAFE_MODULES and t not in trust]
+    refused = [t for t in untrusted if t not in allowed]
     if refused:
+        listed = ", ".join(f"{t} ({_kind(t)})" for t in refused)
+        functions = [t for t in refused if _kind(t) == "a function"]
+        danger = (
+            "; a function in a model file is called when the model is used, so this file "
+            "can run code"
+            if functions
+            else ""
+        )
         raise ConfigurationError(
-            f"{where} holds types loopml does not trust: {', '.join(refused)}",
-            hint="review them; if you trust them, pass --trust "
+            f"{where} holds {len(refused)} type(s) loopml does not trust (nor does skops by "
+            f"default): {listed}{danger}",
+            hint="do not load files whose source you do not trust; after reviewing every type, "
+            "load it with --trust "
             + " --trust ".join(refused)
-            + " (Python: trust=[...])",
+            + " (Python: trust=[...]); loopml never trusts a module or a function by itself",
             where=where,
         )
+    return [t for t in untrusted if t in allowed]
+
+
+def load_model_bytes(
+    data: bytes,
+    *,
+    trust: Sequence[str] = (),
+    where: str = "the model file",
+    trained: bool = False,
+) -> Any:
+    """Load skops bytes safely: only the types :func:`trusted_types` allows."""
+    import skops.io as sio
+
+    trusted = trusted_types(data, trust=trust, where=where, trained=trained)
     try:
-        return sio.loads(data, trusted=list(untrusted))
+        return sio.loads(data, trusted=trusted)
     except Exception as exc:
         raise InputError(
             f"{where} could not be loaded with skops: {exc}",
@@ -528,7 +615,12 @@ def get_model(project: Project, ref: str) -> ModelVersion:
 
 
 def load_model(project: Project, ref: str | ModelVersion, *, trust: Sequence[str] = ()) -> Any:
-    """The fitted estimator of a stored model version, loaded safely from its skops artifact."""
+    """The fitted estimator of a stored model version, loaded safely from its skops artifact.
+
+    Trusted: what :func:`trusted_types` allows, plus the types recorded as trusted when the
+    model was stored (``trusted_types``; the artifact is verified against its sha256 on read)
+    and ``trust``. A model loopml trained itself may hold :data:`TRAINED_MODEL_TYPES`.
+    """
     mv = ref if isinstance(ref, ModelVersion) else get_model(project, ref)
     if mv.model_artifact is None:
         raise NotFoundError(
@@ -536,7 +628,17 @@ def load_model(project: Project, ref: str | ModelVersion, *, trust: Sequence[str
             hint="only trained or skops-registered models can be loaded",
         )
     data = project.store.artifacts.get_bytes(mv.model_artifact)
-    return load_model_bytes(data, trust=trust, where=f"model {mv.ref}")
+    recorded = [
+        t
+        for t in mv.payload.get("trusted_types") or []
+        if isinstance(t, str) and _TYPE_NAME.match(t)
+    ]
+    return load_model_bytes(
+        data,
+        trust=[*_check_trust(trust), *recorded],
+        where=f"model {mv.ref}",
+        trained=mv.source == "trained",
+    )
 
 
 def _check_name(name: str) -> None:
@@ -549,12 +651,25 @@ def _check_name(name: str) -> None:
 
 
 def evaluate_predictions(
-    project: Project, data: ModelData, preds: pd.DataFrame, *, name: str, model: str
+    project: Project,
+    data: ModelData,
+    preds: pd.DataFrame,
+    *,
+    name: str,
+    model: str,
+    **options: Any,
 ) -> Any:
-    """Evaluate a predictions table on the test part and store the evaluation."""
-    from loopml.evaluation import evaluate
+    """Evaluate a predictions table on the test part, without storing the evaluation record.
 
-    return evaluate(data.test, preds, project=project, name=name, model=model)
+    The in-memory test rows and predictions are written as artifacts now (as a stored
+    evaluation keeps them); :func:`store_model` writes the evaluation record together with
+    the model record, in one transaction.
+    """
+    from loopml.evaluation import _keep_in_memory_inputs, evaluate
+
+    ev = evaluate(data.test, preds, project=project, name=name, model=model, store=False, **options)
+    ev.inputs.update(_keep_in_memory_inputs(project, data.test, preds))
+    return ev
 
 
 def store_model(
@@ -570,17 +685,75 @@ def store_model(
     deployment: DeploymentReport | None = None,
     classes: Sequence[Any] = (),
     extra: Mapping[str, Any] | None = None,
+    trusted: Sequence[str] | None = None,
+    learning_curve: tuple[str, Mapping[str, Any]] | None = None,
 ) -> ModelVersion:
-    """Write the skops artifact (first) and the model record (last)."""
+    """Write the artifacts (skops file, evaluation counts) first, then the records in one
+    transaction: the learning curve (``(name, payload)``, when given), the evaluation (when
+    ``evaluation`` is not stored yet) and the model. A crash or Ctrl-C at any point stores
+    all of them or none."""
+    from loopml.evaluation import evaluation_payload
+
+    sha = project.store.artifacts.put_bytes(blob) if blob is not None else None
+    ev_payload = evaluation_payload(project, evaluation) if evaluation.id is None else None
+    payload = model_payload(
+        project,
+        source=source,
+        data=data,
+        evaluation=evaluation,
+        estimator_path=estimator_path,
+        params=params,
+        blob=blob,
+        sha=sha,
+        deployment=deployment,
+        classes=classes,
+        extra=extra,
+        trusted=trusted,
+    )
+    with project.store.transaction() as tx:
+        if learning_curve is not None:
+            curve_name, curve_payload = learning_curve
+            curve_rec = tx.put("learning_curve", curve_name, curve_payload)
+            payload["learning_curve"] = curve_rec.id
+        ev_rec = None
+        if ev_payload is not None:
+            ev_rec = tx.put("evaluation", evaluation.name, ev_payload)
+            payload["evaluation"] = ev_rec.id
+        rec = tx.put("model", name, payload, content_hash=sha)
+    if ev_rec is not None:
+        evaluation.id = ev_rec.id
+        evaluation.lineage = ev_rec.lineage()
+    return ModelVersion.from_record(rec)
+
+
+def model_payload(
+    project: Project,
+    *,
+    source: str,
+    data: ModelData,
+    evaluation: Any,
+    estimator_path: str | None = None,
+    params: Mapping[str, Any] | None = None,
+    blob: bytes | None = None,
+    sha: str | None = None,
+    deployment: DeploymentReport | None = None,
+    classes: Sequence[Any] = (),
+    extra: Mapping[str, Any] | None = None,
+    trusted: Sequence[str] | None = None,
+) -> dict[str, Any]:
+    """The payload of a ``model`` record (``evaluation`` gives the id and the verdict)."""
     from loopml._lineage import git_commit
     from loopml.data._util import jsonable
 
-    sha = project.store.artifacts.put_bytes(blob) if blob is not None else None
+    trusted_list = None if trusted is None else sorted(set(trusted))
+    lineage: dict[str, Any] = {**data.lineage(), "code_version": git_commit(project.dir)}
+    if trusted_list is not None:
+        lineage["trusted_types"] = trusted_list
     payload: dict[str, Any] = {
         "source": source,
         "estimator": estimator_path,
         "params": jsonable(dict(params or {})),
-        "lineage": {**data.lineage(), "code_version": git_commit(project.dir)},
+        "lineage": lineage,
         "task": project.spec.task,
         "classes": jsonable(list(classes)),
         "features": list(data.features),
@@ -592,8 +765,9 @@ def store_model(
         "verdict": jsonable(evaluation.verdict()),
         **jsonable(dict(extra or {})),
     }
-    rec = project.store.put("model", name, payload, content_hash=sha)
-    return ModelVersion.from_record(rec)
+    if trusted_list is not None:
+        payload["trusted_types"] = trusted_list
+    return payload
 
 
 def add_model(
@@ -659,7 +833,8 @@ def add_model(
         if not path.is_file():
             raise InputError(f"model file {path} does not exist", hint="check the path")
         blob = path.read_bytes()
-        estimator = load_model_bytes(blob, trust=trust, where=str(path))
+        trusted = trusted_types(blob, trust=trust, where=str(path))
+        estimator = load_model_bytes(blob, trust=trusted, where=str(path))
         if not hasattr(estimator, "predict"):
             raise ConfigurationError(
                 f"{path} holds a {type(estimator).__name__}, which has no predict method",
@@ -703,7 +878,8 @@ def add_model(
             blob=blob,
             deployment=dep,
             classes=list(getattr(estimator, "classes_", [])),
-            extra={"file": str(path), "trusted_types": list(trust)},
+            extra={"file": str(path)},
+            trusted=trusted,
         )
     assert mlflow_uri is not None
     try:

@@ -1,20 +1,23 @@
 """Training: fit the declared estimator, sanity-check it, read its learning curve.
 
-``[model]`` in loopml.toml names an importable scikit-learn-compatible class (or a factory
-returning one) and its parameters; :func:`train` fits it on the train part of the newest
-split of a dataset version, evaluates it on the test part, measures its deployment
-constraints and records a model version (see :mod:`loopml.models`). Before every full fit a
-sanity check fits a tiny subset and reports whether the model can overfit it; a model that
-cannot is flagged with the likely causes. :func:`learning_curve` reads the optimizing metric
-against training-set size and checks whether adding more of one slice hurts the rest.
+``[model]`` in loopml.toml names an importable scikit-learn-compatible class (checked to
+be a class with ``fit`` and ``predict`` before it is instantiated) and its parameters;
+:func:`train` fits it on the train part of the newest split of a dataset version, evaluates
+it on the test part, measures its deployment constraints and records a model version (see
+:mod:`loopml.models`). Before every full fit a sanity check fits a tiny subset and reports
+whether the model can overfit it; a model that cannot is flagged with the likely causes.
+:func:`learning_curve` reads the optimizing metric against training-set size and checks
+whether adding more of one slice hurts the rest.
 
-The records are written last: an error or Ctrl-C at any point stores no model version.
+The records are written last, in one transaction (learning curve, evaluation, model): an
+error, Ctrl-C or kill at any point stores all of them or none.
 """
 
 from __future__ import annotations
 
 import difflib
 import importlib
+import inspect
 import math
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
@@ -28,6 +31,7 @@ from loopml.models import (
     ModelData,
     ModelVersion,
     dump_model,
+    evaluate_predictions,
     measure_deployment,
     model_data,
     prediction_frame,
@@ -48,6 +52,8 @@ __all__ = [
     "TrainResult",
     "auto_preprocessor",
     "build_estimator",
+    "check_test_classes",
+    "estimator_class",
     "import_object",
     "learning_curve",
     "model_spec",
@@ -235,15 +241,38 @@ def import_object(path: str, *, where: str = "model.estimator") -> Any:
     return obj
 
 
-def _make(path: str, params: Mapping[str, Any], seed: int) -> Any:
-    factory = import_object(path)
-    if not callable(factory):
-        raise ConfigurationError(
-            f"{path!r} is a {type(factory).__name__}, not a class or factory function",
-            hint="name an estimator class or a function returning an estimator",
+def estimator_class(path: str) -> type:
+    """The estimator class ``path`` names: a class with ``fit`` and ``predict``.
+
+    Checked before anything is instantiated or called: a function (``subprocess.getoutput``),
+    a module attribute or a class without ``fit``/``predict`` is a :class:`SpecError` naming
+    ``[model] estimator``. Importing the module runs its import-time code, like any import.
+    """
+    obj = import_object(path)
+    where = "loopml.toml [model] estimator"
+    if not inspect.isclass(obj):
+        kind = "function" if callable(obj) else type(obj).__name__
+        raise SpecError(
+            f"{where} = {path!r} is a {kind}, not an estimator class; loopml only instantiates "
+            "classes with fit() and predict(), it never calls other functions",
+            hint="name a scikit-learn-compatible class, e.g. estimator = "
+            '"sklearn.ensemble.HistGradientBoostingClassifier"',
             where="model.estimator",
         )
-    if isinstance(factory, type) and hasattr(factory, "get_params"):
+    missing = [m for m in ("fit", "predict") if not callable(getattr(obj, m, None))]
+    if missing:
+        raise SpecError(
+            f"{where} = {path!r} is a class without {' and '.join(m + '()' for m in missing)}, "
+            "so not an estimator",
+            hint="name a scikit-learn-compatible estimator class (it needs fit and predict)",
+            where="model.estimator",
+        )
+    return obj
+
+
+def _make(path: str, params: Mapping[str, Any], seed: int) -> Any:
+    factory = estimator_class(path)
+    if hasattr(factory, "get_params"):
         try:
             valid = set(factory().get_params(deep=False))
         except TypeError:
@@ -369,6 +398,29 @@ def _progress(enabled: bool, total: int, description: str) -> Iterator[Callable[
         yield advance
 
 
+def check_test_classes(project: Project, md: ModelData) -> None:
+    """Refuse a split whose test part holds a class the train part never has: a model
+    trained on it cannot predict that class, and its evaluation would fail on it."""
+    if project.spec.task == "regression":
+        return
+    seen = {str(v) for v in md.y("train").dropna().unique()}
+    test = md.y("test").dropna()
+    unseen = sorted({str(v) for v in test.unique()} - seen)
+    if not unseen:
+        return
+    rows = int(test.astype(object).map(str).isin(unseen).sum())
+    listed = ", ".join(repr(c) for c in unseen)
+    raise InputError(
+        f"the test part of split {md.split.ref} holds {len(unseen)} class(es) of "
+        f"{md.label!r} that its train part never has: {listed} ({rows} test row(s)); a model "
+        "trained on this split cannot predict them",
+        hint=f"split {md.version.ref} again so that every class reaches the train part "
+        f"(`loopml data split {md.version.ref} --by stratified`), or add training rows of "
+        f"{listed} in a new dataset version",
+        where=f"{md.split.ref} (test part)",
+    )
+
+
 # --------------------------------------------------------------------------- sanity check
 
 
@@ -435,10 +487,20 @@ def _subset(y: Any, n: int, seed: int, classification: bool) -> np.ndarray[Any, 
     return np.sort(order[: min(n, total)])
 
 
+def _codes(values: Any) -> np.ndarray[Any, Any]:
+    """Integer codes of ``values``: equal values share a code, every missing value (None,
+    NaN, pd.NA, NaT) shares one code; any dtype (pandas 3 strings, objects, mixed)."""
+    import pandas as pd
+
+    codes, _ = pd.factorize(pd.Series(np.asarray(values, dtype=object)), use_na_sentinel=True)
+    return np.asarray(codes, dtype=np.int64)
+
+
 def _stratified_order(values: np.ndarray[Any, Any], rng: np.random.Generator) -> Any:
     """A row order whose every prefix holds the classes in proportion (nested subsets)."""
     keys = np.empty(len(values))
-    codes = np.unique(values.astype(str), return_inverse=True)[1]
+    # classes in sorted text order (a missing value is the text "nan" or "None": no crash)
+    codes = np.unique(np.asarray(values, dtype=object).astype(str), return_inverse=True)[1]
     for c in np.unique(codes):
         idx = np.flatnonzero(codes == c)
         perm = rng.permutation(len(idx))
@@ -494,12 +556,31 @@ def _likely_causes(
 
 
 def _achievable(x: pd.DataFrame, y: Any) -> float:
-    key = x.astype(str).agg("\x1f".join, axis=1)
+    """The best training accuracy any model can reach: rows with identical features (missing
+    values equal to each other) get one prediction, the most frequent label among them."""
+    n = len(x)
+    if n == 0:
+        return 0.0
+    columns = [_codes(x[c]) for c in x.columns]
+    features = np.column_stack(columns) if columns else np.zeros((n, 1), dtype=np.int64)
+    row = np.unique(features, axis=0, return_inverse=True)[1].reshape(-1)
+    pairs, counts = np.unique(np.column_stack([row, _codes(y)]), axis=0, return_counts=True)
+    best = np.zeros(int(row.max()) + 1, dtype=np.int64)
+    np.maximum.at(best, pairs[:, 0], counts)
+    return float(best.sum()) / n
+
+
+def _same_labels(pred: Any, y: Any) -> np.ndarray[Any, Any]:
+    """Elementwise prediction == label, comparing the text of each value (1 and "1" agree);
+    a missing prediction never matches."""
+    a = np.asarray(pred, dtype=object)
+    b = np.asarray(y, dtype=object)
     import pandas as pd
 
-    frame = pd.DataFrame({"key": key.to_numpy(), "y": np.asarray(y).astype(str)})
-    best = frame.groupby(["key", "y"]).size().groupby(level=0).max().sum()
-    return float(best) / max(len(frame), 1)
+    missing = np.asarray(pd.isna(a), dtype=bool) | np.asarray(pd.isna(b), dtype=bool)
+    same = np.array([str(u) == str(v) for u, v in zip(a, b, strict=True)], dtype=bool)
+    out: np.ndarray[Any, Any] = same & ~missing
+    return out
 
 
 def sanity_check(
@@ -528,7 +609,7 @@ def sanity_check(
     _fit(est, x, y, what=f"{ms.estimator} on {len(idx)} rows (sanity check)")
     pred = np.asarray(est.predict(x))
     if classification:
-        value = float(np.mean(pred.astype(str) == np.asarray(y).astype(str)))
+        value = float(np.mean(_same_labels(pred, y)))
         threshold, metric = SANITY_ACCURACY, "accuracy"
         achievable: float | None = _achievable(x, y)
     else:
@@ -756,6 +837,7 @@ def learning_curve(
 
     ms = spec or model_spec(project, estimator=estimator, params=params, dataset=dataset, name=name)
     md = data or model_data(project, ms.dataset, features=ms.features, exclude=ms.exclude)
+    check_test_classes(project, md)
     if not sizes or any(not 0 < s <= 1 for s in sizes):
         raise InputError(
             f"learning-curve sizes {list(sizes)} must be fractions in (0, 1]",
@@ -854,16 +936,33 @@ def learning_curve(
         slice_reading=slice_reading,
     )
     if store:
-        from loopml.data._util import jsonable
-
-        rec = project.store.put(
-            "learning_curve", ms.name, jsonable({**curve.to_dict(), "model": ms.to_dict()})
-        )
+        rec = project.store.put("learning_curve", ms.name, _curve_payload(curve, ms))
         curve.id = rec.id
     return curve
 
 
+def _curve_payload(curve: LearningCurve, ms: ModelSpec) -> dict[str, Any]:
+    from loopml.data._util import jsonable
+
+    out: dict[str, Any] = jsonable({**curve.to_dict(), "model": ms.to_dict()})
+    return out
+
+
 # --------------------------------------------------------------------------- train
+
+
+def _trained_types(blob: bytes, ms: ModelSpec) -> tuple[list[str], list[str]]:
+    """The types of a model loopml just trained that loading it will trust (beyond skops'
+    default): :data:`loopml.models.ALLOWED_TYPES`, :data:`loopml.models.TRAINED_MODEL_TYPES`
+    and the estimator class ``[model] estimator`` names; and the types left untrusted
+    (loading the model then needs ``trust=``)."""
+    from loopml.models import ALLOWED_TYPES, TRAINED_MODEL_TYPES, skops_untrusted_types
+
+    cls = estimator_class(ms.estimator)
+    declared = f"{cls.__module__}.{cls.__qualname__}"
+    allowed = {*ALLOWED_TYPES, *TRAINED_MODEL_TYPES, declared}
+    found = skops_untrusted_types(blob, where=f"the trained model {ms.name}")
+    return [t for t in found if t in allowed], [t for t in found if t not in allowed]
 
 
 @dataclass
@@ -921,13 +1020,15 @@ def train(
     md = model_data(project, ms.dataset, features=ms.features, exclude=ms.exclude)
     result = TrainResult(ms)
     build_estimator(ms)  # import and parameter errors before any fitting
+    if not sanity_only:
+        check_test_classes(project, md)
     if sanity or sanity_only:
         result.sanity = sanity_check(project, spec=ms, data=md)
         if sanity_only:
             return result
-    if with_learning_curve:
+    if with_learning_curve:  # stored below, with the model and its evaluation
         result.curve = learning_curve(
-            project, spec=ms, data=md, grow_slice=grow_slice, progress=progress
+            project, spec=ms, data=md, grow_slice=grow_slice, progress=progress, store=False
         )
     x_train, x_test = md.x("train"), md.x("test")
     est = build_estimator(ms, x_train)
@@ -947,12 +1048,10 @@ def train(
         if measure
         else None
     )
-    from loopml.evaluation import evaluate
-
-    ev = evaluate(
-        md.test,
+    ev = evaluate_predictions(
+        project,
+        md,
         preds,
-        project=project,
         name=ms.name,
         model=ms.name,
         against=against,
@@ -960,6 +1059,8 @@ def train(
     )
     if ev.task != project.spec.task:  # pragma: no cover - evaluate follows the spec
         raise ComputationError("the evaluation task does not match the spec")
+    trusted, untrusted = _trained_types(blob, ms)
+    curve = result.curve
     result.model = store_model(
         project,
         name=ms.name,
@@ -975,7 +1076,12 @@ def train(
             "preprocess": ms.preprocess,
             "seed": ms.seed,
             "sanity": result.sanity.to_dict() if result.sanity else None,
-            "learning_curve": result.curve.id if result.curve else None,
+            "learning_curve": None,
+            **({"untrusted_types": untrusted} if untrusted else {}),
         },
+        trusted=trusted,
+        learning_curve=None if curve is None else (ms.name, _curve_payload(curve, ms)),
     )
+    if curve is not None:
+        curve.id = result.model.payload.get("learning_curve")
     return result

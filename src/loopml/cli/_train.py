@@ -227,7 +227,12 @@ def model_add(
     ),
     mlflow: str | None = typer.Option(None, "--mlflow", help="An MLflow model URI."),
     dataset: str | None = typer.Option(None, "--dataset", "-d", help="Dataset version."),
-    trust: list[str] = typer.Option([], "--trust", help="A type to trust in the skops file."),
+    trust: list[str] = typer.Option(
+        [],
+        "--trust",
+        help="A type the skops file may hold beyond skops' defaults, by its full name as the "
+        "refusal lists it (repeat per type; never a module).",
+    ),
     as_json: bool = _JSON,
 ) -> None:
     """Register a model trained elsewhere: a skops file, predictions, or an MLflow URI."""
