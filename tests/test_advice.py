@@ -369,7 +369,7 @@ def test_a_failing_rule_baseline_stores_no_baseline(tmp_path: Path) -> None:
         project = init_project(tmp_path / "p", task="binary", optimizing="accuracy")
         (project.dir / "loopml.toml").write_text(
             (project.dir / "loopml.toml").read_text()
-            + '\n[baselines]\ndummy = ["most_frequent"]\nrules = "loopml_test_failing_rules:raises"\n'
+            + '\n[baselines]\ndummy = ["majority"]\nrules = "loopml_test_failing_rules:raises"\n'
         )
         project = open_project(project.dir)
         rng = np.random.default_rng(0)
@@ -380,9 +380,46 @@ def test_a_failing_rule_baseline_stores_no_baseline(tmp_path: Path) -> None:
         df.to_csv(path, index=False)
         version = add_dataset(project, path, name="d")
         split_dataset(project, version.ref, by="random", test=0.3, seed=0)
-        with pytest.raises(LoopmlError):
+        with pytest.raises(LoopmlError) as info:
             run_baselines(project)
+        assert info.value.where == "baselines.rules"
         assert project.store.list("baseline") == []
         assert project.store.list("evaluation") == []
     finally:
         sys.modules.pop("loopml_test_failing_rules", None)
+
+
+def test_baselines_are_stored_all_or_none(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A failure while storing the second baseline leaves neither (nor its evaluation)."""
+    import loopml.baselines as bl
+    from loopml.data import add_dataset, split_dataset
+    from loopml.project import open_project
+
+    project = init_project(tmp_path / "p", task="binary", optimizing="accuracy")
+    (project.dir / "loopml.toml").write_text(
+        (project.dir / "loopml.toml").read_text()
+        + '\n[baselines]\ndummy = ["majority", "stratified"]\nquick = []\n'
+    )
+    project = open_project(project.dir)
+    rng = np.random.default_rng(0)
+    df = pd.DataFrame(
+        {"id": np.arange(200), "x": rng.normal(size=200), "label": rng.integers(0, 2, 200)}
+    )
+    path = tmp_path / "d.csv"
+    df.to_csv(path, index=False)
+    version = add_dataset(project, path, name="d")
+    split_dataset(project, version.ref, by="random", test=0.3, seed=0)
+    real = bl._store_result
+    calls = []
+
+    def failing(*args: object, **kwargs: object) -> object:
+        calls.append(1)
+        if len(calls) == 2:
+            raise KeyboardInterrupt
+        return real(*args, **kwargs)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(bl, "_store_result", failing)
+    with pytest.raises(KeyboardInterrupt):
+        bl.run_baselines(project)
+    assert project.store.list("baseline") == []
+    assert project.store.list("evaluation") == []

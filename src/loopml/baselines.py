@@ -585,10 +585,12 @@ def run_baselines(
     if wanted("older_system") and cfg.older_system is not None:
         preds = _older_predictions(project, cfg.older_system, md)
         pending.append(("older_system", "older_system", preds, {"file": cfg.older_system}))
-    for name, kind, preds, details in pending:
-        run.results.append(_store_result(project, md, name, kind, preds, details))
-        if progress is not None:
-            progress(name)
+    # one transaction for every evaluation and baseline record: all of them or none
+    with project.store.transaction():
+        for name, kind, preds, details in pending:
+            run.results.append(_store_result(project, md, name, kind, preds, details))
+            if progress is not None:
+                progress(name)
     if wanted("hlp") and cfg.hlp:
         hlp = _hlp_result(project, metric)
         if hlp is None:
