@@ -92,3 +92,32 @@ def test_deployment_metric_cannot_be_optimized(tmp_path: Path) -> None:
 def test_no_project(tmp_path: Path) -> None:
     with pytest.raises(ProjectNotFoundError):
         load_spec(tmp_path / "nowhere" / "loopml.toml")
+
+
+def test_a_misspelt_metric_gets_a_did_you_mean(tmp_path: Path) -> None:
+    err = _bad(tmp_path, 'optimizing = "f1"', 'optimizing = "recal"')
+    assert "did you mean 'recall'?" in err.message
+    err = _bad(tmp_path, '"recall >= 0.5"', '"precison >= 0.5"')
+    assert "did you mean 'precision'?" in err.message
+    # a name close to nothing gets no guess
+    err = _bad(tmp_path, 'optimizing = "f1"', 'optimizing = "qqqq"')
+    assert "did you mean" not in err.message
+
+
+@pytest.mark.parametrize(
+    ("name", "task", "expected"),
+    [
+        ("recal", None, "recall"),
+        ("f1_macor", "multiclass", "f1_macro"),
+        ("precison_weighted", "multiclass", "precision_weighted"),
+        ("rocauc", "binary", "roc_auc"),
+        ("f1score", "binary", "f1"),  # an alias close to f1_score resolves to f1
+        ("rmsee", "regression", "rmse"),
+        ("recal", "regression", None),  # not a regression metric: no guess from other tasks
+        ("zzzz", None, None),
+    ],
+)
+def test_suggest_metric(name: str, task: str | None, expected: str | None) -> None:
+    from loopml.spec import suggest_metric
+
+    assert suggest_metric(name, task) == expected

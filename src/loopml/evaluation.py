@@ -40,10 +40,10 @@ from loopml.metrics import (
     per_class_report,
     resolve_metric,
 )
-from loopml.metrics._catalog import Task
+from loopml.metrics._catalog import Task, metric_names
 from loopml.slices import quote_identifier as _q
 from loopml.slices import sql_literal
-from loopml.spec import Constraint, Spec, parse_constraint
+from loopml.spec import Constraint, Spec, did_you_mean, parse_constraint
 
 __all__ = [
     "Evaluation",
@@ -459,16 +459,24 @@ def _prepare(
     id_col: str,
     label: str,
     allow_unmatched: bool,
+    data_name: str | None = None,
+    part_of: str | None = None,
 ) -> _Inputs:
+    """Register data and predictions, check the id join and build the joined view.
+
+    ``part_of``: the data is one part of a split (e.g. ``"the test part of split d@1@1"``),
+    so predictions for the other rows of the dataset are expected and left out."""
     data_label = register(con, data, "__data", what="data")
+    if data_name is not None:  # a dataset version (test@1) or a part of its split
+        data_label = data_name
     data_cols = describe(con, "__data")
     warnings: list[str] = []
     info: dict[str, Any] = {"data": data_label}
     if label not in data_cols:
         raise SchemaError(
             f"the label column {label!r} is not in {data_label}",
-            hint=f"columns are: {', '.join(list(data_cols)[:20])}; set project.label in "
-            "loopml.toml or pass label=",
+            hint=f"columns are: {', '.join(list(data_cols)[:20])}; set label under [project] "
+            "in loopml.toml (label= in Python)",
             where=data_label,
         )
     if predictions is None:
@@ -482,8 +490,8 @@ def _prepare(
             if id_col not in cols:
                 raise SchemaError(
                     f"the id column {id_col!r} is not in {where}",
-                    hint=f"columns are: {', '.join(list(cols)[:20])}; set project.id in "
-                    "loopml.toml or pass id=",
+                    hint=f"columns are: {', '.join(list(cols)[:20])}; set id under [project] "
+                    "in loopml.toml (id= in Python)",
                     where=where,
                 )
         for view_name, where in (("__data", data_label), ("__preds", pred_label)):
@@ -519,7 +527,8 @@ def _prepare(
             unmatched_data=miss_p,
             unmatched_predictions=miss_d,
         )
-        if (miss_p or miss_d) and not allow_unmatched:
+        extra_ok = part_of is not None and not miss_p
+        if (miss_p or miss_d) and not allow_unmatched and not extra_ok:
             parts = []
             if miss_p:
                 ex = _examples(
@@ -536,10 +545,14 @@ def _prepare(
             raise InputError(
                 "predictions and data do not join on " + repr(id_col) + ": " + "; ".join(parts),
                 hint="predict every row of the evaluation data, or pass --allow-unmatched "
-                "to evaluate only the rows that join",
+                "(allow_unmatched=True in Python) to evaluate only the rows that join",
                 where=f"{pred_label} / {data_label}",
             )
-        if miss_p or miss_d:
+        if extra_ok and miss_d:
+            warnings.append(
+                f"{miss_d} of {n_pred} predictions are for rows outside {part_of} and were left out"
+            )
+        elif miss_p or miss_d:
             warnings.append(
                 f"evaluated the {n_data - miss_p} rows that join; {miss_p} data rows without a "
                 f"prediction and {miss_d} predictions without data were left out"
@@ -631,7 +644,8 @@ def _binary_classes(found: list[Any], positive: Any | None, label: str) -> list[
             raise InputError(
                 f"the positive class {positive!r} does not occur in the label or prediction "
                 f"columns (found {found})",
-                hint="fix project.positive_class in loopml.toml",
+                hint="fix positive_class under [project] in loopml.toml (positive_class= in "
+                "Python)",
                 where=f"column {label!r}",
             )
         pos = matches[0] if matches else positive
@@ -639,7 +653,8 @@ def _binary_classes(found: list[Any], positive: Any | None, label: str) -> list[
         if len(others) > 1:
             raise InputError(
                 f"a binary task has labels/predictions outside two known classes: {found}",
-                hint="use --task multiclass, or map the labels to two classes",
+                hint='set task = "multiclass" under [project] in loopml.toml (task= in '
+                "Python), or map the labels to two classes",
                 where=f"column {label!r}",
             )
         neg = others[0] if others else ("not " + str(pos))
@@ -650,8 +665,8 @@ def _binary_classes(found: list[Any], positive: Any | None, label: str) -> list[
         raise InputError(
             f"a binary task needs exactly two classes; the label and prediction columns hold "
             f"{len(found)}: {found[:10]}",
-            hint="set project.positive_class in loopml.toml, use --task multiclass, or fix "
-            "the labels outside the known classes",
+            hint='set positive_class, or task = "multiclass", under [project] in loopml.toml '
+            "(positive_class= or task= in Python), or fix the labels outside the known classes",
             where=f"column {label!r}",
         )
     return found
@@ -751,7 +766,9 @@ def evaluate(
     task = task or (spec.task if spec else None)
     if task is None:
         raise InputError(
-            "the task is unknown", hint="pass task='binary', 'multiclass' or 'regression'"
+            "the task is unknown",
+            hint='set task = "binary", "multiclass" or "regression" under [project] in '
+            "loopml.toml, or pass task='binary' (or 'multiclass', 'regression') in Python",
         )
     label = label or (spec.project.label if spec else "label")
     id_col = id or (spec.project.id if spec else "id")
@@ -761,28 +778,62 @@ def evaluate(
         else {"binary": "f1", "multiclass": "f1_macro", "regression": "rmse"}[task]
     )
     info = resolve_metric(optimizing)
-    if info is None or task not in info.tasks:
+    if info is None:
+        raise InputError(
+            f"unknown metric {optimizing!r}",
+            hint=f"{did_you_mean(optimizing, task)}metrics for a {task} task: "
+            f"{', '.join(metric_names(task))}",
+            where="the optimizing metric",
+        )
+    if task not in info.tasks:
         raise InputError(
             f"metric {optimizing!r} does not fit a {task} task",
-            hint="choose a metric for the task (see loopml.metrics.metric_names)",
+            hint=f"choose one of: {', '.join(metric_names(task))}",
+            where="the optimizing metric",
         )
     cons: list[Constraint] = []
     for c in constraints if constraints is not None else (spec.metric.satisficing if spec else []):
-        cons.append(c if isinstance(c, Constraint) else parse_constraint(c))
+        cons.append(c if isinstance(c, Constraint) else _constraint(c, task, "constraints="))
+    chosen = _threshold_constraint(choose, task) if choose is not None else None
     if positive_class is None and spec is not None:
         positive_class = spec.project.positive_class
-    dataset_ref: dict[str, Any] = {}
+    dataset_ref: dict[str, Any] = {"part": None}
+    data_name: str | None = None
     if project is not None and isinstance(data, str) and "@" in data and not _is_path(data):
+        data_name = data
         data, dataset_ref = _dataset_source(project, data)
+    files = {
+        what: fp
+        for what, obj in (
+            ("data", data if data_name is None else None),
+            ("predictions", predictions),
+        )
+        if (fp := _fingerprint(obj)) is not None
+    }
 
     con = duckdb.connect()
     try:
         inp = _prepare(
-            con, data, predictions, id_col=id_col, label=label, allow_unmatched=allow_unmatched
+            con,
+            data,
+            predictions,
+            id_col=id_col,
+            label=label,
+            allow_unmatched=allow_unmatched,
+            data_name=data_name,
+            part_of=(
+                f"the {dataset_ref['part']} part of split {dataset_ref['split_ref']}"
+                if dataset_ref.get("part") in ("train", "test")
+                else None
+            ),
         )
         cols = inp.columns
         groups = _group_defs(slices, spec, cols)
         warnings = list(inp.warnings)
+        if project is not None and data_name is not None:
+            dataset_ref["includes_training_rows"] = _training_rows(
+                project, con, inp, id_col, dataset_ref, model, warnings
+            )
         if task == "regression":
             if "prediction" not in cols:
                 raise SchemaError(
@@ -842,11 +893,15 @@ def evaluate(
         name=name,
         inputs={
             **inp.info,
+            **{what: fp["path"] for what, fp in files.items()},
             "n": inp.n,
             "label": label,
             "id": id_col,
             "model": model,
             "threshold": threshold if task == "binary" else None,
+            "includes_training_rows": False,
+            **dataset_ref,
+            "files": files,
         },
         warnings=warnings,
         n_boot=n_boot,
@@ -854,12 +909,11 @@ def evaluate(
     )
     _skew_warnings(ev)
     if choose is not None:
-        ev.threshold_choice = _choose(ev, choose)
+        ev.threshold_choice = _choose(ev, chosen)
     if against is not None:
         other = against if isinstance(against, Evaluation) else load_evaluation(project, against)
         ev.comparison = compare(ev, other)
     if store and project is not None:
-        ev.inputs.update(dataset_ref)
         ev.inputs.update(_keep_in_memory_inputs(project, data, predictions))
         record = _store(project, ev)
         ev.id = record.id
@@ -872,19 +926,216 @@ def _is_path(text: str) -> bool:
 
 
 def _dataset_source(project: Any, text: str) -> tuple[Any, dict[str, Any]]:
-    """``test@1`` (a dataset version) or ``data@2:test`` (a part of its newest split)."""
-    from loopml.data import dataset_path, load_dataset
+    """``test@1`` (a dataset version), ``data@2:test`` / ``data@2:train`` (a part of its
+    newest split) or ``data@2:all`` (every row).
 
-    ref, _, part = text.partition(":")
-    if not part:
-        return dataset_path(project, ref), {"dataset": ref}
-    if part not in ("train", "test"):
+    A version that has a split and is named without a part is its test part: the train part
+    is what models learn from, so evaluating on it by accident flatters them.
+    """
+    from loopml.data import dataset_path, get_dataset, get_split, load_dataset
+
+    ref, sep, part = text.partition(":")
+    part = part.strip()
+    if sep and part not in ("train", "test", "all"):
         raise InputError(
-            f"{text!r}: the part after ':' must be train or test, not {part!r}",
-            hint="write e.g. customers@1:test for the test part of the newest split",
+            f"{text!r}: the part after ':' must be train or test (or all, for every row), "
+            f"not {part!r}",
+            hint="write e.g. customers@1:test for the test part of the newest split, "
+            "customers@1:all for every row",
         )
-    split: Literal["train", "test"] = "train" if part == "train" else "test"
-    return load_dataset(project, ref, split=split), {"dataset": ref, "split": part}
+    version = get_dataset(project, ref)
+    has_split = project.store.latest("split", name=version.ref) is not None
+    info: dict[str, Any] = {"dataset": version.ref, "dataset_hash": version.content_hash}
+    if part == "all" or (not sep and not has_split):
+        info.update(part="all", split=None)
+        if has_split:
+            newest = get_split(project, version)
+            info.update(split_ref=newest.ref, split_id=newest.id)
+        return dataset_path(project, version), info
+    split = get_split(project, version)
+    chosen: Literal["train", "test"] = "train" if part == "train" else "test"
+    info.update(part=chosen, split=chosen, split_ref=split.ref, split_id=split.id)
+    if not sep:
+        info["part_default"] = True
+    return load_dataset(project, version, split=chosen), info
+
+
+def _training_rows(
+    project: Any,
+    con: Any,
+    inp: _Inputs,
+    id_col: str,
+    source: dict[str, Any],
+    model: str | None,
+    warnings: list[str],
+) -> bool:
+    """Whether the evaluated rows of a dataset version include training rows of ``model``
+    (a stored model names the dataset version and split it learned from); warns about the
+    default test part and about rows a model learned from."""
+    from loopml.data import Split
+    from loopml.errors import LoopmlError
+
+    ref = source["dataset"]
+    if source.get("part_default"):
+        warnings.append(
+            f"evaluated the test part of split {source['split_ref']} ({inp.n} rows): {ref} has "
+            f"a split; write {ref}:all to evaluate every row, {ref}:test to say so"
+        )
+    lineage: dict[str, Any] = {}
+    if model:
+        try:
+            lineage = dict(project.store.get(model, kind="model").payload.get("lineage") or {})
+        except LoopmlError:
+            lineage = {}
+    same_data = bool(lineage) and (
+        lineage.get("dataset_hash") == source.get("dataset_hash")
+        or str(lineage.get("dataset", "")).partition("@")[0] == ref.partition("@")[0]
+    )
+    if not same_data or not lineage.get("split_id"):
+        if source.get("part") in ("train", "all") and source.get("split_ref") is not None:
+            which = "are" if source["part"] == "train" else "include"
+            warnings.append(
+                f"these rows {which} the train part of split {source['split_ref']}: a model "
+                f"trained on it scores optimistically here; evaluate models on {ref}:test"
+            )
+        return False
+    try:
+        train_ids = Split.from_record(project.store.get(lineage["split_id"], kind="split")).ids(
+            project, "train"
+        )
+    except LoopmlError:
+        return False
+    import duckdb
+
+    con.register("__train_ids", _id_table(train_ids))
+    try:
+        overlap = int(
+            con.execute(
+                f'SELECT count(*) FROM "{inp.view}" WHERE {_q(id_col)} IN '
+                '(SELECT "id" FROM "__train_ids")'
+            ).fetchall()[0][0]
+        )
+    except duckdb.Error:  # ids of another type: not the rows the model learned from
+        overlap = 0
+    finally:
+        con.unregister("__train_ids")
+    if overlap:
+        warnings.append(
+            f"{overlap} of the {inp.n} evaluated rows are training rows of model {model} "
+            f"(train part of split {lineage.get('split')}): its metrics here are optimistic and "
+            f"this evaluation is not ranked; evaluate on {ref}:test"
+        )
+    return overlap > 0
+
+
+def _id_table(ids: Any) -> Any:
+    import pyarrow as pa
+
+    return pa.table({"id": ids})
+
+
+#: Files up to this size are checked by their sha256; larger ones by size and mtime.
+HASH_LIMIT = 256 * 1024 * 1024
+
+
+def _sha256(path: Path) -> str:
+    import hashlib
+
+    digest = hashlib.sha256()
+    with open(path, "rb") as handle:
+        while chunk := handle.read(1 << 20):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
+def _fingerprint(obj: Any) -> dict[str, Any] | None:
+    """What identifies an input file later: its absolute path (or URL), size, mtime and
+    sha256 (files over :data:`HASH_LIMIT` are identified by size and mtime). None for
+    in-memory tables and for paths that do not exist (reading them fails with its own
+    error)."""
+    if not isinstance(obj, str | os.PathLike):
+        return None
+    text = os.fspath(obj)
+    if "://" in text:
+        return {"path": text, "size": None, "mtime": None, "sha256": None}
+    path = Path(text).expanduser().resolve()
+    if not path.is_file():
+        return None
+    st = path.stat()
+    small = st.st_size <= HASH_LIMIT
+    return {
+        "path": str(path),
+        "size": st.st_size,
+        "mtime": st.st_mtime,
+        "sha256": _sha256(path) if small else None,
+        "checked_by": "sha256" if small else "size and mtime (larger than 256 MiB)",
+    }
+
+
+def _file_rows(path: Path) -> int | None:
+    """How many rows the file holds now (for the message about a changed file), if readable."""
+    import duckdb
+
+    from loopml.errors import LoopmlError
+
+    con = duckdb.connect()
+    try:
+        register(con, path, "__now", what="input")
+        return int(con.execute('SELECT count(*) FROM "__now"').fetchall()[0][0])
+    except (LoopmlError, duckdb.Error):
+        return None
+    finally:
+        con.close()
+
+
+def _verified(what: str, fp: dict[str, Any], eid: str, rows: int | None = None) -> str:
+    """The recorded path of an input file after checking it is the file that was evaluated
+    (``rows``: how many rows it held then, named in the message when it changed)."""
+    path_text = str(fp["path"])
+    if "://" in path_text:
+        return path_text
+    path = Path(path_text)
+    fix = (
+        "restore the file as it was, or evaluate again on the current file (`loopml eval`, "
+        "evaluate() in Python) and use that evaluation"
+    )
+    where = f"evaluation {eid}"
+    if not path.is_file():
+        raise InputError(
+            f"the {what} file {path} of evaluation {eid!r} is missing", hint=fix, where=where
+        )
+
+    def changed(how: str) -> InputError:
+        now = _file_rows(path)
+        held = ""
+        if now is not None and rows is not None and now == rows:
+            held = f"; it still holds {now:,} rows"
+        elif now is not None:
+            held = f"; it now holds {now:,} rows" + (f" (it held {rows:,})" if rows else "")
+        return InputError(
+            f"the {what} file {path} of evaluation {eid!r} changed since it was evaluated: "
+            f"{how}{held}",
+            hint=fix,
+            where=where,
+        )
+
+    st = path.stat()
+    size = fp.get("size")
+    if size is not None and st.st_size != size:
+        raise changed(f"its size is now {st.st_size:,} bytes (it was {size:,})")
+    sha = fp.get("sha256")
+    if sha:
+        now = _sha256(path)
+        if now != sha:
+            raise changed(
+                f"same size, but its content hash is now sha256 {now[:12]} (it was {sha[:12]})"
+            )
+    elif fp.get("mtime") is not None and st.st_mtime != fp["mtime"]:
+        raise changed(
+            "same size, another modification time (files over 256 MiB are checked by size "
+            "and modification time, not by content hash)"
+        )
+    return str(path)
 
 
 def _keep_in_memory_inputs(project: Any, data: Any, predictions: Any) -> dict[str, str]:
@@ -959,17 +1210,31 @@ def open_rows(ev: Evaluation, project: Any | None) -> Iterator[EvaluationRows]:
 def evaluation_sources(project: Any, ev: Evaluation) -> tuple[str, str | None]:
     """Readable paths of the data and predictions behind a stored evaluation.
 
-    In-memory inputs were kept as Parquet artifacts; files are looked up as given and
-    relative to the project directory. Raises InputError when the rows cannot be read again.
+    In-memory inputs were kept as Parquet artifacts and dataset versions are in the store
+    (both verified by their content hash); files were recorded by absolute path, size and
+    sha256, and are checked to be the very files that were evaluated (older records, without
+    that, are looked up as given and relative to the project directory). Raises InputError
+    when the rows cannot be read again or a file changed.
     """
     eid = ev.id or ev.name
     paths: list[str | None] = []
+    files = ev.inputs.get("files") or {}
     for what in ("data", "predictions"):
         sha = ev.inputs.get(f"{what}_artifact")
         text = ev.inputs.get(what)
         if sha and project is not None:
             paths.append(str(project.store.artifacts.local_path(sha)))
             continue
+        if what == "data" and ev.inputs.get("dataset") and project is not None:
+            from loopml.data import dataset_path
+
+            paths.append(str(dataset_path(project, str(ev.inputs["dataset"]))))
+            continue
+        if isinstance(files.get(what), dict):
+            held = ev.inputs.get(f"rows_{what}", ev.inputs.get("n") if what == "data" else None)
+            paths.append(_verified(what, files[what], eid, held))
+            continue
+        # records written before inputs were fingerprinted: the path as given
         if text is None:
             if what == "data":
                 raise InputError(f"evaluation {eid!r} records no data input")
@@ -1092,12 +1357,14 @@ def _classification(
     )
     if proba_cols:
         classes_txt = [c.removeprefix("proba_") for c in proba_cols]
+        _unseen_label_classes(con, inp, label, classes_txt)
         unknown = [v for v in found if str(v) not in classes_txt]
         if unknown:
             raise InputError(
-                f"labels or predictions outside the known classes {classes_txt} (from the "
-                f"proba_* columns): {unknown[:10]}",
-                hint="add a proba_<class> column for every class, or fix those labels",
+                f"predictions outside the classes of the proba_* columns {classes_txt}: "
+                f"{unknown[:10]}",
+                hint="a predictions table needs a proba_<class> column for every class it "
+                "predicts; write the predictions again",
                 where=where,
             )
         by_txt = {str(v): v for v in found}
@@ -1175,6 +1442,33 @@ def _classification(
     return agg, classes
 
 
+def _unseen_label_classes(con: Any, inp: _Inputs, label: str, classes: list[str]) -> None:
+    """Refuse labels of a class the predictions have no proba_<class> column for: the model
+    never saw that class in training, so it cannot predict it (the predictions file is not
+    malformed)."""
+    q = _q(label)
+    known = ", ".join(sql_literal(c) for c in classes)
+    rows = con.execute(
+        f'SELECT CAST({q} AS VARCHAR) AS c, count(*) FROM "{inp.view}" '
+        f"WHERE {q} IS NOT NULL AND CAST({q} AS VARCHAR) NOT IN ({known}) "
+        "GROUP BY 1 ORDER BY 2 DESC, 1"
+    ).fetchall()
+    if not rows:
+        return
+    total = sum(int(n) for _, n in rows)
+    listed = ", ".join(f"{c!r} ({int(n)} row{'s' if n != 1 else ''})" for c, n in rows[:10])
+    more = f" and {len(rows) - 10} more" if len(rows) > 10 else ""
+    raise InputError(
+        f"the labels hold {len(rows)} class(es) the model never saw in training: {listed}"
+        f"{more}; {total} of {inp.n} rows. Its predictions have proba_* columns only for "
+        f"{classes}",
+        hint="train on data that has every class (add labelled rows of the missing class to the "
+        "training data, e.g. with a stratified split: `loopml data split --by stratified`), or "
+        "leave those rows out of the evaluation data",
+        where=f"column {label!r} of {inp.info['data']}",
+    )
+
+
 def _skew_warnings(ev: Evaluation) -> None:
     balance = ev.class_balance()
     if balance is None or not balance["skewed"]:
@@ -1192,13 +1486,66 @@ def _skew_warnings(ev: Evaluation) -> None:
         )
 
 
-def _choose(ev: Evaluation, text: str) -> dict[str, Any]:
+_CHOOSE = "--choose-threshold (choose= in Python)"
+_CHOOSE_FORM = "write 'metric comparator number', e.g. 'recall >= 0.95', or '' for no constraint"
+
+
+def _constraint(
+    text: str, task: Task, where: str, known: Sequence[str] | None = None
+) -> Constraint:
+    """``text`` as a constraint on a known metric; an InputError naming ``where`` if not.
+    ``known``: the metrics the hint lists (default: every metric of the task)."""
+    try:
+        c = parse_constraint(text)
+    except ValueError as exc:
+        raise InputError(str(exc), hint=_CHOOSE_FORM, where=where) from None
+    info = resolve_metric(c.metric)
+    if info is None:
+        listed = ", ".join(known if known is not None else metric_names(task))
+        raise InputError(
+            f"unknown metric {c.metric!r} in {text!r}",
+            hint=f"{did_you_mean(c.metric, task)}metrics: {listed}",
+            where=where,
+        )
+    return c
+
+
+def _threshold_constraint(text: str, task: Task) -> Constraint | None:
+    """The constraint of ``--choose-threshold``, checked before anything is computed."""
+    if not isinstance(text, str):
+        raise InputError(
+            f"the threshold constraint must be text, not {type(text).__name__}",
+            hint=_CHOOSE_FORM,
+            where=_CHOOSE,
+        )
+    if task != "binary":
+        raise InputError(
+            f"choosing a threshold needs a binary task; this one is {task}",
+            hint="drop --choose-threshold (choose= in Python)",
+            where=_CHOOSE,
+        )
+    if not text.strip():
+        return None
+    c = _constraint(text, task, _CHOOSE, LABEL_METRICS["binary"])
+    info = resolve_metric(c.metric)
+    assert info is not None
+    if info.kind != "labels" or "binary" not in info.tasks:
+        raise InputError(
+            f"{c.metric!r} in {text!r} is a {info.kind} metric, which a threshold does not move",
+            hint="constrain a metric of the predicted labels: precision, recall, f1, "
+            "fbeta_<beta>, specificity, accuracy, mcc ...",
+            where=_CHOOSE,
+        )
+    return c
+
+
+def _choose(ev: Evaluation, c: Constraint | None) -> dict[str, Any]:
     if ev.task != "binary" or ev.counts.overall.scores is None:
         raise InputError(
             "choosing a threshold needs a binary task with a 'score' column",
             hint="add the positive-class probability as 'score'",
+            where=_CHOOSE,
         )
-    c = parse_constraint(text) if text.strip() else None
     scores: ScoreCounts = ev.counts.overall.scores
     flat = ScoreCounts(
         classes=scores.classes,
@@ -1284,7 +1631,12 @@ def _take(counts: Any, i: int) -> Any:
 # --------------------------------------------------------------------------- storage
 
 
-def _store(project: Any, ev: Evaluation) -> Any:
+def evaluation_payload(project: Any, ev: Evaluation) -> dict[str, Any]:
+    """Write ``ev``'s counts artifact and return the payload of its evaluation record.
+
+    Callers that store an evaluation together with other records (``train`` stores the model
+    and its evaluation) put this payload inside one ``store.transaction()``.
+    """
     import json
 
     counts_blob = json.dumps(ev.counts.to_dict(), default=_plain).encode()
@@ -1296,7 +1648,11 @@ def _store(project: Any, ev: Evaluation) -> Any:
     summary["seed"] = ev.seed
     summary["n_boot"] = ev.n_boot
     summary["run"] = uuid.uuid4().hex[:8]
-    return project.store.put("evaluation", ev.name, summary)
+    return summary
+
+
+def _store(project: Any, ev: Evaluation) -> Any:
+    return project.store.put("evaluation", ev.name, evaluation_payload(project, ev))
 
 
 def as_evaluation(evaluation: Evaluation | str | None, project: Any | None) -> Evaluation:

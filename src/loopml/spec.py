@@ -17,7 +17,14 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from loopml.errors import ProjectNotFoundError, SpecError
-from loopml.metrics._catalog import MetricInfo, Task, metric_names, resolve_metric
+from loopml.metrics._catalog import (
+    ALIASES,
+    AVERAGES,
+    MetricInfo,
+    Task,
+    metric_names,
+    resolve_metric,
+)
 
 __all__ = [
     "ARCHETYPES",
@@ -30,20 +37,52 @@ __all__ = [
     "SliceSpec",
     "Spec",
     "TargetSpec",
+    "did_you_mean",
     "find_project_dir",
     "load_spec",
     "parse_constraint",
     "render_spec",
+    "suggest_metric",
 ]
 
 SPEC_FILE = "loopml.toml"
 ARCHETYPES = ("software-2.0", "human-in-the-loop", "autonomous")
 COMPARATORS = (">=", "<=", ">", "<", "==")
-_CONSTRAINT = re.compile(r"^\s*([A-Za-z_][A-Za-z0-9_.]*)\s*(>=|<=|==|>|<|=>|=<|=|!=)\s*(\S+)\s*$")
+_CONSTRAINT = re.compile(r"^\s*([A-Za-z_][A-Za-z0-9_.]*)\s*(>=|<=|==|=>|=<|!=|>|<|=)\s*(\S*)\s*$")
 
 
 class _Model(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+def suggest_metric(name: str, task: str | None = None) -> str | None:
+    """The known metric name closest to a misspelt ``name`` (for "did you mean"), or None.
+
+    Candidates are the canonical names (for ``task`` when given), the scikit-learn aliases
+    and the averaged forms (``f1_macro``); an averaging suffix on ``name`` is kept.
+    """
+    import difflib
+
+    key = name.strip().lower()
+    names = metric_names(task)  # type: ignore[arg-type]
+    candidates = [*names, *(a for a, target in ALIASES.items() if target in names)]
+    averaged = [b for b in ("precision", "recall", "f1") if b in names]
+    candidates += [f"{base}_{avg}" for base in averaged for avg in AVERAGES]
+    close = difflib.get_close_matches(key, candidates, n=1, cutoff=0.7)
+    if close:
+        return ALIASES.get(close[0], close[0])
+    base, _, tail = key.rpartition("_")
+    if tail in AVERAGES and base:
+        inner = suggest_metric(base, task)
+        if inner is not None:
+            return f"{inner}_{tail}"
+    return None
+
+
+def did_you_mean(name: str, task: str | None = None) -> str:
+    """``"did you mean 'recall'? "`` for a misspelt metric name, else ``""``."""
+    close = suggest_metric(name, task)
+    return f"did you mean {close!r}? " if close is not None and close != name else ""
 
 
 def _check_metric(name: str, task: str | None, where: str) -> MetricInfo:
@@ -51,8 +90,8 @@ def _check_metric(name: str, task: str | None, where: str) -> MetricInfo:
     if info is None:
         known = ", ".join(metric_names())
         raise ValueError(
-            f"unknown metric {name!r} in {where}; expected one of: {known} "
-            "(multiclass label metrics also take _macro, _micro or _weighted; "
+            f"unknown metric {name!r} in {where}; {did_you_mean(name, task)}expected one of: "
+            f"{known} (multiclass label metrics also take _macro, _micro or _weighted; "
             "F-beta is fbeta_<beta>, e.g. fbeta_2)"
         )
     if task is not None and task not in info.tasks:
@@ -96,6 +135,10 @@ def parse_constraint(text: str) -> Constraint:
             "(for example 'recall >= 0.9' or 'latency_p99_ms <= 50')"
         )
     metric, op, raw = m.groups()
+    if not raw:
+        raise ValueError(
+            f"constraint {text!r} has no number after {op!r}; write e.g. '{metric} {op} 0.9'"
+        )
     if op not in COMPARATORS:
         raise ValueError(
             f"unknown comparator {op!r} in constraint {text!r}; "

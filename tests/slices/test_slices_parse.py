@@ -269,3 +269,30 @@ def test_error_hints() -> None:
 def test_non_string_input() -> None:
     with pytest.raises(SliceExpressionError, match="must be a string"):
         parse(5)  # type: ignore[arg-type]
+
+
+@pytest.mark.parametrize("depth", [65, 300, 10_000])
+def test_nesting_deeper_than_the_limit_is_refused_before_python_recursion_fails(
+    depth: int,
+) -> None:
+    from loopml.slices._parser import MAX_DEPTH
+
+    assert MAX_DEPTH == 64
+    text = "(" * depth + "a = 1" + ")" * depth
+    with pytest.raises(SliceExpressionError, match="nests deeper than 64 levels") as info:
+        parse(text)
+    assert info.value.position == MAX_DEPTH  # the first '(' beyond the limit
+    assert len(str(info.value)) < 600  # the message shows the start, not 20,000 characters
+    with pytest.raises(SliceExpressionError, match="nests deeper than 64 levels"):
+        parse("not " * depth + "a")
+
+
+def test_nesting_up_to_the_limit_parses_and_siblings_do_not_add_up() -> None:
+    deep = parse("(" * 64 + "a = 1" + ")" * 64)
+    assert deep == Compare("=", a, Literal(1))
+    assert parse("not " * 64 + "a") is not None
+    # 500 parenthesized conditions side by side are one level deep each
+    wide = parse(" and ".join(f"(x{i} = {i})" for i in range(500)))
+    assert isinstance(wide, And) and len(wide.operands) == 500
+    mixed = parse("(" * 32 + "not " * 32 + "a" + ")" * 32)
+    assert isinstance(mixed, Not)

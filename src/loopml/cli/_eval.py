@@ -31,7 +31,11 @@ def _iv(low: Any, high: Any) -> str:
 @handles_errors
 def eval_command(
     data: str = typer.Option(
-        ..., "--data", "-d", help="Labels and slice columns: a file or a dataset (test@1)."
+        ...,
+        "--data",
+        "-d",
+        help="Labels and slice columns: a file, or a dataset version: d@1 is its test part "
+        "when it has a split, d@1:test / d@1:train a part, d@1:all every row.",
     ),
     predictions: Path | None = typer.Option(
         None, "--predictions", "-p", help="Predictions file (id, prediction, score/proba_*)."

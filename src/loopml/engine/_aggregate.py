@@ -168,6 +168,26 @@ def _grouping(con: Any) -> str:
     return str(getattr(con, "grouping_function", "GROUPING_ID"))
 
 
+# One GROUPING call takes at most 64 keys in DuckDB and 31 in PostgreSQL (its bitmask is an
+# int4): the keys are split into chunks, one bitmask column (__gid0, __gid1, ...) each, so
+# any number of key slices still run in one statement, one scan.
+_GROUPING_CHUNK = 30
+
+
+def _key_chunks(all_keys: Sequence[str]) -> list[list[str]]:
+    return [
+        list(all_keys[i : i + _GROUPING_CHUNK]) for i in range(0, len(all_keys), _GROUPING_CHUNK)
+    ]
+
+
+def _grouping_select(con: Any, chunks: Sequence[Sequence[str]]) -> str:
+    """``GROUPING(k0, ..., k29) AS __gid0, GROUPING(k30, ...) AS __gid1, ...``."""
+    if not chunks:
+        return "0 AS __gid0"
+    fn = _grouping(con)
+    return ", ".join(f"{fn}({', '.join(ks)}) AS __gid{j}" for j, ks in enumerate(chunks))
+
+
 def _run(con: Any, sql: str) -> dict[str, npt.NDArray[Any]]:
     """Run the aggregation on the backend: a DuckDB connection, or any object with a
     ``run(sql) -> dict[column, numpy array]`` method (see :class:`SQLBackend`)."""
@@ -216,14 +236,17 @@ def _is_decimal(v: Any) -> bool:
 
 
 def _grouping_rows(
-    res: dict[str, npt.NDArray[Any]], all_keys: list[str], mine: list[str]
+    res: dict[str, npt.NDArray[Any]], chunks: Sequence[Sequence[str]], mine: Sequence[str]
 ) -> npt.NDArray[np.bool_]:
-    """Rows of the grouping set whose keys are exactly ``mine`` (GROUPING_ID bitmask)."""
-    mask = 0
-    for bit, key in enumerate(reversed(all_keys)):
-        if key not in mine:
-            mask |= 1 << bit
-    return np.asarray(res["__gid"] == mask)
+    """Rows of the grouping set whose keys are exactly ``mine`` (one bitmask per chunk)."""
+    out = np.ones(len(res["__gid0"]), dtype=bool)
+    for j, keys in enumerate(chunks):
+        mask = 0
+        for bit, key in enumerate(reversed(keys)):
+            if key not in mine:
+                mask |= 1 << bit
+        out &= np.asarray(_plain(res[f"__gid{j}"]) == mask)
+    return out
 
 
 def _factorize(
@@ -320,6 +343,10 @@ def aggregate_classification(
     histograms.
     """
     k = len(classes)
+    if proba_sqls is not None and k == 2 and score_sql is None:
+        # two classes are scored like a binary task: by the probability of the second one
+        # (the count containers keep one scored class when there are two)
+        score_sql, proba_sqls = proba_sqls[1], None
     binary = k == 2 and proba_sqls is None
     has_scores = score_sql is not None or proba_sqls is not None
     proj, keys = _key_columns(groups)
@@ -368,8 +395,9 @@ def aggregate_classification(
         dict.fromkeys(["__o", *(["__x"] if keys else []), *(k2 for ks in keys for k2 in ks)])
     )
     sets = ["(__o)"] + [f"({', '.join([*ks, '__x'])})" for ks in keys]
+    chunks = _key_chunks(all_keys)
     sql = (
-        f"SELECT {_grouping(con)}({', '.join(all_keys)}) AS __gid, {', '.join(all_keys)}, "
+        f"SELECT {_grouping_select(con, chunks)}, {', '.join(all_keys)}, "
         f"{', '.join(aggs)} FROM (SELECT *, {over_key} AS __o, {slice_key} AS __x FROM "
         f"(SELECT {inner_sql} FROM {_q(view)}) AS __rows) AS __cells "
         f"GROUP BY GROUPING SETS ({', '.join(sets)})"
@@ -439,10 +467,10 @@ def aggregate_classification(
             brier_sum=br,
         )
 
-    overall = group_counts(None, _grouping_rows(res, all_keys, ["__o"]), "overall", [], "__o", bins)
+    overall = group_counts(None, _grouping_rows(res, chunks, ["__o"]), "overall", [], "__o", bins)
     out = Aggregate(overall=overall)
     for g, ks in zip(groups, keys, strict=True):
-        rows = _grouping_rows(res, all_keys, [*ks, "__x"])
+        rows = _grouping_rows(res, chunks, [*ks, "__x"])
         out.groups.append(group_counts(g, rows, g.kind, ks, "__x", slice_bins))
     if proba_sqls is not None:
         out.overall.scores = _multiclass_scores(
@@ -520,10 +548,11 @@ def aggregate_regression(
     )
     all_keys = list(dict.fromkeys(k2 for ks in keys for k2 in ks))
     sets = ["()"] + [f"({', '.join(ks)})" for ks in keys]
-    gid = f"{_grouping(con)}({', '.join(all_keys)})" if all_keys else "0"
+    chunks = _key_chunks(all_keys)
     cols = f"{', '.join(all_keys)}, " if all_keys else ""
     sql = (
-        f"SELECT {gid} AS __gid, {cols}{aggs} FROM (SELECT {inner} FROM {_q(view)}) AS __rows "
+        f"SELECT {_grouping_select(con, chunks)}, {cols}{aggs} "
+        f"FROM (SELECT {inner} FROM {_q(view)}) AS __rows "
         f"GROUP BY GROUPING SETS ({', '.join(sets)})"
     )
     res = _run(con, sql)
@@ -552,12 +581,11 @@ def aggregate_regression(
             out[f] = arr
         return RegressionCounts(**out)
 
-    mask_all = (1 << len(all_keys)) - 1
-    rows = np.asarray(res["__gid"] == mask_all) if all_keys else np.ones(len(res["n"]), bool)
+    rows = _grouping_rows(res, chunks, [])
     overall_counts = counts(rows, np.zeros(int(rows.sum()), dtype=np.int64), 1)
     agg = Aggregate(overall=GroupCounts(None, [()], overall_counts.n, regression=overall_counts))
     for g, ks in zip(groups, keys, strict=True):
-        rows = _grouping_rows(res, all_keys, ks)
+        rows = _grouping_rows(res, chunks, ks)
         values, v_idx = _factorize(res, rows, ks, g.kind)
         rc = counts(rows, v_idx, len(values))
         agg.groups.append(GroupCounts(g, values, rc.n, regression=rc))

@@ -37,8 +37,12 @@ from loopml.slices._ast import (
 )
 from loopml.slices._lexer import Token, TokenKind, tokenize
 
-__all__ = ["parse"]
+__all__ = ["MAX_DEPTH", "parse"]
 
+#: The deepest nesting of parentheses and ``not`` a slice expression may have. Deeper text
+#: is refused with a clear error long before Python's recursion limit (about 250 levels of
+#: parentheses) would end the parse with a RecursionError.
+MAX_DEPTH = 64
 _QUOTE_HINT = 'to use a keyword as a column name, quote it: "{word}"'
 
 
@@ -62,6 +66,7 @@ class _Parser:
         self.text = text
         self.tokens = tokenize(text)
         self.index = 0
+        self.depth = 0
 
     # -- token helpers -------------------------------------------------------------------
     def current(self) -> Token:
@@ -75,6 +80,21 @@ class _Parser:
 
     def at_keyword(self, *words: str) -> bool:
         return self.current().kind is TokenKind.KEYWORD and self.current().value in words
+
+    def enter(self, token: Token) -> None:
+        """One level deeper (a '(' or a 'not'); refuse beyond :data:`MAX_DEPTH`."""
+        self.depth += 1
+        if self.depth > MAX_DEPTH:
+            end = token.position + 20
+            shown = self.text if len(self.text) <= end + 20 else self.text[:end] + " ..."
+            raise SliceExpressionError(
+                f"the expression nests deeper than {MAX_DEPTH} levels of parentheses or "
+                f"'not' ({len(self.text):,} characters)",
+                expression=shown,
+                position=token.position,
+                hint="remove redundant parentheses and double negations; "
+                "'a and (b and c)' is 'a and b and c', 'not not x' is x",
+            )
 
     def error(self, message: str, token: Token, hint: str | None = None) -> SliceExpressionError:
         return SliceExpressionError(
@@ -124,13 +144,17 @@ class _Parser:
     def not_expr(self, after: Token | None = None) -> Expr:
         if self.at_keyword("not"):
             token = self.advance()
-            return Not(self.not_expr(token), position=token.position)
+            self.enter(token)
+            inner = self.not_expr(token)
+            self.depth -= 1
+            return Not(inner, position=token.position)
         return self.predicate(after)
 
     def predicate(self, after: Token | None = None) -> Expr:
         token = self.current()
         if token.kind is TokenKind.LPAREN:
             self.advance()
+            self.enter(token)
             if self.current().kind is TokenKind.RPAREN:
                 raise self.error("expected a condition inside '()'", self.current())
             inner = self.or_expr(token)
@@ -145,6 +169,7 @@ class _Parser:
                     self.current(),
                 )
             self.advance()
+            self.depth -= 1
             return inner
         left = self.operand(after=after, what="a condition")
         op_token = self.current()
