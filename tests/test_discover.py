@@ -58,10 +58,8 @@ def test_no_planted_slice_nothing_significant_in_95_percent_of_seeds() -> None:
     assert clean >= 38  # at least 95% of 40 seeds
 
 
-def _brute_force(df: pd.DataFrame, cols: list[str], sigma: int, weight: float) -> pd.DataFrame:
-    """Every conjunction of 1..3 values of ``cols`` with support >= sigma, scored (pandas)."""
-    n = len(df)
-    rate = df["err"].mean()
+def _brute_force(df: pd.DataFrame, cols: list[str], sigma: int) -> pd.DataFrame:
+    """Every conjunction of 1..3 values of ``cols`` with support >= sigma (pandas)."""
     rows = []
     for level in (1, 2, 3):
         for combo in itertools.combinations(cols, level):
@@ -70,46 +68,93 @@ def _brute_force(df: pd.DataFrame, cols: list[str], sigma: int, weight: float) -
                 if size < sigma:
                     continue
                 key = key if isinstance(key, tuple) else (key,)
-                text = " and ".join(f"{c} = '{v}'" for c, v in zip(combo, key, strict=True))
-                score = weight * ((errs / size) / rate - 1) - (1 - weight) * (n / size - 1)
-                rows.append((text, int(size), int(errs), score))
-    return pd.DataFrame(rows, columns=["expression", "support", "errors", "score"])
+                preds = frozenset(f"{c} = '{v}'" for c, v in zip(combo, key, strict=True))
+                rows.append((preds, int(size), int(errs)))
+    return pd.DataFrame(rows, columns=["predicates", "support", "errors"])
+
+
+def _pruning_table(seed: int) -> pd.DataFrame:
+    """make_table plus a 60-value column whose values (50 rows each) have too few errors
+    for any sub-slice to become significant, so the search skips the column sets that hold
+    it, and a 400-value one (values below the minimum support)."""
+    df = make_table(3000, seed).drop(columns="age")
+    rng = np.random.default_rng(seed + 100)
+    df["shop"] = np.repeat(np.arange(60), 50)[rng.permutation(len(df))].astype(str)
+    df["zip"] = rng.integers(0, 400, len(df)).astype(str)
+    return df
 
 
 @pytest.mark.parametrize("seed", [7, 8])
-def test_top_k_equals_brute_force_over_every_conjunction(seed: int) -> None:
-    df = make_table(3000, seed).drop(columns="age")
-    cols = ["region", "device", "plan"]
-    result = discover(df, errors="err", k=8, min_support=40)
-    brute = _brute_force(df, cols, 40, 0.95)
-    brute = brute[brute.score > 0].sort_values("score", ascending=False).head(8)
-    assert [s.score for s in result.slices] == pytest.approx(list(brute.score), rel=1e-12)
-    assert result.slices[0].expression == brute.iloc[0].expression
-    for s in result.slices:
-        match = brute[
-            brute.expression.apply(lambda e, s=s: set(e.split(" and ")))
-            == set(s.expression.split(" and "))
-        ]
-        if len(match):  # ties at the k-th place may pick a different slice
-            assert (s.support, s.errors) == (match.iloc[0].support, match.iloc[0].errors)
+def test_pruned_search_equals_brute_force(seed: int, monkeypatch: pytest.MonkeyPatch) -> None:
+    import loopml.discovery as disc
+    from loopml.discovery import _search
+
+    df = _pruning_table(seed)
+    cols = ["region", "device", "plan", "shop", "zip"]
+    brute = _brute_force(df, cols, 40)
+    options: dict[str, Any] = {"errors": "err", "k": 10**6, "min_support": 40}
+    pruned = discover(df, correction="bonferroni", **options)
+    assert pruned.column_sets_skipped > 0  # the bound did prune
+    real_search = _search.search
+    monkeypatch.setattr(disc, "search", lambda *a, **kw: real_search(*a, **{**kw, "prune": False}))
+    full = discover(df, correction="bonferroni", **options)
+    assert full.column_sets_skipped == 0
+    # brute force: the family is every slice with >= 40 rows, counted by pandas
+    assert full.family_size == full.candidates_evaluated == len(brute)
+    assert pruned.family_size >= len(brute) >= pruned.candidates_evaluated
+    # the significant slices of the brute force (scipy, statsmodels over the same family)
+    rate = df["err"].mean()
+    p = [
+        binomtest(int(e), int(s), rate, alternative="greater").pvalue if e > s * rate else 1.0
+        for s, e in zip(brute.support, brute.errors, strict=True)
+    ]
+    reject = multipletests(p, alpha=0.05, method="bonferroni")[0]
+    significant = {
+        preds: (s, e)
+        for preds, s, e, r in zip(
+            brute.predicates, brute.support, brute.errors, reject, strict=True
+        )
+        if r
+    }
+    assert full.found >= 1 and pruned.found == full.found
+    for a, b in zip(pruned.slices, full.slices, strict=True):
+        assert (a.expression, a.support, a.errors, a.parents) == (
+            b.expression,
+            b.support,
+            b.errors,
+            b.parents,
+        )
+        assert a.p_value == b.p_value and a.excess == b.excess
+        assert a.p_adjusted >= b.p_adjusted  # the pruned family is an upper bound
+        assert significant[frozenset(b.predicates)] == (b.support, b.errors)
+    # every brute-force significant slice is a finding or hidden behind one
+    shown = {frozenset(s.predicates) for s in full.slices}
+    behind = {frozenset(x.split(" and ")) for s in full.slices for x in s.parents}
+    assert frozenset(PLANTED.split(" and ")) in shown
+    assert shown <= set(significant) and behind <= set(significant)
 
 
 def test_counts_of_reported_slices_match_pandas_masks() -> None:
     df = make_table(3000, 11)
+    old = df["age"] >= 75
+    df.loc[old, "err"] = (np.random.default_rng(3).random(int(old.sum())) < 0.35).astype(int)
     result = discover(df, errors="err", k=10)
-    assert any("age" in s.expression for s in result.slices) or len(result.slices) == 10
+    assert any("age" in s.expression for s in result.slices)  # a numeric tail is found
+    assert len(result.slices) >= 2
     for s in result.slices:
         mask = df.eval(s.expression.replace(" = ", " == "))
         assert int(mask.sum()) == s.support
         assert int(df.loc[mask, "err"].sum()) == s.errors
         # the expression is valid slice language, and loopml evaluates it the same way
         assert int(evaluate(parse(s.expression), df).sum()) == s.support
+        assert s.excess == pytest.approx(s.errors - s.support * result.error_rate)
 
 
 def test_statistics_match_scipy_and_statsmodels() -> None:
     df = make_table(4000, 3)
     result = discover(df, errors="err", k=10, correction="bonferroni")
     m = result.candidates_evaluated
+    assert result.family_size == m  # nothing skipped on this table: the family is all counted
     for s in result.slices:
         ref = binomtest(s.errors, s.support, result.error_rate, alternative="greater")
         assert s.p_value == pytest.approx(ref.pvalue, rel=1e-9, abs=1e-300)
@@ -136,7 +181,7 @@ def test_score_is_sliceline_formula() -> None:
     assert got[0] == pytest.approx(0.95 * (0.3 / 0.1 - 1) - 0.05 * (1000 / 100 - 1))
 
 
-def test_same_top_slices_as_the_sliceline_package() -> None:
+def test_score_column_is_sliceline_score_and_top_slice_agrees() -> None:
     sliceline = pytest.importorskip("sliceline")
     df = make_table(3000, 5).drop(columns="age")
     cols = ["region", "device", "plan"]
@@ -144,13 +189,14 @@ def test_same_top_slices_as_the_sliceline_package() -> None:
         warnings.simplefilter("ignore")
         finder = sliceline.Slicefinder(alpha=0.95, k=3, max_l=3, min_sup=40, verbose=False)
         finder.fit(df[cols].to_numpy(), df["err"].to_numpy())
-    theirs = []
+    theirs = {}
     for row, stats in zip(finder.top_slices_, finder.top_slices_statistics_, strict=True):
-        preds = {f"{c} = '{v}'" for c, v in zip(cols, row, strict=True) if v is not None}
-        theirs.append((preds, stats["slice_score"]))
+        preds = frozenset(f"{c} = '{v}'" for c, v in zip(cols, row, strict=True) if v is not None)
+        theirs[preds] = stats["slice_score"]
     ours = discover(df, errors="err", columns=cols, k=3, min_support=40)
-    assert {*ours.slices[0].predicates} == theirs[0][0]
-    assert [s.score for s in ours.slices] == pytest.approx([t[1] for t in theirs], rel=1e-9)
+    top = frozenset(ours.slices[0].predicates)
+    assert top == next(iter(theirs))  # the planted slice tops both
+    assert ours.slices[0].score == pytest.approx(theirs[top], rel=1e-9)
 
 
 def test_label_prediction_equals_errors_column_and_reads_parquet(tmp_path: Path) -> None:
@@ -170,8 +216,11 @@ def test_result_renders() -> None:
     result = discover(make_table(3000, 0), errors="err", k=3)
     d = result.to_dict()
     assert d["slices"][0]["expression"] == PLANTED
-    assert len(d["slices"]) == 3 and d["rows"] == 3000
+    assert 1 <= len(d["slices"]) <= 3 and d["rows"] == 3000
+    top = d["slices"][0]
+    assert top["excess_low"] < top["excess"] < top["excess_high"]
     page = result._repr_html_()
+    assert "excess" in page
     assert "region = &#x27;north&#x27; and device = &#x27;old&#x27;" in page
     assert "<table>" in page
 
@@ -232,9 +281,7 @@ def test_discover_on_a_stored_evaluation_finds_the_planted_slice(tmp_path: Path)
     result = discover_evaluation(project, ev.id)
     top = result.slices[0]
     assert top.significant
-    assert set(top.predicates) == {("region", "north"), ("device", "old")} or (
-        "region = 'north'" in top.expression and "device = 'old'" in top.expression
-    )
+    assert set(top.predicates) == {"region = 'north'", "device = 'old'"}
     assert top.support == int(weak.sum())
     assert project.store.latest("discovery") is not None
     from loopml.report import render_report

@@ -37,10 +37,25 @@ def analyze_command(
     seed: int = typer.Option(0, "--seed", help="Seed of the review sample."),
     force: bool = typer.Option(False, "--force", help="Overwrite an existing review file."),
     discover: bool = typer.Option(
-        False, "--discover", help="Also search for weak slices nobody named (SliceLine)."
+        False, "--discover", help="Search for significant weak slices nobody named instead."
     ),
     k: int = typer.Option(10, "-k", help="How many discovered slices to report."),
     max_predicates: int = typer.Option(3, help="Predicates per discovered slice, at most."),
+    min_support: int = typer.Option(30, help="--discover: rows a slice needs, at least."),
+    alpha: float = typer.Option(0.05, help="--discover: family-wise significance level."),
+    correction: str = typer.Option("holm", help="--discover: holm or bonferroni."),
+    bins: int = typer.Option(5, help="--discover: equal-frequency bins of numeric columns."),
+    tails: str | None = typer.Option(
+        None, help="--discover: tail shares of numeric columns, e.g. 0.05,0.1,0.25 ('' for none)."
+    ),
+    max_values: int = typer.Option(1000, help="--discover: values kept per categorical column."),
+    loss: str | None = typer.Option(
+        None, help="--discover: zero_one (classification), absolute or squared (regression)."
+    ),
+    weight: float = typer.Option(0.95, help="--discover: SliceLine weight of the score column."),
+    column: list[str] = typer.Option(
+        [], "--column", help="--discover: a candidate column (repeat; default: all)."
+    ),
 ) -> None:
     """Rank key slices, tags and rare classes by the overall gain of closing their gap."""
     from loopml.analysis import analyze
@@ -50,7 +65,23 @@ def analyze_command(
         _review_command(eval_id, review, out, seed, force, as_json)
         return
     if discover:
-        _discover_command(eval_id, k, max_predicates, as_json)
+        options: dict[str, Any] = {
+            "k": k,
+            "max_predicates": max_predicates,
+            "min_support": min_support,
+            "alpha": alpha,
+            "correction": correction,
+            "bins": bins,
+            "max_values": max_values,
+            "weight": weight,
+        }
+        if tails is not None:
+            options["tails"] = _parse_tails(tails)
+        if loss is not None:
+            options["loss"] = loss
+        if column:
+            options["columns"] = list(column)
+        _discover_command(eval_id, options, as_json)
         return
     with open_project(project_dir()) as project:
         result = analyze(eval_id, project=project)
@@ -58,7 +89,9 @@ def analyze_command(
         print_json(result.to_dict())
         return
     console.print(f"[bold]Priorities for {result.evaluation}[/] ({result.metric})")
-    console.print(f"reference: {result.reference.describe()}")
+    for f in result.findings:
+        console.print(f"[red]first[/]: {escape(str(f))}")
+    console.print(f"reference: {escape(result.reference.describe())}")
     for w in result.warnings:
         console.print(f"[yellow]warning[/]: {w}")
     table = Table(title="Error analysis, highest priority first")
@@ -71,7 +104,7 @@ def analyze_command(
         "reference",
         "gap",
         "gain",
-        "gain 95%",
+        "gain interval",
         "ease",
         "imp.",
         "score",
@@ -100,8 +133,9 @@ def analyze_command(
     console.print(table)
     if any(not r.exact for r in result.rows):
         console.print(f"[dim]~ approximate: {result.metric} is not a mean over rows[/]")
-    for line in result.readings:
-        console.print(f"- {line}")
+    console.print(f"[dim]{escape(result.ranking)}[/]")
+    for line in result.readings[len(result.findings) :]:
+        console.print(f"- {escape(line)}")
 
 
 @handles_errors
@@ -122,17 +156,24 @@ def audit_command(
         print_json(result.to_dict())
     else:
         console.print(f"[bold]Audit of {result.evaluation}[/] ({result.id or 'not stored'})")
+        for f in result.findings:
+            console.print(f"[red]first[/]: {escape(str(f))}")
+        marks = {"pass": "[green]pass[/]", "fail": "[red]FAIL[/]"}
         for c in result.checks:
-            mark = "[green]pass[/]" if c.passed else "[red]FAIL[/]"
-            console.print(f"  {mark} [bold]{c.name}[/]: {c.check}")
+            mark = marks.get(c.status, "[yellow]not enough data[/]")
+            console.print(f"  {mark} [bold]{escape(c.name)}[/]: {escape(c.check)}")
             console.print(f"       {c.message}", markup=False)
             if c.reason:
-                console.print(f"       [dim]reason: {c.reason}[/]")
-        verdict = (
-            "[green]all checks passed[/]"
-            if result.passed
-            else (f"[red]{len(result.failures)} of {len(result.checks)} check(s) failed[/]")
-        )
+                console.print(f"       [dim]reason: {escape(c.reason)}[/]")
+        undecided = len(result.undecided)
+        n_bad = len(result.failures)
+        if result.passed:
+            verdict = "[green]all checks passed[/]"
+        elif n_bad:
+            thin = f", {undecided} of them for not enough data" if undecided else ""
+            verdict = f"[red]{n_bad} of {len(result.checks)} check(s) failed{thin}[/]"
+        else:
+            verdict = "[red]the audit fails: the model is no better than the majority class[/]"
         console.print(verdict)
     if not result.passed:
         raise typer.Exit(1)
@@ -143,36 +184,53 @@ def audit_command(
 tags_app = typer.Typer(help="Tags from reviewing errors: add a filled-in review file, list them.")
 
 
-def _discover_command(eval_id: str | None, k: int, max_predicates: int, as_json: bool) -> None:
+def _parse_tails(text: str) -> tuple[float, ...]:
+    from loopml.errors import InputError
+
+    try:
+        return tuple(float(t) for t in text.split(",") if t.strip())
+    except ValueError:
+        raise InputError(
+            f"--tails {text!r} was given; expected shares separated by commas",
+            hint="write --tails 0.05,0.1,0.25 (or --tails '' for bins only)",
+            where="--tails",
+        ) from None
+
+
+def _discover_command(eval_id: str | None, options: dict[str, Any], as_json: bool) -> None:
     from loopml.discovery import discover_evaluation
     from loopml.project import open_project
 
     with open_project(project_dir()) as project:
-        result = discover_evaluation(project, eval_id, k=k, max_predicates=max_predicates)
+        result = discover_evaluation(project, eval_id, **options)
     if as_json:
         print_json(result.to_dict())
         return
-    console.print(
-        f"[bold]Discovered slices[/]: {result.rows:,} rows, overall error rate "
-        f"{result.error_rate:.4f}, {result.candidates_evaluated:,} candidates evaluated, "
-        f"{result.correction} correction at alpha {result.alpha:g}"
-    )
-    table = Table(title="Weak slices nobody named, highest SliceLine score first")
-    for col in ("#", "slice", "support", "error rate", "95% interval", "adj. p", "significant"):
+    console.print(f"[bold]Discovered slices[/]: {escape(result.search_summary())}")
+    if not result.slices:
+        console.print(escape(result.nothing_found()))
+        return
+    rate = result.rate_name
+    table = Table(title="Significant weak slices, most excess error first")
+    for col in ("#", "slice", "support", rate, "95% interval", "excess", "excess 95%", "adj. p"):
         table.add_column(col, justify="left" if col == "slice" else "right")
     for s in result.slices:
+        parents = (
+            "\n[dim]and its parent " + escape("; ".join(s.parents)) + "[/]" if s.parents else ""
+        )
         table.add_row(
             str(s.rank),
-            escape(s.expression),
+            escape(s.expression) + parents,
             f"{s.support:,}",
             f"{s.error_rate:.4f}",
             f"[{s.ci_low:.4f}, {s.ci_high:.4f}]",
+            f"{s.excess:,.1f}",
+            f"[{s.excess_low:,.1f}, {s.excess_high:,.1f}]",
             f"{s.p_adjusted:.2g}",
-            "[green]yes[/]" if s.significant else "no",
         )
     console.print(table)
-    if not result.significant:
-        console.print("nothing is significantly worse than the overall error rate")
+    if result.found > len(result.slices):
+        console.print(f"{result.found - len(result.slices)} more significant slices (raise -k)")
 
 
 def _review_command(

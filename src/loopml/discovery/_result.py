@@ -1,0 +1,254 @@
+"""The results of discovery: plain data, stored as the payload of a ``discovery`` record."""
+
+from __future__ import annotations
+
+import html
+from dataclasses import dataclass, field
+from typing import Any
+
+from loopml.slices import Expr
+
+_LOSS_WORDS = {
+    "zero_one": ("error rate", "errors"),
+    "absolute": ("mean absolute error", "total absolute error"),
+    "squared": ("mean squared error", "total squared error"),
+}
+
+
+@dataclass(frozen=True, slots=True)
+class DiscoveredSlice:
+    """One weak slice and its evidence.
+
+    ``excess`` is what fixing it is worth: ``support * (error_rate - overall rate)``, the
+    errors (or loss) above what the slice would have at the overall rate, with its 95%
+    interval ``[excess_low, excess_high]`` (from the interval of the slice's rate).
+    ``parents`` are broader slices whose excess this slice explains (shown with it, not as
+    findings of their own).
+    """
+
+    rank: int
+    expression: str
+    predicates: tuple[str, ...]
+    support: int
+    errors: float
+    error_rate: float
+    share: float
+    score: float
+    ci_low: float
+    ci_high: float
+    p_value: float
+    p_adjusted: float
+    significant: bool
+    expr: Expr = field(repr=False, compare=False)
+    excess: float = 0.0
+    excess_low: float = 0.0
+    excess_high: float = 0.0
+    parents: tuple[str, ...] = ()
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "rank": self.rank,
+            "expression": self.expression,
+            "predicates": list(self.predicates),
+            "support": self.support,
+            "errors": self.errors,
+            "error_rate": self.error_rate,
+            "share": self.share,
+            "excess": self.excess,
+            "excess_low": self.excess_low,
+            "excess_high": self.excess_high,
+            "score": self.score,
+            "ci_low": self.ci_low,
+            "ci_high": self.ci_high,
+            "p_value": self.p_value,
+            "p_adjusted": self.p_adjusted,
+            "significant": self.significant,
+            "parents": list(self.parents),
+        }
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]) -> DiscoveredSlice:
+        from loopml.slices import parse
+
+        skip = ("expr", "predicates", "parents")
+        fields_ = {k: d[k] for k in cls.__dataclass_fields__ if k not in skip and k in d}
+        return cls(
+            **fields_,
+            predicates=tuple(d["predicates"]),
+            parents=tuple(d.get("parents", ())),
+            expr=parse(d["expression"]),
+        )
+
+    def describe(self) -> str:
+        """The slice with the parents it explains: ``a and b (and its parent a)``."""
+        if not self.parents:
+            return self.expression
+        word = "parent" if len(self.parents) == 1 else "parents"
+        return f"{self.expression} (and its {word} " + "; ".join(self.parents) + ")"
+
+
+@dataclass(frozen=True, slots=True)
+class DiscoveryResult:
+    """The significant weak slices, most excess error first, with the search's settings."""
+
+    slices: tuple[DiscoveredSlice, ...]
+    rows: int
+    errors: float
+    error_rate: float
+    columns: tuple[str, ...]
+    min_support: int
+    max_predicates: int
+    k: int
+    alpha: float
+    weight: float
+    correction: str
+    candidates_evaluated: int
+    family_size: int = 0
+    found: int = 0
+    loss: str = "zero_one"
+    bins: int = 5
+    tails: tuple[float, ...] = ()
+    max_values: int = 1000
+    column_sets: int = 0
+    column_sets_skipped: int = 0
+    detectable: tuple[tuple[int, float | None], ...] = ()
+
+    @property
+    def significant(self) -> tuple[DiscoveredSlice, ...]:
+        """The reported slices whose adjusted p-value is at most ``alpha`` (all of them)."""
+        return tuple(s for s in self.slices if s.significant)
+
+    def __len__(self) -> int:
+        return len(self.slices)
+
+    @property
+    def rate_name(self) -> str:
+        return _LOSS_WORDS.get(self.loss, _LOSS_WORDS["zero_one"])[0]
+
+    def search_summary(self) -> str:
+        """What was searched, in one sentence."""
+        family = self.family_size or self.candidates_evaluated
+        skipped = (
+            f", {self.column_sets_skipped} of {self.column_sets} column sets skipped by the "
+            "pruning bound"
+            if self.column_sets_skipped
+            else ""
+        )
+        return (
+            f"searched {self.rows:,} rows over {len(self.columns)} columns "
+            f"({', '.join(self.columns[:8])}{', ...' if len(self.columns) > 8 else ''}), "
+            f"up to {self.max_predicates} predicates, slices of at least {self.min_support} rows: "
+            f"{family:,} slices in the family ({self.candidates_evaluated:,} counted{skipped}); "
+            f"{self.correction} correction at alpha {self.alpha:g}; overall {self.rate_name} "
+            f"{self.error_rate:.4g}"
+        )
+
+    def smallest_effect(self) -> str:
+        """The smallest effect this table could have shown as significant."""
+        parts = []
+        for support, needed in self.detectable:
+            if needed is None:
+                parts.append(f"a slice of {support:,} rows could not be significant at all")
+            else:
+                parts.append(
+                    f"a slice of {support:,} rows needs a {self.rate_name} >= {needed:.4g}"
+                )
+        if not parts:
+            return ""
+        return (
+            "; ".join(parts)
+            + f" (overall {self.error_rate:.4g}) to be significant after the correction"
+        )
+
+    def nothing_found(self) -> str:
+        """The message when no slice is significant: what was searched, what it could show."""
+        return (
+            "no slice is significantly worse than the overall "
+            f"{self.rate_name}: {self.search_summary()}. Smallest detectable effect: "
+            f"{self.smallest_effect()}."
+        )
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "rows": self.rows,
+            "errors": self.errors,
+            "error_rate": self.error_rate,
+            "columns": list(self.columns),
+            "min_support": self.min_support,
+            "max_predicates": self.max_predicates,
+            "k": self.k,
+            "alpha": self.alpha,
+            "weight": self.weight,
+            "correction": self.correction,
+            "candidates_evaluated": self.candidates_evaluated,
+            "family_size": self.family_size,
+            "found": self.found,
+            "loss": self.loss,
+            "bins": self.bins,
+            "tails": list(self.tails),
+            "max_values": self.max_values,
+            "column_sets": self.column_sets,
+            "column_sets_skipped": self.column_sets_skipped,
+            "detectable": [{"support": s, "rate": r} for s, r in self.detectable],
+            "slices": [s.to_dict() for s in self.slices],
+        }
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]) -> DiscoveryResult:
+        """Rebuild a stored result (the payload of a ``discovery`` record); records written
+        before a field existed get its default."""
+        special = ("slices", "columns", "tails", "detectable")
+        fields_ = {k: d[k] for k in cls.__dataclass_fields__ if k not in special and k in d}
+        return cls(
+            **fields_,
+            columns=tuple(d["columns"]),
+            tails=tuple(d.get("tails", ())),
+            detectable=tuple((int(x["support"]), x["rate"]) for x in d.get("detectable", ())),
+            slices=tuple(DiscoveredSlice.from_dict(x) for x in d["slices"]),
+        )
+
+    def _repr_html_(self) -> str:
+        head = f"<p>Discovered slices: {html.escape(self.search_summary())}.</p>"
+        if not self.slices:
+            return head + f"<p>{html.escape(self.nothing_found())}</p>"
+        cols = (
+            "rank",
+            "slice",
+            "support",
+            self.rate_name,
+            "95% CI",
+            "excess",
+            "excess 95% CI",
+            "score",
+            "p",
+            "p adj.",
+        )
+        rows = ["<tr>" + "".join(f"<th>{c}</th>" for c in cols) + "</tr>"]
+        for s in self.slices:
+            parents = (
+                "<br><small>and its parent "
+                + "; ".join(html.escape(p) for p in s.parents)
+                + "</small>"
+                if s.parents
+                else ""
+            )
+            cells = (
+                str(s.rank),
+                f"<code>{html.escape(s.expression)}</code>{parents}",
+                str(s.support),
+                f"{s.error_rate:.4f}",
+                f"[{s.ci_low:.4f}, {s.ci_high:.4f}]",
+                f"{s.excess:.1f}",
+                f"[{s.excess_low:.1f}, {s.excess_high:.1f}]",
+                f"{s.score:.4f}",
+                f"{s.p_value:.3g}",
+                f"{s.p_adjusted:.3g}",
+            )
+            rows.append("<tr>" + "".join(f"<td>{c}</td>" for c in cells) + "</tr>")
+        more = (
+            f"<p>{self.found - len(self.slices)} more significant slices not shown "
+            f"(k={self.k}).</p>"
+            if self.found > len(self.slices)
+            else ""
+        )
+        return head + "<table>" + "".join(rows) + "</table>" + more
