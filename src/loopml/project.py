@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass
 from pathlib import Path
 
-from loopml.errors import InputError
+from loopml.errors import InputError, LoopmlError
 from loopml.metrics._catalog import Task
 from loopml.spec import SPEC_FILE, Spec, find_project_dir, load_spec, render_spec
 from loopml.store import Store
@@ -43,6 +44,32 @@ def open_project(directory: str | Path | None = None) -> Project:
     """Open the project in ``directory`` or the nearest parent holding loopml.toml."""
     pdir = find_project_dir(directory)
     return Project(dir=pdir, spec=load_spec(pdir / SPEC_FILE))
+
+
+def _write_spec(pdir: Path, spec_path: Path, text: str) -> None:
+    """Validate ``text`` and write it to ``spec_path`` atomically; on failure nothing is left
+    behind and the error names loopml.toml, never the temporary file."""
+    tmp = pdir / f".{SPEC_FILE}.{os.getpid()}.tmp"
+    try:
+        pdir.mkdir(parents=True, exist_ok=True)
+        tmp.write_text(text, encoding="utf-8")
+        try:
+            load_spec(tmp)  # never write a spec loopml itself would refuse
+        except LoopmlError as exc:
+            raise type(exc)(
+                exc.message.replace(str(tmp), str(spec_path)),
+                hint=exc.hint,
+                where=(exc.where or "").replace(str(tmp), str(spec_path)) or str(spec_path),
+            ) from None
+        tmp.replace(spec_path)
+    except OSError as exc:
+        raise InputError(
+            f"cannot write {spec_path}: {exc.strerror or exc}",
+            hint="check that the directory exists and is writable (and the disk is not full)",
+            where=str(spec_path),
+        ) from None
+    finally:
+        tmp.unlink(missing_ok=True)
 
 
 def init_project(
@@ -88,11 +115,7 @@ def init_project(
         archetype=archetype,
         optimizing=optimizing,
     )
-    pdir.mkdir(parents=True, exist_ok=True)
-    tmp = spec_path.with_suffix(".toml.tmp")
-    tmp.write_text(text, encoding="utf-8")
-    load_spec(tmp)  # never write a spec loopml itself would refuse
-    tmp.replace(spec_path)
+    _write_spec(pdir, spec_path, text)
     project = Project(dir=pdir, spec=load_spec(spec_path))
     project.store  # create and migrate the store now  # noqa: B018
     return project

@@ -24,6 +24,15 @@ app = typer.Typer(
 )
 
 
+def _print_version(value: bool) -> None:
+    """``loopml --version``: runs while the options are parsed, so no command is needed."""
+    if value:
+        from loopml._lineage import loopml_version
+
+        typer.echo(f"loopml {loopml_version()}")
+        raise typer.Exit(0)
+
+
 @app.callback()
 def _root(
     ctx: typer.Context,
@@ -31,6 +40,13 @@ def _root(
         None, "--project", "-C", help="The project directory (default: the nearest loopml.toml)."
     ),
     debug: bool = typer.Option(False, "--debug", help="Show tracebacks for errors."),
+    version: bool = typer.Option(
+        False,
+        "--version",
+        is_eager=True,
+        callback=_print_version,
+        help="Print the loopml version and exit.",
+    ),
 ) -> None:
     """loopml: the project loop, from problem statement to a model that may ship."""
     ctx.obj = CliState(project=project, debug=debug)
@@ -38,7 +54,7 @@ def _root(
 
 
 def _register() -> None:
-    from loopml.cli import _analyze, _data, _eval, _project, _report, _train
+    from loopml.cli import _analyze, _data, _eval, _project, _report, _store, _train
 
     _project.register(app)
     _data.register(app)
@@ -46,6 +62,7 @@ def _register() -> None:
     _eval.register(app)
     _analyze.register(app)
     _report.register(app)
+    _store.register(app)
 
 
 _register()
