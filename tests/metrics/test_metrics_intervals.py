@@ -1,4 +1,5 @@
-"""Intervals from counts: Wilson against statsmodels, bootstraps against row bootstraps."""
+"""Intervals from counts: Wilson against statsmodels, posteriors and bootstraps against row
+bootstraps."""
 
 from __future__ import annotations
 
@@ -7,6 +8,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from metrics_helpers import binary_scores, labels, multiclass_proba
+from scipy.stats import beta, binomtest
 from sklearn import metrics as skm
 from statsmodels.stats.proportion import proportion_confint  # type: ignore[import-untyped]
 
@@ -24,6 +26,7 @@ from loopml.metrics import (
     score_counts_from_arrays,
     wilson_interval,
 )
+from loopml.metrics._intervals import confusion_prior
 
 
 @settings(max_examples=60, deadline=None)
@@ -69,7 +72,7 @@ def test_interval_uses_wilson_for_ratios_of_counts() -> None:
     np.testing.assert_allclose(
         np.array([rec.low, rec.high]), proportion_confint(tp, pos, method="wilson")
     )
-    assert interval("f1", counts, task="binary").method == "bootstrap"
+    assert interval("f1", counts, task="binary").method == "posterior"
     reg = regression_counts_from_arrays(rng.normal(size=50), rng.normal(size=50))
     assert interval("rmse", reg, task="regression").method == "normal"
 
@@ -193,10 +196,121 @@ def test_difference_interval_matches_normal_theory_for_accuracy() -> None:
 
 def test_a_slice_without_errors_does_not_get_a_degenerate_interval() -> None:
     """37 rows all right: the plain count (or row) bootstrap can only redraw a perfect table
-    and says [1, 1]; the smoothed draw gives an interval like Wilson's for a proportion."""
+    and says [1, 1]; the posterior gives F1 = 1 - (FP + FN) / (2 TP + FP + FN) the lower
+    bound of a proportion with 2 TP = 34 successes of 34 (Jeffreys; Clopper-Pearson is a
+    little lower), and the interval still reaches the estimate 1."""
     perfect = ConfusionCounts((0, 1), np.array([[20, 0], [0, 17]]))
     low, high = bootstrap_interval("f1", perfect, task="binary", n_boot=2000, seed=3)
     assert float(np.asarray(high)) == 1.0
-    wilson_low, _ = wilson_interval(17, 17)
-    assert 0.8 < float(np.asarray(low)) < 1.0
-    assert abs(float(np.asarray(low)) - float(np.asarray(wilson_low))) < 0.1
+    cp_low = binomtest(34, 34).proportion_ci(method="exact").low
+    jeffreys_low = beta.ppf(0.025, 34.5, 0.5)
+    assert cp_low < float(np.asarray(low)) < 1.0
+    assert float(np.asarray(low)) == pytest.approx(jeffreys_low, abs=0.015)
+
+
+@pytest.mark.parametrize("positives", [3, 10, 20])
+def test_a_slice_with_41_of_41_right_gets_a_jeffreys_like_f1_interval(positives: int) -> None:
+    """Issue 10: a slice with 41 of 41 right got [0.566, 1.0] for F1 from the count bootstrap
+    that added one half to every cell. Its F1 lower bound is now that of a proportion with
+    2 TP successes of 2 TP (Jeffreys, scipy), above Clopper-Pearson's; 3 positives still get
+    a wide interval, as they should."""
+    m = np.array([[41 - positives, 0], [0, positives]])
+    iv = interval("f1", ConfusionCounts((0, 1), m), task="binary")
+    assert iv.method == "posterior"
+    assert iv.estimate == 1.0 and iv.high == 1.0
+    k = 2 * positives
+    assert binomtest(k, k).proportion_ci(method="exact").low < float(iv.low)
+    assert float(iv.low) == pytest.approx(beta.ppf(0.025, k + 0.5, 0.5), abs=0.02)
+    assert interval("accuracy", ConfusionCounts((0, 1), m), task="binary").low > 0.9
+
+
+def _penguins_predictions(features: list[str]) -> tuple[np.ndarray, np.ndarray]:
+    """A fixed logistic regression on palmerpenguins: test labels and predictions."""
+    from palmerpenguins import load_penguins
+    from sklearn.linear_model import LogisticRegression
+    from sklearn.model_selection import train_test_split
+    from sklearn.pipeline import make_pipeline
+    from sklearn.preprocessing import StandardScaler
+
+    df = load_penguins().dropna(subset=features)
+    species = sorted(df["species"].unique())
+    y = df["species"].map({s: i for i, s in enumerate(species)}).to_numpy()
+    x_tr, x_te, y_tr, y_te = train_test_split(
+        df[features].to_numpy(), y, test_size=0.3, random_state=0, stratify=y
+    )
+    model = make_pipeline(StandardScaler(), LogisticRegression(max_iter=1000)).fit(x_tr, y_tr)
+    return y_te, model.predict(x_te)
+
+
+def _row_bootstrap_interval(
+    fn: object, y: np.ndarray, p: np.ndarray, n_boot: int = 1000
+) -> tuple[float, float]:
+    """Percentile interval of ``fn`` (a scikit-learn metric) over resampled rows."""
+    rng = np.random.default_rng(0)
+    n = len(y)
+    idx = (rng.integers(0, n, n) for _ in range(n_boot))
+    vals = [fn(y[i], p[i]) for i in idx]  # type: ignore[operator]
+    low, high = np.quantile(vals, [0.025, 0.975])
+    return float(low), float(high)
+
+
+@pytest.mark.parametrize(
+    ("features", "tol"),
+    [
+        (["bill_length_mm", "bill_depth_mm", "flipper_length_mm", "body_mass_g"], 0.025),
+        (["flipper_length_mm", "body_mass_g"], 0.025),
+    ],
+)
+def test_macro_f1_on_penguins_is_close_to_a_row_bootstrap(features: list[str], tol: float) -> None:
+    """Issue 10: macro F1 on penguins got [0.888, 1.0] where a plain row bootstrap of
+    sklearn's f1_score gives [0.951, 1.0]. A near-perfect model (one error in 103 rows) and
+    a weak one (flipper and mass only, Adelie and Chinstrap confused): both close to the
+    row bootstrap now."""
+    y, p = _penguins_predictions(features)
+    counts = confusion_from_arrays(y, p, 3)
+    iv = interval("f1_macro", counts, task="multiclass")
+    f1 = skm.f1_score(y, p, average="macro")
+    assert iv.estimate == pytest.approx(f1)
+    row_low, row_high = _row_bootstrap_interval(
+        lambda a, b: skm.f1_score(a, b, average="macro", labels=[0, 1, 2]), y, p
+    )
+    assert float(iv.low) == pytest.approx(row_low, abs=tol)
+    assert float(iv.high) == pytest.approx(row_high, abs=tol)
+
+
+def test_posterior_interval_matches_a_row_bootstrap_where_nothing_is_rare() -> None:
+    """False-alarm check: 1,500 rows, 30% positives, no empty cells: the posterior interval
+    of F1, MCC and balanced accuracy equals the row bootstrap of scikit-learn's metrics."""
+    rng = np.random.default_rng(11)
+    y = (rng.random(1500) < 0.3).astype(int)
+    p = np.where(rng.random(1500) < 0.85, y, 1 - y)
+    counts = confusion_from_arrays(y, p, 2)
+    for name, fn in (
+        ("f1", skm.f1_score),
+        ("mcc", skm.matthews_corrcoef),
+        ("balanced_accuracy", skm.balanced_accuracy_score),
+    ):
+        iv = interval(name, counts, task="binary")
+        assert iv.method == "posterior"
+        row_low, row_high = _row_bootstrap_interval(fn, y, p, n_boot=600)
+        assert float(iv.low) == pytest.approx(row_low, abs=0.008), name
+        assert float(iv.high) == pytest.approx(row_high, abs=0.008), name
+
+
+def test_undefined_metrics_get_no_interval_and_intervals_hold_the_estimate() -> None:
+    """No positives and none predicted: F1 is undefined, so is its interval (not the prior's
+    [0, 1]); a slice without hits has F1 = 0 and an interval starting at 0."""
+    m = np.array([[[30, 0], [0, 0]], [[25, 3], [4, 0]], [[0, 0], [0, 0]]])
+    low, high = bootstrap_interval("f1", ConfusionCounts((0, 1), m), task="binary")
+    assert isinstance(low, np.ndarray) and isinstance(high, np.ndarray)
+    assert np.isnan(low[0]) and np.isnan(high[0]) and np.isnan(low[2]) and np.isnan(high[2])
+    assert low[1] == 0.0 and 0.0 < high[1] < 0.6
+
+
+def test_confusion_prior_is_half_a_row_on_the_diagonal_and_half_a_row_of_error() -> None:
+    for k in (2, 3, 5):
+        prior = confusion_prior(k)
+        assert np.allclose(np.diag(prior), 0.5)
+        assert prior.sum() - np.trace(prior) == pytest.approx(0.5)
+    with pytest.raises(InputError, match="2 classes"):
+        confusion_prior(1)

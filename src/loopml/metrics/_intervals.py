@@ -1,14 +1,21 @@
-"""Confidence intervals from counts: Wilson, count bootstrap and normal approximations.
+"""Confidence intervals from counts: Wilson, a Dirichlet posterior, count bootstrap, normal.
 
-The bootstrap resamples the *counts*, never the rows:
-
-- confusion counts: a multinomial draw over the K*K cells of each slice, with that slice's n;
-  a slice with an empty cell is drawn from its counts plus one half in every cell, so that
-  a slice without errors does not get the degenerate interval [1, 1];
-- score histograms, ranking metrics (ROC AUC, average precision): for every scored class
-  ``j`` a multinomial draw over the (true class, bin) cells of ``hist[..., :, j, :]``
-  (independently per ``j`` for one-vs-rest multiclass, which ignores the correlation
-  between the classes' histograms);
+- ratios of counts (accuracy, error rate, binary or micro precision/recall/specificity): the
+  Wilson score interval;
+- every other metric of confusion counts (F1, F-beta, MCC, kappa, balanced accuracy, macro
+  and weighted averages): the equal-tailed interval of the metric under the Dirichlet
+  posterior of each slice's cell probabilities, ``Dirichlet(counts + prior)`` (a Bayesian
+  bootstrap of the counts). The prior is half a pseudo-row on every diagonal cell and half a
+  pseudo-row of error spread evenly over the off-diagonal cells (:func:`confusion_prior`):
+  a slice without errors still gets a sensible interval, and a class a slice barely saw
+  neither collapses its F1 to 0 nor drowns a small slice in pseudo-errors. The metric of a
+  draw is the metric of the drawn *probabilities*, so the interval is one for the
+  population value; docs/intervals.md gives its coverage, measured by simulation
+  (tests/metrics/test_interval_coverage.py), and says where a slice is too small;
+- score histograms, ranking metrics (ROC AUC, average precision): a bootstrap of the counts,
+  for every scored class ``j`` a multinomial draw over the (true class, bin) cells of
+  ``hist[..., :, j, :]`` (independently per ``j`` for one-vs-rest multiclass, which ignores
+  the correlation between the classes' histograms);
 - log loss and Brier: a multinomial draw over the cells ``(k, j=k, b)`` (each row is in
   exactly one), each cell's rows given the loss of the cell's mean score ("per-cell mean");
   the draws are centred on the exact value, so only the spread is approximate. The Brier
@@ -17,7 +24,8 @@ The bootstrap resamples the *counts*, never the rows:
   sums (``sum_err4`` gives the variance of MSE/RMSE; R² treats the target variance as
   fixed; MAPE needs ``sum_ape2``).
 
-Percentile intervals ignore resamples where the metric is undefined (NaN).
+Percentile intervals ignore draws where the metric is undefined (NaN); a slice whose metric
+is undefined (no rows, or F1 without positives or predicted positives) gets a NaN interval.
 """
 
 from __future__ import annotations
@@ -46,6 +54,7 @@ __all__ = [
     "Interval",
     "bootstrap_interval",
     "bootstrap_samples",
+    "confusion_prior",
     "difference_interval",
     "interval",
     "wilson_interval",
@@ -63,7 +72,7 @@ class Interval:
     estimate: FloatArray | float
     low: FloatArray | float
     high: FloatArray | float
-    method: str  # "wilson", "bootstrap" or "normal"
+    method: str  # "wilson", "posterior", "bootstrap" or "normal"
     confidence: float
 
     def to_dict(self) -> dict[str, Any]:
@@ -123,26 +132,17 @@ def _multinomial(
     rng: np.random.Generator,
     cells: npt.NDArray[np.int64],
     n_boot: int,
-    *,
-    smooth_empty: bool = False,
 ) -> npt.NDArray[np.int64]:
-    """``n_boot`` multinomial redraws of every row of ``cells`` (``S... x C``), same totals.
-
-    With ``smooth_empty``, a row with an empty cell is redrawn from its counts plus one half
-    in every cell (a Jeffreys-style smoothing): a slice with no errors then still gets draws
-    with errors, so its interval is not the degenerate [value, value].
-    """
+    """``n_boot`` multinomial redraws of every row of ``cells`` (``S... x C``), same totals."""
     shape = cells.shape
     flat = cells.reshape(-1, shape[-1])
-    # without smoothing, cells empty in every slice stay empty and are not drawn at all
-    keep = np.arange(flat.shape[1]) if smooth_empty else np.flatnonzero(flat.any(axis=0))
+    # cells empty in every slice stay empty and are not drawn at all
+    keep = np.flatnonzero(flat.any(axis=0))
     if keep.size == 0 or flat.shape[0] == 0:
         return np.zeros((n_boot, *shape), dtype=np.int64)
     sub = flat[:, keep]
     tot = sub.sum(axis=-1)
     weights = sub.astype(np.float64)
-    if smooth_empty:
-        weights = weights + 0.5 * (sub == 0).any(axis=-1, keepdims=True)
     mass = weights.sum(axis=-1)
     pvals = weights / np.where(mass > 0, mass, 1.0)[:, None]
     pvals[mass == 0] = 1.0 / keep.size
@@ -183,6 +183,59 @@ def _conditional_binomials(
         mass_left = mass_left - pvals[:, c]
     out[:, :, n_cells - 1] = remaining
     return out
+
+
+_PRIOR_DIAGONAL = 0.5  # pseudo-rows on every diagonal cell
+_PRIOR_ERRORS = 0.5  # pseudo-rows of error in all, spread evenly over the off-diagonal cells
+
+
+def confusion_prior(k: int) -> FloatArray:
+    """The ``K x K`` Dirichlet prior of the posterior interval of label metrics.
+
+    Half a pseudo-row on every diagonal cell, half a pseudo-row in all on the off-diagonal
+    cells. Chosen by the coverage simulation (docs/intervals.md): one half in *every* cell
+    (Jeffreys) puts ``K² / 2`` pseudo-rows in a slice, most of them errors, and undercovers
+    accurate multiclass models on small slices; a total of one pseudo-row spread evenly
+    leaves a class with no rows in the slice an F1 near 0 and undercovers macro F1.
+    """
+    if k < 2:
+        raise InputError(
+            f"a confusion prior needs at least 2 classes; {k} was given",
+            hint="pass the number of classes of the confusion matrix",
+            where="k",
+        )
+    off = _PRIOR_ERRORS / (k * (k - 1))
+    prior = np.full((k, k), off)
+    np.fill_diagonal(prior, _PRIOR_DIAGONAL)
+    return prior
+
+
+def _confusion_of(classes: tuple[Any, ...], matrix: FloatArray) -> ConfusionCounts:
+    """Confusion "counts" holding real-valued cells (posterior draws), not validated.
+
+    Every label metric is a function of ratios of cell sums, so it is defined on (and
+    unchanged by scaling) real-valued cells; the metric code converts cells to float anyway.
+    """
+    out = object.__new__(ConfusionCounts)
+    object.__setattr__(out, "classes", classes)
+    object.__setattr__(out, "matrix", matrix)
+    return out
+
+
+def _posterior_samples(
+    name: str, counts: ConfusionCounts, task: Task, n_boot: int, rng: np.random.Generator
+) -> FloatArray:
+    """The metric of ``n_boot`` draws from ``Dirichlet(counts + prior)`` per slice.
+
+    A Dirichlet draw is a vector of independent gamma draws, normalized; label metrics do not
+    change when every cell is scaled, so the gamma draws are used as they are.
+    """
+    m = counts.matrix
+    alpha = m + confusion_prior(m.shape[-1])
+    draws = rng.standard_gamma(np.broadcast_to(alpha, (n_boot, *alpha.shape)))
+    return np.asarray(
+        compute(name, _confusion_of(counts.classes, draws), task=task), dtype=np.float64
+    )
 
 
 def _clip_p(p: FloatArray) -> FloatArray:
@@ -252,7 +305,9 @@ def bootstrap_samples(
     n_boot: int = 1000,
     seed: int | np.random.Generator = 0,
 ) -> FloatArray:
-    """``n_boot`` bootstrap values of the metric (shape ``n_boot x S...``), resampling counts."""
+    """``n_boot`` draws of the metric (shape ``n_boot x S...``): from the Dirichlet posterior
+    of the cells for confusion counts, from a bootstrap of the counts for score histograms
+    (see the module doc)."""
     spec = parse_metric(name)
     _check_counts(spec, counts, task)
     if n_boot < 1:
@@ -288,12 +343,7 @@ def _samples_once(
 ) -> FloatArray:
     name = spec.info.name
     if isinstance(counts, ConfusionCounts):
-        m = counts.matrix
-        k = m.shape[-1]
-        flat = m.reshape((*m.shape[:-2], k * k))
-        draws = _multinomial(rng, flat, n_boot, smooth_empty=True).reshape((n_boot, *m.shape))
-        resampled = ConfusionCounts(classes=counts.classes, matrix=draws)
-        return np.asarray(compute(name, resampled, task=task), dtype=np.float64)
+        return _posterior_samples(name, counts, task, n_boot, rng)
     if spec.base in ("log_loss", "brier"):
         return _loss_samples(spec, counts, n_boot, rng)
     return _rank_samples(name, counts, task, n_boot, rng)
@@ -352,9 +402,10 @@ def bootstrap_interval(
     confidence: float = 0.95,
     seed: int = 0,
 ) -> Bounds:
-    """Percentile bootstrap interval of the metric, resampling the counts (see module doc).
+    """Percentile interval of the metric's draws (see :func:`bootstrap_samples`).
 
-    Regression metrics get a normal (delta method) interval instead.
+    Label metrics use the Dirichlet posterior of the counts and get a NaN interval where the
+    metric itself is undefined; regression metrics get a normal (delta method) interval.
     """
     z = _z(confidence)
     spec = parse_metric(name)
@@ -364,7 +415,14 @@ def bootstrap_interval(
         return _out(est - z * se), _out(est + z * se)
     samples = bootstrap_samples(name, counts, task=task, n_boot=n_boot, seed=seed)
     alpha = (1.0 - confidence) / 2.0
-    return _out(_nan_quantile(samples, alpha)), _out(_nan_quantile(samples, 1.0 - alpha))
+    low, high = _nan_quantile(samples, alpha), _nan_quantile(samples, 1.0 - alpha)
+    if isinstance(counts, ConfusionCounts):
+        # the posterior of a continuous metric never reaches its bounds (F1 = 1 of a slice
+        # without errors, 0 without hits): the interval is widened to hold the estimate
+        est = np.asarray(compute(name, counts, task=task), dtype=np.float64)
+        low = np.where(np.isnan(est), np.nan, np.fmin(low, est))
+        high = np.where(np.isnan(est), np.nan, np.fmax(high, est))
+    return _out(low), _out(high)
 
 
 def interval(
@@ -376,7 +434,8 @@ def interval(
     n_boot: int = 1000,
     seed: int = 0,
 ) -> Interval:
-    """Wilson for ratios of counts, normal for regression, the count bootstrap otherwise."""
+    """Wilson for ratios of counts, the Dirichlet posterior for other label metrics, normal
+    for regression, the count bootstrap for score metrics (see the module doc)."""
     estimate = compute(name, counts, task=task)
     parts = proportion_parts(name, counts, task=task)
     if parts is not None:
@@ -386,7 +445,9 @@ def interval(
         low, high = bootstrap_interval(
             name, counts, task=task, n_boot=n_boot, confidence=confidence, seed=seed
         )
-        method = "normal" if isinstance(counts, RegressionCounts) else "bootstrap"
+        method = {RegressionCounts: "normal", ConfusionCounts: "posterior"}.get(
+            type(counts), "bootstrap"
+        )
     return Interval(estimate, low, high, method, confidence)
 
 
@@ -400,7 +461,8 @@ def difference_interval(
     n_boot: int = 1000,
     seed: int = 0,
 ) -> Interval:
-    """Interval for ``metric(a) - metric(b)``: independent bootstraps of a and b.
+    """Interval for ``metric(a) - metric(b)``: independent draws for a and b (posterior for
+    label metrics, bootstrap for score metrics), differenced.
 
     Regression metrics combine the two normal approximations (``se = sqrt(se_a² + se_b²)``).
     """
@@ -429,6 +491,6 @@ def difference_interval(
         _out(estimate),
         _out(_nan_quantile(diff, alpha)),
         _out(_nan_quantile(diff, 1.0 - alpha)),
-        "bootstrap",
+        "posterior" if isinstance(counts_a, ConfusionCounts) else "bootstrap",
         confidence,
     )
