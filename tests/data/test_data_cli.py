@@ -107,3 +107,32 @@ def test_labels_commands(run: object, tmp_path: Path) -> None:
     assert code == 0 and json.loads(out)["scores"][0]["metrics"]["accuracy"]["estimate"] == 0.75
     code, out = invoke("labels", "hlp", "--gold", "label")
     assert code == 0 and "gold" in out
+
+
+def test_data_add_split_and_validate_say_what_went_wrong(run: object, tmp_path: Path) -> None:
+    invoke = run  # type: ignore[assignment]
+    n = 200
+    x = [str(i / 10) for i in range(n)]
+    x[5] = "n/a"
+    path = tmp_path / "w.csv"
+    pd.DataFrame(
+        {
+            "id": range(n),
+            "x": x,
+            "site": ["s1"] * 100 + ["s2"] * 100,
+            "label": ["yes", "no"] * 100,
+        }
+    ).to_csv(path, index=False)
+    code, out = invoke("data", "add", str(path), "--name", "train")
+    assert code == 0 and "warning" in out and "numeric_text" in out
+    assert "row 6: 'n/a'" in out and "--type x=float" in out
+    code, out = invoke("data", "show", "train@1", "--json")
+    assert json.loads(out)["columns"][3]["categories"] == ["no", "yes"]
+    code, out = invoke("data", "split", "train@1", "--by", "group:site", "--test", "0.3")
+    assert code == 0 and "asked for a 30% test part, got 50%" in out.replace("\n", " ")
+    code, out = invoke("data", "validate", "train@1")
+    assert "numeric_text" in out and "hint:" in out
+    code, out = invoke("data", "add", str(path), "--name", "t2", "--type", "x=float")
+    assert code == 2 and "1 cell(s) of column 'x' are not float" in out.replace("\n", " ")
+    code, out = invoke("data", "add", str(path), "--name", "t2", "--type", "x")
+    assert code == 2 and "COLUMN=TYPE" in out

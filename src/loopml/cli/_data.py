@@ -39,14 +39,24 @@ def data_add(
     file: str = typer.Argument(..., help="A Parquet, CSV or Arrow file, or an fsspec URL."),
     name: str = typer.Option(..., "--name", "-n", help="The dataset name, e.g. train."),
     unlabeled: bool = typer.Option(False, "--unlabeled", help="The data has no label column."),
+    types: list[str] = typer.Option(
+        [],
+        "--type",
+        help="Declare a column's type, COLUMN=TYPE (float, integer, text, boolean, date, "
+        "timestamp); repeatable. Cells that do not parse are an error.",
+    ),
+    decimal: str = typer.Option(".", "--decimal", help="The CSV decimal separator: . or ,"),
     as_json: bool = _JSON,
 ) -> None:
     """Store FILE as a new immutable version of dataset NAME."""
     from loopml.data import add_dataset
     from loopml.project import open_project
 
+    declared = _parse_types(types)
     with open_project(project_dir()) as project:
-        version = add_dataset(project, file, name=name, unlabeled=unlabeled)
+        version = add_dataset(
+            project, file, name=name, unlabeled=unlabeled, types=declared, decimal=decimal
+        )
     if as_json:
         print_json(version.to_dict())
         return
@@ -55,6 +65,27 @@ def data_add(
         f"[green]{verb}[/] [bold]{version.ref}[/] ({version.id}): {version.n_rows} rows, "
         f"{len(version.columns)} columns, sha256 {version.content_hash[:12]}"
     )
+    for w in version.warnings:
+        console.print("  [yellow]warning[/] ", end="")
+        console.print(f"{w['check']}: {w['message']}", markup=False)
+        if w.get("hint"):
+            console.print(f"    hint: {w['hint']}", markup=False)
+
+
+def _parse_types(items: list[str]) -> dict[str, str]:
+    from loopml.errors import InputError
+
+    out: dict[str, str] = {}
+    for item in items:
+        column, sep, kind = item.rpartition("=")
+        if not sep or not column or not kind:
+            raise InputError(
+                f"--type {item!r} is not COLUMN=TYPE",
+                hint="write e.g. --type price=float (repeat --type for more columns)",
+                where="--type",
+            )
+        out[column] = kind
+    return out
 
 
 @handles_errors
@@ -120,6 +151,9 @@ def data_split(
     console.print(
         f"[green]split[/] {sp.ref} ({sp.id}) by {sp.by}: {sp.n_train} train, {sp.n_test} test"
     )
+    for w in sp.warnings:
+        console.print("  [yellow]warning[/] ", end="")
+        console.print(w, markup=False)
 
 
 @handles_errors
@@ -149,6 +183,8 @@ def data_validate(
             console.print(
                 f"{f.message}" + (f" (e.g. {f.examples})" if f.examples else ""), markup=False
             )
+            if f.hint:
+                console.print(f"           hint: {f.hint}", markup=False)
     if report.has_errors:
         raise typer.Exit(1)
 

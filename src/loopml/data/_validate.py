@@ -1,4 +1,5 @@
-"""Dataset validation: a handful of DuckDB aggregate queries, each finding with a severity.
+"""Dataset validation: a handful of DuckDB aggregate queries (over at most ``BATCH`` columns
+each on wide tables), each finding with a severity and, where the check knows, a hint.
 
 Checks (``check`` names in the findings):
 
@@ -12,8 +13,12 @@ Checks (``check`` names in the findings):
   ``range_violation`` (numeric values outside the reference min..max: warning),
   ``new_category`` (values of a categorical column the reference never had: warning),
   ``vanished_category`` (info);
+- ``numeric_text`` (warning): a text column whose non-empty cells are at least 90% numbers
+  (as written or with a decimal comma), with the count of the other cells, example rows and the
+  fix (it would otherwise be encoded as categories, not as a number);
 - ``label_distribution`` (info) and ``label_skew`` (warning when the rarest class's share is
-  below ``skew``);
+  below ``skew``); ``unseen_test_class`` (error): a class in the test part of the newest split
+  that train never has;
 - leakage: ``split_leakage`` (identical feature rows in train and test of the newest split of
   the version), ``holdout_shared_ids`` and ``holdout_duplicate_rows`` against a holdout
   version: errors.
@@ -24,12 +29,14 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Literal
 
+from loopml.data._profile import batched, numeric_text, run_batched
 from loopml.data._util import MAX_EXAMPLES, html_table, jsonable
 from loopml.data._versions import (
     ColumnSchema,
     DatasetVersion,
     dataset_path,
     get_dataset,
+    numeric_text_columns,
 )
 from loopml.errors import InputError
 from loopml.slices import quote_identifier as qident
@@ -53,6 +60,7 @@ class Finding:
     count: int
     column: str | None = None
     examples: list[Any] = field(default_factory=list)
+    hint: str | None = None  # how to fix it, where the check knows
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -62,6 +70,7 @@ class Finding:
             "count": self.count,
             "message": self.message,
             "examples": jsonable(self.examples),
+            "hint": self.hint,
         }
 
 
@@ -166,39 +175,68 @@ def validate_dataset(
 
         # missing values: counts are in the schema; one query for examples
         with_nulls = [c for c in version.columns if c.n_null > 0]
-        if with_nulls:
-            sel = ", ".join(
+        null_examples = run_batched(
+            con,
+            "t",
+            with_nulls,
+            lambda i, c: [
                 f"list_slice(list({qid}) FILTER (WHERE {qident(c.name)} IS NULL), 1, "
-                f"{MAX_EXAMPLES})"
-                for c in with_nulls
+                f"{MAX_EXAMPLES}) AS ex_{i}"
+            ],
+        )
+        for i, c in enumerate(with_nulls):
+            findings.append(
+                Finding(
+                    "missing_values",
+                    "error" if c.name == idc else "warning",
+                    f"{c.n_null} of {n} rows ({c.n_null / n:.1%}) have no value in "
+                    f"{c.name!r}" + ("; examples are row ids" if c.name != idc else ""),
+                    c.n_null,
+                    c.name,
+                    list(null_examples[f"ex_{i}"] or []),
+                )
             )
-            row = con.execute(f"SELECT {sel} FROM t").fetchone()
-            assert row is not None
-            for c, ex in zip(with_nulls, row, strict=True):
+
+        # numbers stored as text
+        checked = numeric_text_columns(version.columns, idc, label, classification)
+        if checked:
+            con.execute(
+                f"CREATE VIEW t_rows AS SELECT *, file_row_number + 1 AS _loopml_row FROM "
+                f"read_parquet('{_path(project, version)}', file_row_number = true)"
+            )
+            for found in numeric_text(con, "t_rows", checked, row_column="_loopml_row"):
                 findings.append(
                     Finding(
-                        "missing_values",
-                        "error" if c.name == idc else "warning",
-                        f"{c.n_null} of {n} rows ({c.n_null / n:.1%}) have no value in "
-                        f"{c.name!r}" + ("; examples are row ids" if c.name != idc else ""),
-                        c.n_null,
-                        c.name,
-                        list(ex or []),
+                        "numeric_text",
+                        "warning",
+                        found.message(),
+                        found.n_bad or found.n_comma,
+                        found.column,
+                        found.examples,
+                        found.hint(),
                     )
                 )
 
         # constant and near-constant columns
         others = [c for c in version.columns if c.name != idc]
+        # only a column with few distinct values can have one value on near_constant of rows
+        candidates = [
+            c for c in others if (n - c.n_null) - max(c.n_distinct, 1) + 1 >= near_constant * n
+        ]
+        top: dict[str, tuple[Any, int]] = {}
+        for batch in batched(candidates):
+            casts = ", ".join(f"{qident(c.name)}::VARCHAR AS {qident(c.name)}" for c in batch)
+            top.update(
+                {
+                    str(col): (val, int(cnt))
+                    for col, val, cnt in con.execute(
+                        "SELECT col, arg_max(val, n), max(n) FROM (SELECT col, val, count(*) n "
+                        f"FROM (UNPIVOT (SELECT {casts} FROM t) ON COLUMNS(*) INTO NAME col "
+                        "VALUE val) GROUP BY ALL) GROUP BY col"
+                    ).fetchall()
+                }
+            )
         if others:
-            casts = ", ".join(f"{qident(c.name)}::VARCHAR AS {qident(c.name)}" for c in others)
-            top = {
-                str(col): (val, int(cnt))
-                for col, val, cnt in con.execute(
-                    "SELECT col, arg_max(val, n), max(n) FROM (SELECT col, val, count(*) n "
-                    f"FROM (UNPIVOT (SELECT {casts} FROM t) ON COLUMNS(*) INTO NAME col "
-                    "VALUE val) GROUP BY ALL) GROUP BY col"
-                ).fetchall()
-            }
             for c in others:
                 val, cnt = top.get(c.name, (None, 0))
                 if c.n_distinct == 0 or (c.n_distinct == 1 and c.n_null == 0):
@@ -303,6 +341,10 @@ def validate_dataset(
                             [rare_class],
                         )
                     )
+
+        # classes in the test part of the newest split that train never has
+        if label is not None and classification:
+            findings += _unseen_test_classes(project, con, version, label)
 
         # leakage
         features = [c.name for c in others if c.name != label]
@@ -451,6 +493,41 @@ def _against(
                             gone[:MAX_EXAMPLES],
                         )
                     )
+    return out
+
+
+def _unseen_test_classes(
+    project: Project, con: Any, version: DatasetVersion, label: str
+) -> list[Finding]:
+    rec = project.store.latest("split", name=version.ref)
+    if rec is None:
+        return []
+    sha = str(rec.payload["assignment_artifact"])
+    path = str(project.store.artifacts.local_path(sha)).replace("'", "''")
+    qid, ql = qident(version.id_column), qident(label)
+    rows = con.execute(
+        f"SELECT t.{ql}, count(*) FILTER (WHERE a.part = 'test'), "
+        f"list_slice(list(t.{qid} ORDER BY t.{qid}) FILTER (WHERE a.part = 'test'), 1, "
+        f"{MAX_EXAMPLES}) FROM t JOIN read_parquet('{path}') a ON t.{qid} = a.id "
+        f"WHERE t.{ql} IS NOT NULL GROUP BY 1 "
+        "HAVING count(*) FILTER (WHERE a.part = 'train') = 0 ORDER BY 2 DESC, 1"
+    ).fetchall()
+    out: list[Finding] = []
+    for value, n_test, ids in rows:
+        out.append(
+            Finding(
+                "unseen_test_class",
+                "error",
+                f"class {jsonable(value)!r} of {label!r} has {int(n_test)} row(s) in the test "
+                f"part of split {rec.ref} and none in train: a model trained on it cannot "
+                "predict that class; examples are test ids",
+                int(n_test),
+                label,
+                list(ids or []),
+                f"split again --by stratified (every class then has rows in train), or add "
+                f"more rows of class {jsonable(value)!r}",
+            )
+        )
     return out
 
 

@@ -11,7 +11,8 @@ version. (A pyarrow upgrade that changes the writer's output makes a re-added ta
 version; its rows are unchanged.)
 
 Its inferred schema (type, nullability, null count, distinct count, range of numeric columns,
-categories of text/boolean columns and of the label) comes from two DuckDB aggregate queries.
+categories of text/boolean columns and of the label) comes from Arrow compute kernels run one
+column at a time, so a table with thousands of columns profiles in bounded memory.
 
 A split records which ids are in ``train`` and ``test`` (an artifact with the columns ``id``
 and ``part``); the record is named after the dataset version (``train@2``) so its reference is
@@ -21,11 +22,10 @@ and ``part``); the record is named after the dataset version (``train@2``) so it
 from __future__ import annotations
 
 import hashlib
-import io
 import json
 import math
-import re
-from collections.abc import Sequence
+import os
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
@@ -35,13 +35,12 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
+from loopml.data._profile import NumericText, numeric_text
+from loopml.data._read import _duckdb, read_table
 from loopml.data._util import MAX_EXAMPLES, html_table, jsonable
 from loopml.errors import InputError, NotFoundError, SchemaError
-from loopml.slices import quote_identifier as qident
 
 if TYPE_CHECKING:
-    import pandas as pd
-
     from loopml.project import Project
     from loopml.store import Record
 
@@ -60,6 +59,8 @@ __all__ = [
 ]
 
 MAX_CATEGORIES = 50
+MAX_STRATA = 50  # more distinct values than this in a float column: continuous
+SHARE_TOLERANCE = 0.05  # a group split this far off the asked test share says so
 _ROW_GROUP = 1_000_000
 ColumnKind = Literal["integer", "float", "decimal", "boolean", "text", "temporal", "other"]
 SplitPart = Literal["train", "test"]
@@ -133,49 +134,37 @@ def column_kind(dtype: pa.DataType) -> ColumnKind:
 def infer_schema(
     con: Any, table_name: str, table: pa.Table, *, categorical: Sequence[str] = ()
 ) -> list[ColumnSchema]:
-    """Column schemas of ``table`` (registered in DuckDB as ``table_name``): two queries."""
-    names = list(table.column_names)
-    kinds = {f.name: column_kind(f.type) for f in table.schema}
-    selects: list[str] = []
-    for i, name in enumerate(names):
-        q = qident(name)
-        selects.append(f"count({q}) AS nn_{i}")
-        selects.append(f"count(DISTINCT {q}) AS nd_{i}")
-        if kinds[name] in ("integer", "float", "decimal", "temporal"):
-            selects.append(f"min({q}) AS mn_{i}")
-            selects.append(f"max({q}) AS mx_{i}")
-    cur = con.execute(f"SELECT count(*) AS n, {', '.join(selects)} FROM {table_name}")
-    row = cur.fetchone()
-    values = dict(zip([d[0] for d in cur.description], row, strict=True))
-    n_rows = int(values["n"])
+    """Column schemas of ``table``, one column at a time with Arrow compute kernels, so memory
+    stays bounded by one column however wide the table is (``con`` and ``table_name`` are
+    kept for callers that pass a registered table; they are not needed)."""
+    del con, table_name
     wanted = set(categorical)
-    cat_cols = [
-        (i, n)
-        for i, n in enumerate(names)
-        if (kinds[n] in ("text", "boolean") or n in wanted)
-        and 0 < int(values[f"nd_{i}"]) <= MAX_CATEGORIES
-    ]
-    categories: dict[str, list[Any]] = {}
-    if cat_cols:
-        lists = ", ".join(f"list(DISTINCT {qident(n)}) AS c_{i}" for i, n in cat_cols)
-        cat_row = con.execute(f"SELECT {lists} FROM {table_name}").fetchone()
-        for (_i, n), vals in zip(cat_cols, cat_row, strict=True):
-            categories[n] = sorted((v for v in vals if v is not None), key=_sort_key)
     out: list[ColumnSchema] = []
-    for i, name in enumerate(names):
-        field_ = table.schema.field(name)
-        n_null = n_rows - int(values[f"nn_{i}"])
+    for field_ in table.schema:
+        name = field_.name
+        kind = column_kind(field_.type)
+        column = table[name]
+        n_null = column.null_count
+        n_distinct = int(pc.count_distinct(column, mode="only_valid").as_py())
+        low = high = None
+        if kind in ("integer", "float", "decimal", "temporal") and n_null < len(column):
+            bounds = pc.min_max(column)
+            low, high = bounds["min"].as_py(), bounds["max"].as_py()
+        categories = None
+        if (kind in ("text", "boolean") or name in wanted) and 0 < n_distinct <= MAX_CATEGORIES:
+            values = pc.unique(column.drop_null()).to_pylist()
+            categories = jsonable(sorted(values, key=_sort_key))
         out.append(
             ColumnSchema(
                 name=name,
                 type=str(field_.type),
-                kind=kinds[name],
+                kind=kind,
                 nullable=n_null > 0,
                 n_null=n_null,
-                n_distinct=int(values[f"nd_{i}"]),
-                min=jsonable(values.get(f"mn_{i}")),
-                max=jsonable(values.get(f"mx_{i}")),
-                categories=jsonable(categories[name]) if name in categories else None,
+                n_distinct=n_distinct,
+                min=jsonable(low),
+                max=jsonable(high),
+                categories=categories,
             )
         )
     return out
@@ -185,251 +174,6 @@ def _sort_key(value: Any) -> tuple[str, Any]:
     if isinstance(value, bool | int | float):
         return ("0", float(value))
     return ("1", str(value))
-
-
-# --------------------------------------------------------------------------------------------
-# reading
-
-
-def _duckdb() -> Any:
-    import duckdb
-
-    return duckdb.connect()
-
-
-def _format_of(name: str) -> str:
-    lower = name.lower()
-    for suffix in (".gz", ".zst", ".bz2"):
-        lower = lower.removesuffix(suffix)
-    if lower.endswith((".parquet", ".pq")):
-        return "parquet"
-    if lower.endswith((".csv", ".tsv", ".txt")):
-        return "csv"
-    if lower.endswith((".arrow", ".feather", ".ipc", ".arrows")):
-        return "arrow"
-    raise InputError(
-        f"cannot tell the format of {name!r}; expected a .parquet, .csv (.tsv) or "
-        ".arrow (.feather, .ipc) file",
-        hint="rename the file with its format's extension",
-        where=name,
-    )
-
-
-def read_table(source: str | Path | pa.Table | pd.DataFrame) -> pa.Table:
-    """Read ``source`` (see :func:`_read_any`) and pass it through DuckDB, so every format
-    gives the same Arrow types for the same data (and so the same content hash)."""
-    table = _read_any(source)
-    con = _duckdb()
-    try:
-        con.register("src", table)
-        out: pa.Table = con.sql("SELECT * FROM src").to_arrow_table()
-        return out
-    finally:
-        con.close()
-
-
-def _read_any(source: str | Path | pa.Table | pd.DataFrame) -> pa.Table:
-    """Read a Parquet, CSV or Arrow IPC file (local path or fsspec URL) into an Arrow table.
-
-    A DataFrame or Arrow table is taken as is. A malformed CSV raises InputError naming the
-    file and the line.
-    """
-    if isinstance(source, pa.Table):
-        return source
-    if not isinstance(source, str | Path):
-        import pandas as pd
-
-        if isinstance(source, pd.DataFrame):
-            return pa.Table.from_pandas(source, preserve_index=False)
-        raise InputError(
-            f"cannot read a {type(source).__name__} as a dataset",
-            hint="pass a file path, an fsspec URL, a pandas DataFrame or a pyarrow Table",
-        )
-    text = str(source)
-    fmt = _format_of(text)
-    if "://" in text and not text.startswith("file://"):
-        return _read_url(text, fmt)
-    path = Path(text.removeprefix("file://"))
-    if not path.is_file():
-        raise InputError(
-            f"file {text!r} does not exist",
-            hint="check the path (relative paths are relative to the current directory)",
-            where=text,
-        )
-    if fmt == "parquet":
-        return _read_parquet(path)
-    if fmt == "arrow":
-        try:
-            with open(path, "rb") as handle:
-                return _read_ipc(handle.read(), text)
-        except OSError as exc:
-            raise InputError(f"cannot read {text}: {exc}", where=text) from None
-    return _read_csv(path)
-
-
-def _read_parquet(path: Path) -> pa.Table:
-    import duckdb
-
-    con = _duckdb()
-    try:
-        result: pa.Table = con.sql(
-            f"SELECT * FROM read_parquet({_sql_str(str(path))})"
-        ).to_arrow_table()
-        return result
-    except duckdb.Error as exc:
-        raise InputError(
-            f"cannot read {path} as Parquet: {_first_line(str(exc))}",
-            hint="check that the file is a complete Parquet file (not truncated or renamed)",
-            where=str(path),
-        ) from None
-    finally:
-        con.close()
-
-
-def _read_ipc(data: bytes, name: str) -> pa.Table:
-    try:
-        return pa.ipc.open_file(pa.BufferReader(data)).read_all()
-    except (pa.ArrowInvalid, OSError):
-        pass
-    try:
-        return pa.ipc.open_stream(pa.BufferReader(data)).read_all()
-    except (pa.ArrowInvalid, OSError) as exc:
-        raise InputError(
-            f"cannot read {name} as an Arrow IPC file or stream: {exc}",
-            hint="write it with pyarrow.feather.write_feather or pyarrow.ipc",
-            where=name,
-        ) from None
-
-
-def _sql_str(text: str) -> str:
-    return "'" + text.replace("'", "''") + "'"
-
-
-def _first_line(text: str) -> str:
-    return text.strip().splitlines()[0] if text.strip() else text
-
-
-def _read_csv(path: Path) -> pa.Table:
-    import duckdb
-
-    con = _duckdb()
-    try:
-        table: pa.Table = con.sql(
-            f"SELECT * FROM read_csv({_sql_str(str(path))}, auto_detect=true)"
-        ).to_arrow_table()
-    except duckdb.Error as exc:
-        message = str(exc)
-        m = re.search(r"Line:\s*(\d+)", message)
-        if m:
-            detail = re.search(r"Expected Number of Columns: (\d+) Found: (\d+)", message)
-            what = (
-                f"{detail.group(2)} fields where the header has {detail.group(1)}"
-                if detail
-                else _first_line(message.split("Line:", 1)[1]).strip()
-            )
-            raise InputError(
-                f"malformed CSV: line {m.group(1)} has {what}",
-                hint="fix that line (quote fields that contain the delimiter)",
-                where=f"{path}:{m.group(1)}",
-            ) from None
-        located = _locate_csv_problem(path)
-        if located is not None:
-            line, what = located
-            raise InputError(
-                f"malformed CSV: line {line} {what}",
-                hint="fix that line (quote fields that contain the delimiter)",
-                where=f"{path}:{line}",
-            ) from None
-        raise InputError(
-            f"cannot read {path} as CSV: {_first_line(message)}",
-            hint="check the delimiter, the quoting and the encoding (UTF-8 expected)",
-            where=str(path),
-        ) from None
-    finally:
-        con.close()
-    if table.column_names != _csv_header(path):
-        # the sniffer gives up on a malformed file by reading it as one text column or by
-        # skipping the lines before the one it could parse: look for the bad line
-        located = _locate_csv_problem(path)
-        if located is not None:
-            line, what = located
-            raise InputError(
-                f"malformed CSV: line {line} {what}",
-                hint="fix that line (quote fields that contain the delimiter)",
-                where=f"{path}:{line}",
-            )
-    return table
-
-
-def _csv_header(path: Path) -> list[str]:
-    """The fields of the first line of a CSV file ([] when it cannot be read)."""
-    import csv
-
-    delimiter = "\t" if path.suffix.lower() == ".tsv" else ","
-    try:
-        with open(path, newline="", encoding="utf-8") as handle:
-            return next(csv.reader(handle, delimiter=delimiter), [])
-    except (csv.Error, UnicodeDecodeError, OSError):
-        return []
-
-
-def _locate_csv_problem(path: Path) -> tuple[int, str] | None:
-    """The first line whose field count differs from the header's (only called on failure)."""
-    import csv
-
-    delimiter = "\t" if path.suffix.lower() == ".tsv" else ","
-    try:
-        with open(path, newline="", encoding="utf-8") as handle:
-            reader = csv.reader(handle, delimiter=delimiter, strict=True)
-            try:
-                header = next(reader)
-            except StopIteration:
-                return None
-            if len(header) < 2:
-                return None
-            for row in reader:
-                if row and len(row) != len(header):
-                    return reader.line_num, (
-                        f"has {len(row)} fields where the header has {len(header)}"
-                    )
-    except csv.Error as exc:
-        return reader.line_num, f"cannot be parsed: {exc}"
-    except UnicodeDecodeError as exc:
-        return 1, f"is not UTF-8 text ({exc.reason} at byte {exc.start})"
-    return None
-
-
-def _read_url(url: str, fmt: str) -> pa.Table:
-    import fsspec
-
-    try:
-        with fsspec.open(url, "rb", compression="infer") as handle:
-            data = handle.read()
-    except (OSError, ValueError, ImportError) as exc:
-        raise InputError(
-            f"cannot open {url}: {exc}",
-            hint="check the URL and that the fsspec backend for its protocol is installed",
-            where=url,
-        ) from None
-    if fmt == "parquet":
-        try:
-            return pq.read_table(io.BytesIO(data))
-        except (pa.ArrowInvalid, OSError) as exc:
-            raise InputError(f"cannot read {url} as Parquet: {exc}", where=url) from None
-    if fmt == "arrow":
-        return _read_ipc(data, url)
-    import pyarrow.csv as pcsv
-
-    try:
-        return pcsv.read_csv(io.BytesIO(data))
-    except pa.ArrowInvalid as exc:
-        m = re.search(r"[Rr]ow #?(\d+)", str(exc))
-        where = f"{url}:{int(m.group(1)) + 1}" if m else url
-        raise InputError(
-            f"malformed CSV: {exc}",
-            hint="fix that line (quote fields that contain the delimiter)",
-            where=where,
-        ) from None
 
 
 def canonical_parquet(table: pa.Table) -> bytes:
@@ -470,6 +214,7 @@ class DatasetVersion:
     label_column: str | None
     created_at: str
     existing: bool = False  # True when add_dataset found the same content already stored
+    warnings: list[dict[str, Any]] = field(default_factory=list)  # found when it was added
 
     @property
     def ref(self) -> str:
@@ -505,6 +250,7 @@ class DatasetVersion:
             label_column=p.get("label_column"),
             created_at=rec.created_at,
             existing=existing,
+            warnings=[dict(w) for w in p.get("warnings", [])],
         )
 
     def to_dict(self) -> dict[str, Any]:
@@ -523,6 +269,7 @@ class DatasetVersion:
             "label_column": self.label_column,
             "created_at": self.created_at,
             "existing": self.existing,
+            "warnings": self.warnings,
         }
 
     def _repr_html_(self) -> str:
@@ -552,16 +299,24 @@ def _payload_columns(project: Project) -> tuple[str, str, bool]:
 
 def add_dataset(
     project: Project,
-    source: str | Path | pa.Table | pd.DataFrame,
+    source: Any,
     *,
     name: str,
     unlabeled: bool = False,
+    types: Mapping[str, str] | None = None,
+    decimal: str = ".",
 ) -> DatasetVersion:
     """Store ``source`` as a new immutable version of dataset ``name`` (or find it stored).
 
-    The table must hold the project's id column and (unless ``unlabeled``) its label column.
-    Artifacts are written first and the record last, in one transaction: a failed add stores
-    no record.
+    ``source`` is what :func:`loopml.evaluate` accepts: a Parquet, CSV or Arrow file (path or
+    fsspec URL), a pandas or polars DataFrame, a pyarrow Table or a DuckDB relation. The
+    table must hold the project's id column and (unless ``unlabeled``) its label column.
+    ``types`` declares column types (``{"price": "float"}``; cells that do not parse are an
+    error) and ``decimal`` the decimal separator of a CSV file. CSV cells stay as written:
+    ``yes``/``no`` or ``true``/``false`` columns are text, except the label when the spec's
+    ``positive_class`` is ``true`` or ``false``. Text columns whose cells are nearly all
+    numbers are reported in ``warnings`` (and by ``validate_dataset``). Artifacts are written
+    first and the record last, in one transaction: a failed add stores no record.
     """
     if not name or "@" in name or name.strip() != name:
         raise InputError(
@@ -569,9 +324,17 @@ def add_dataset(
             "surrounding spaces",
             hint="pass --name train (versions are numbered for you: train@1, train@2, ...)",
         )
-    table = read_table(source)
-    where = source if isinstance(source, str | Path) else "the table"
     id_col, label_col, classification = _payload_columns(project)
+    positive = project.spec.project.positive_class
+    keep_boolean = [label_col] if isinstance(positive, bool) else []
+    table = read_table(source, types=types, decimal=decimal, keep_boolean=keep_boolean)
+    where = str(source) if isinstance(source, str | os.PathLike) else "the table"
+    if table.num_rows == 0:
+        raise InputError(
+            f"{where} holds no rows (its columns are {table.column_names})",
+            hint="add a file with a header line and at least one row",
+            where=where,
+        )
     missing = [
         c for c in (id_col, *(() if unlabeled else (label_col,))) if c not in table.column_names
     ]
@@ -584,10 +347,6 @@ def add_dataset(
             "loopml.toml" + ("" if unlabeled else "; pass --unlabeled for data without labels"),
             where=", ".join(missing),
         )
-    if table.num_rows == 0:
-        raise InputError(
-            f"{where} holds no rows", hint="add a file with at least one row", where=str(where)
-        )
     if len(set(table.column_names)) != len(table.column_names):
         dups = sorted({c for c in table.column_names if table.column_names.count(c) > 1})
         raise SchemaError(
@@ -596,6 +355,7 @@ def add_dataset(
             where=", ".join(dups),
         )
     data = canonical_parquet(table)
+    del table
     sha = hashlib.sha256(data).hexdigest()
     existing = project.store.list("dataset", name=name)
     for rec in existing:
@@ -605,22 +365,59 @@ def add_dataset(
     con = _duckdb()
     try:
         con.register("t", canonical)
-        categorical = [label_col] if classification and label_col in table.column_names else []
+        categorical = [label_col] if classification and label_col in canonical.column_names else []
         columns = infer_schema(con, "t", canonical, categorical=categorical)
+        checked = numeric_text_columns(columns, id_col, label_col, classification)
+        if checked:
+            rows = pa.array(np.arange(1, canonical.num_rows + 1, dtype=np.int64))
+            con.register("t_rows", canonical.select(checked).append_column("_row", rows))
+            warnings = [
+                numeric_warning(f) for f in numeric_text(con, "t_rows", checked, row_column="_row")
+            ]
+        else:
+            warnings = []
     finally:
         con.close()
     stored = project.store.artifacts.put_bytes(data)
-    payload = {
-        "source": str(source) if isinstance(source, str | Path) else type(source).__name__,
+    payload: dict[str, Any] = {
+        "source": str(source) if isinstance(source, str | os.PathLike) else type(source).__name__,
         "n_rows": canonical.num_rows,
         "n_columns": canonical.num_columns,
         "columns": [c.to_dict() for c in columns],
         "data_artifact": stored,
         "id_column": id_col,
-        "label_column": None if unlabeled and label_col not in table.column_names else label_col,
+        "label_column": None
+        if unlabeled and label_col not in canonical.column_names
+        else label_col,
+        "warnings": warnings,
     }
+    if types:
+        payload["types"] = {str(k): str(v) for k, v in types.items()}
+    if decimal != ".":
+        payload["decimal"] = decimal
     rec = project.store.put("dataset", name, payload, content_hash=sha, dedupe=True)
     return DatasetVersion.from_record(rec, existing=rec.payload != payload)
+
+
+def numeric_text_columns(
+    columns: Sequence[ColumnSchema], id_col: str, label_col: str | None, classification: bool
+) -> list[str]:
+    """The text columns the numbers-stored-as-text check looks at (not the id, and not a
+    classification label, whose classes may well be written as numbers)."""
+    skip = {id_col, *([label_col] if classification and label_col else [])}
+    return [c.name for c in columns if c.kind == "text" and c.name not in skip]
+
+
+def numeric_warning(found: NumericText) -> dict[str, Any]:
+    """A numbers-stored-as-text result as a stored warning (check, column, message, hint)."""
+    return {
+        "check": "numeric_text",
+        "column": found.column,
+        "count": found.n_bad if found.n_bad else found.n_comma,
+        "message": found.message(),
+        "hint": found.hint(),
+        **found.to_dict(),
+    }
 
 
 def list_datasets(project: Project, name: str | None = None) -> list[DatasetVersion]:
@@ -697,6 +494,11 @@ class Split:
             details=dict(p.get("details", {})),
             created_at=rec.created_at,
         )
+
+    @property
+    def warnings(self) -> list[str]:
+        """What the split could not do as asked (test share off, classes unseen in train)."""
+        return [str(w) for w in self.details.get("warnings", [])]
 
     def assignment(self, project: Project) -> pa.Table:
         """The table (id, part) of this split."""
@@ -782,10 +584,16 @@ def split_dataset(
     """Split a version into train and test and record the assignment.
 
     ``by`` is ``random``, ``stratified`` (on the label: each class keeps its share),
+    ``stratified:COLUMN`` (on a column, e.g. a binned copy of a continuous label),
     ``group:COLUMN`` (every value of COLUMN entirely in train or in test) or ``time:COLUMN``
     (the latest rows are the test part; rows with the same time stay together). The test part
     holds ``ceil(test * n)`` rows (per class for stratified, about that for group and time).
     The same inputs give the same split, which is then returned instead of a new record.
+
+    A stratified split of a continuous column is refused. ``Split.warnings`` says when a group
+    split's test share is more than 5 points off the asked share and when a class of the
+    label occurs in the test part but not in train (``validate_dataset`` reports that as an
+    error).
     """
     version = ref if isinstance(ref, DatasetVersion) else get_dataset(project, ref)
     if not 0.0 < test < 1.0:
@@ -799,25 +607,29 @@ def split_dataset(
     rng = np.random.default_rng(seed)
     method, _, column = by.partition(":")
     details: dict[str, Any] = {}
+    warnings: list[str] = []
     is_test = np.zeros(n, dtype=bool)
     if method == "random" and not column:
         n_test = min(n - 1, math.ceil(test * n)) if n > 1 else 0
         is_test[rng.permutation(n)[:n_test]] = True
-    elif method == "stratified" and not column:
-        label = version.label_column
-        if label is None or label not in table.column_names:
+    elif method == "stratified":
+        label = column or version.label_column
+        if not column and (label is None or label not in table.column_names):
             raise SchemaError(
                 f"{version.ref} has no label column to stratify on",
                 hint="use --by random, or add the data with its label column",
                 where=str(label),
             )
+        assert label is not None
+        _require_column(table, label, version.ref, by)
+        _check_stratifiable(table[label], label, version.ref, n)
         codes = _codes(table[label])
         sizes = np.bincount(codes)
         quotas = _allocate(math.ceil(test * n), sizes)
         for k in np.flatnonzero(sizes).tolist():
             members = np.flatnonzero(codes == k)
             is_test[rng.permutation(members)[: int(quotas[k])]] = True
-        details["label"] = label
+        details["label" if not column else "column"] = label
     elif method == "group" and column:
         _require_column(table, column, version.ref, by)
         codes = _codes(table[column])
@@ -837,6 +649,16 @@ def split_dataset(
         details.update(
             {"column": column, "n_groups": int(groups.size), "n_test_groups": len(chosen)}
         )
+        realised = float(is_test.mean()) if n else 0.0
+        if abs(realised - test) > SHARE_TOLERANCE:
+            largest = np.sort(sizes)[::-1][:3].tolist()
+            warnings.append(
+                f"asked for a {test:.0%} test part, got {realised:.0%} ({int(is_test.sum())} of "
+                f"{n} rows): {column!r} has {groups.size} group(s), {len(chosen)} in test, and "
+                f"a group split moves whole groups (largest groups: {largest} rows). Use a "
+                "column with more, smaller groups, or --by random if rows of a group may be "
+                "split"
+            )
     elif method == "time" and column:
         _require_column(table, column, version.ref, by)
         times = table[column]
@@ -856,10 +678,14 @@ def split_dataset(
         details["column"] = column
     else:
         raise InputError(
-            f"--by {by!r} is not a split method; expected random, stratified, group:COLUMN "
-            "or time:COLUMN",
+            f"--by {by!r} is not a split method; expected random, stratified, "
+            "stratified:COLUMN, group:COLUMN or time:COLUMN",
             hint="for example --by stratified or --by group:customer_id",
         )
+    if version.label_column in table.column_names and project.spec.project.task != "regression":
+        warnings += _unseen_test_classes(table[version.label_column], is_test)
+    if warnings:
+        details["warnings"] = warnings
     parts = np.where(is_test, "test", "train")
     assignment = pa.table({"id": table[version.id_column], "part": pa.array(parts)})
     data = canonical_parquet(assignment)
@@ -880,6 +706,44 @@ def split_dataset(
     }
     rec = project.store.put("split", version.ref, payload, content_hash=content_hash, dedupe=True)
     return Split.from_record(rec)
+
+
+def _check_stratifiable(column: pa.ChunkedArray, name: str, ref: str, n: int) -> None:
+    """Refuse to stratify on a continuous column (many distinct values, few rows each)."""
+    n_distinct = len(pc.unique(column.drop_null()))
+    floating = pa.types.is_floating(column.type) or pa.types.is_decimal(column.type)
+    if floating:
+        values = column.drop_null().cast(pa.float64()).to_numpy()
+        floating = bool(np.any(values != np.round(values)))
+    if (floating and n_distinct > MAX_STRATA) or n_distinct > max(MAX_STRATA, n // 2):
+        raise InputError(
+            f"cannot stratify {ref} on {name!r}: it looks continuous ({n_distinct} distinct "
+            f"values in {n} rows); stratifying keeps each value's share, which needs a few "
+            "rows per value",
+            hint="split --by random, or add a binned copy of the column (e.g. its quartiles) "
+            "as a new column and split --by stratified:THAT_COLUMN",
+            where=name,
+        )
+
+
+def _unseen_test_classes(label: pa.ChunkedArray, is_test: np.ndarray[Any, Any]) -> list[str]:
+    """Warnings for classes that occur in the test part but never in train."""
+    codes = _codes(label)
+    encoded = pc.dictionary_encode(label.combine_chunks(), null_encoding="encode")
+    values = encoded.dictionary.to_pylist()
+    k = len(values)
+    in_test = np.bincount(codes[is_test], minlength=k)
+    in_train = np.bincount(codes[~is_test], minlength=k)
+    out = []
+    for i in np.flatnonzero((in_test > 0) & (in_train == 0)).tolist():
+        if i < len(values) and values[i] is None:
+            continue
+        out.append(
+            f"class {jsonable(values[i])!r} has {int(in_test[i])} row(s) in the test part and "
+            "none in train: a model cannot learn it. Split --by stratified, or add more rows "
+            "of that class"
+        )
+    return out
 
 
 def _allocate(total: int, sizes: np.ndarray[Any, np.dtype[np.int64]]) -> np.ndarray[Any, Any]:
