@@ -170,8 +170,8 @@ def test_re_adding_identical_data_repairs_a_corrupted_artifact(binary_project: P
         load_dataset(binary_project, v1.ref)
     assert not binary_project.store.verify().ok
     with pytest.warns(ArtifactRepairedWarning, match=f"artifact {v1.data_artifact[:12]}"):
-        v2 = add_dataset(binary_project, table, name="customers_again")
-    assert v2.data_artifact == v1.data_artifact
+        v2 = add_dataset(binary_project, table, name="customers")  # the same data, re-added
+    assert v2.ref == v1.ref and v2.data_artifact == v1.data_artifact
     data = binary_project.store.artifacts.get_bytes(v1.data_artifact)  # verifies the hash
     assert hashlib.sha256(data).hexdigest() == v1.data_artifact
     assert load_dataset(binary_project, v1.ref).equals(table)

@@ -360,6 +360,8 @@ def add_dataset(
     existing = project.store.list("dataset", name=name)
     for rec in existing:
         if rec.content_hash == sha:
+            # the stored copy is verified (and rewritten when damaged) before it is reused
+            project.store.artifacts.put_bytes(data)
             return DatasetVersion.from_record(rec, existing=True)
     canonical = pq.read_table(pa.BufferReader(data))
     con = _duckdb()
