@@ -21,7 +21,7 @@ import html
 import math
 from collections.abc import Mapping
 from dataclasses import asdict, dataclass, field, replace
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
@@ -37,6 +37,9 @@ from loopml.metrics import (
     wilson_interval,
 )
 from loopml.spec import Spec
+
+if TYPE_CHECKING:
+    from loopml.tableview import TableView
 
 __all__ = ["Priorities", "PriorityRow", "Reference", "analyze", "resolve_reference"]
 
@@ -83,7 +86,7 @@ class Reference:
         if self.hlp_slices or self.hlp_classes:
             parts.append("HLP per slice (the 'hlp' baseline record)")
         if self.hlp_overall is not None:
-            parts.append(f"HLP {self.hlp_overall:g} ({self.hlp_source})")
+            parts.append(f"HLP {self.hlp_overall:.4g} ({self.hlp_source})")
         if self.baseline is not None:
             parts.append(f"best baseline: {self.baseline_source}")
         if not parts:
@@ -346,9 +349,57 @@ class Priorities:
     warnings: list[str] = field(default_factory=list)
     findings: list[Finding] = field(default_factory=list)
     ranking: str = ""
+    confidence: float = 0.95
 
     def top(self, k: int = 10) -> list[PriorityRow]:
         return self.rows[:k]
+
+    def table(self, k: int | None = None) -> TableView:
+        """The ranked rows as a :class:`~loopml.tableview.TableView` (CLI, report, JSON)."""
+        from loopml.tableview import Column, TableView
+
+        rows = self.rows if k is None else self.rows[:k]
+        notes = [self.ranking] if self.ranking else []
+        if any(not r.exact for r in rows):
+            notes.append(f"~ in 'how': {self.metric} is not a mean over rows; gain is a guide")
+        return TableView(
+            "Error analysis, highest priority first",
+            [
+                Column("rank", "#", kind="count"),
+                Column("slice", "slice"),
+                Column("metric", "metric", priority=3),
+                Column("share", "share", kind="percent", priority=2),
+                Column("value", "value", kind="interval"),
+                Column("reference", "ref.", kind="number", priority=1),
+                Column("gap", "gap", kind="number", signed=True, priority=2),
+                Column("gain", "gain", kind="interval", signed=True),
+                Column("evidence", "n", kind="count", priority=4),
+                Column("weights", "ease x imp.", kind="number", priority=5),
+                Column("score", "score", kind="number", priority=3),
+                Column("how", "how", priority=6),
+            ],
+            [
+                {
+                    "rank": r.rank,
+                    "slice": r.slice
+                    + (" (flagged)" if r.flagged else "")
+                    + (" (too small)" if r.too_small else ""),
+                    "metric": r.metric,
+                    "share": r.share,
+                    "value": (r.value, r.low, r.high),
+                    "reference": r.reference,
+                    "gap": r.gap,
+                    "gain": (r.gain, r.gain_low, r.gain_high),
+                    "evidence": r.evidence,
+                    "weights": r.ease * r.importance,
+                    "score": r.score,
+                    "how": "exact" if r.exact else "~",
+                }
+                for r in rows
+            ],
+            notes=notes,
+            confidence=self.confidence,
+        )
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -791,6 +842,7 @@ def analyze(
         warnings=warnings,
         findings=findings,
         ranking=ranking,
+        confidence=ev.confidence,
     )
 
 

@@ -34,6 +34,7 @@ if TYPE_CHECKING:
     import pandas as pd
 
     from loopml.project import Project
+    from loopml.tableview import TableView
 
 __all__ = [
     "BaselineResult",
@@ -675,6 +676,47 @@ class Leaderboard:
             "rows": [r.to_dict() for r in self.rows],
             "warnings": self.warnings,
         }
+
+    def table(self, confidence: float = 0.95) -> TableView:
+        """The rows as a :class:`~loopml.tableview.TableView` (CLI and report read this)."""
+        from loopml.tableview import Column, TableView
+
+        arrow = "higher" if self.higher_is_better else "lower"
+        notes = ["gap to HLP > 0: below humans; vs best baseline > 0: better than it"]
+        if self.best_baseline:
+            notes.append(f"best baseline: {self.best_baseline}")
+        rows = []
+        for i, r in enumerate(self.rows, start=1):
+            failed = [str(c["constraint"]) for c in r.constraints if c.get("passed") is False]
+            met = {True: "met", False: "FAIL", None: "n/a"}[r.all_constraints_met]
+            rows.append(
+                {
+                    "rank": i,
+                    "name": r.name,
+                    "kind": r.kind,
+                    "value": (r.value, r.low, r.high),
+                    "constraints": met + (f" ({', '.join(failed)})" if failed else ""),
+                    "gap_to_hlp": r.gap_to_hlp,
+                    "vs_best": r.gap_to_best_baseline,
+                    "note": r.note,
+                }
+            )
+        return TableView(
+            f"Leaderboard on {self.metric} ({arrow} is better)",
+            [
+                Column("rank", "#", kind="count"),
+                Column("name", "name"),
+                Column("kind", "kind", priority=3),
+                Column("value", self.metric, kind="interval"),
+                Column("constraints", "constraints", priority=1),
+                Column("gap_to_hlp", "gap to HLP", kind="number", signed=True, priority=2),
+                Column("vs_best", "vs best baseline", kind="number", signed=True, priority=2),
+                Column("note", "note", priority=4),
+            ],
+            rows,
+            notes=notes,
+            confidence=confidence,
+        )
 
     def _repr_html_(self) -> str:
         from loopml.data._util import html_table

@@ -374,18 +374,21 @@ def run_demo(
         (
             f"top slice {top_found.expression} (error rate {top_found.error_rate:.3f} vs "
             f"{found.error_rate:.3f} overall, n={top_found.support}, adjusted p "
-            f"{top_found.p_adjusted:.2g}): "
-            + ("significant" if top_found.significant else "not significant at this size")
+            f"{top_found.p_adjusted:.2g})"
         )
         if top_found is not None
-        else "no slice has an error rate above the overall rate",
+        else found.nothing_found(),
     )
     audit = run_audit(newest, project=project)
-    failed_checks = [c.name for c in audit.failures]
+    failed_checks = [c.name for c in audit.failures if c.status == "fail"]
+    thin_checks = [c.name for c in audit.undecided]
     step(
         "audit",
-        f"{audit.id}: {len(audit.checks) - len(failed_checks)} of {len(audit.checks)} checks "
-        "pass" + (f"; FAILED: {', '.join(failed_checks)}" if failed_checks else ""),
+        f"{audit.id}: {len(audit.checks) - len(audit.failures)} of {len(audit.checks)} checks "
+        "pass"
+        + (f"; FAILED: {', '.join(failed_checks)}" if failed_checks else "")
+        + (f"; not enough data: {', '.join(thin_checks)}" if thin_checks else "")
+        + "".join(f"; first: {f}" for f in audit.findings),
     )
 
     # -- report and status (the see stage)

@@ -94,46 +94,7 @@ def analyze_command(
     console.print(f"reference: {escape(result.reference.describe())}")
     for w in result.warnings:
         console.print(f"[yellow]warning[/]: {w}")
-    table = Table(title="Error analysis, highest priority first")
-    for col in (
-        "#",
-        "slice",
-        "metric",
-        "share",
-        "value",
-        "reference",
-        "gap",
-        "gain",
-        "gain interval",
-        "ease",
-        "imp.",
-        "score",
-    ):
-        table.add_column(col, justify="left" if col in ("slice", "metric") else "right")
-    for r in result.top(top):
-        iv = (
-            ""
-            if r.gain_low is None or r.gain_high is None
-            else (f"[{r.gain_low:+.4f}, {r.gain_high:+.4f}]")
-        )
-        table.add_row(
-            str(r.rank),
-            escape(r.slice) + (" (small)" if r.too_small else ""),
-            r.metric,
-            f"{r.share:.1%}",
-            _fmt(r.value),
-            _fmt(r.reference),
-            _fmt(r.gap, True),
-            _fmt(r.gain, True) + ("" if r.exact else "~"),
-            iv,
-            f"{r.ease:g}",
-            f"{r.importance:g}",
-            _fmt(r.score),
-        )
-    console.print(table)
-    if any(not r.exact for r in result.rows):
-        console.print(f"[dim]~ approximate: {result.metric} is not a mean over rows[/]")
-    console.print(f"[dim]{escape(result.ranking)}[/]")
+    console.print(result.table(top))
     for line in result.readings[len(result.findings) :]:
         console.print(f"- {escape(line)}")
 

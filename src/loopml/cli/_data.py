@@ -2,9 +2,20 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import typer
+from rich.markup import escape
 
 from loopml.cli._common import console, handles_errors, print_json, project_dir
+
+
+def _g(x: Any) -> str:
+    """A number rounded for a person (4 decimals), or n/a."""
+    if isinstance(x, bool) or not isinstance(x, int | float) or x != x:
+        return "n/a"
+    return f"{x:.4f}"
+
 
 __all__ = ["register"]
 
@@ -310,9 +321,8 @@ def labels_hlp(
         return
     m = h.pooled.metrics[h.metric]
     console.print(
-        f"[green]stored[/] HLP baseline {h.ref} ({h.id}) vs {h.reference}: {h.metric} "
-        f"{m['estimate']} [{m['low']}, {m['high']}]",
-        markup=False,
+        f"[green]stored[/] HLP baseline {escape(h.ref)} ({h.id}) vs {escape(str(h.reference))}: "
+        f"{h.metric} {_g(m['estimate'])} \\[{_g(m['low'])}, {_g(m['high'])}]"
     )
     for s in h.scores:
         where = "overall" if s.column is None else f"{s.column} = {s.value}"

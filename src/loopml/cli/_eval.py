@@ -7,6 +7,7 @@ from pathlib import Path
 from typing import Any
 
 import typer
+from rich.markup import escape
 from rich.table import Table
 
 from loopml.cli._common import console, handles_errors, print_json, project_dir
@@ -105,7 +106,7 @@ def render_evaluation(ev: Any, *, top: int = 15) -> None:
         + ")"
     )
     for w in ev.warnings:
-        console.print(f"[yellow]warning[/]: {w}")
+        console.print(f"[yellow]warning[/]: {escape(w)}")
     console.print(
         f"optimizing [bold]{v['optimizing']}[/] = [bold]{_fmt(v['value'])}[/] "
         f"{_iv(v['low'], v['high'])}"
@@ -114,7 +115,7 @@ def render_evaluation(ev: Any, *, top: int = 15) -> None:
         mark = {True: "[green]pass[/]", False: "[red]FAIL[/]", None: "[dim]n/a[/]"}[c["passed"]]
         extra = c.get("note") or f"value {_fmt(c['value'])} {_iv(c.get('low'), c.get('high'))}"
         console.print(f"  {mark} {c['constraint']}: {extra}")
-    table = Table(title="Metrics (95% intervals)")
+    table = Table(title=f"Metrics ({100 * ev.confidence:.10g}% intervals)")
     table.add_column("metric")
     table.add_column("value", justify="right")
     table.add_column("interval", justify="right")

@@ -6,6 +6,7 @@ import math
 from typing import Any
 
 import typer
+from rich.markup import escape
 from rich.table import Table
 
 from loopml.cli._common import console, handles_errors, print_json, project_dir
@@ -79,7 +80,8 @@ def baseline(
     if as_json:
         print_json(run.to_dict())
         return
-    table = Table(title=f"Baselines on {run.split} ({run.metric}, 95% intervals)")
+    level = f"{100 * project.spec.metric.confidence:.10g}%"
+    table = Table(title=f"Baselines on {run.split} ({run.metric}, {level} intervals)")
     for col in ("baseline", "kind", run.metric, "interval", "id", "source"):
         table.add_column(col)
     for r in run.results:
@@ -103,33 +105,11 @@ def leaderboard_command(
     if as_json:
         print_json(board.to_dict())
         return
-    arrow = "higher" if board.higher_is_better else "lower"
-    table = Table(title=f"Leaderboard on {board.metric} ({arrow} is better)")
-    for col in ("#", "name", "kind", board.metric, "interval", "constraints", "gap to HLP"):
-        table.add_column(col)
-    table.add_column("vs best baseline")
-    for i, r in enumerate(board.rows, start=1):
-        met = {True: "[green]met[/]", False: "[red]FAIL[/]", None: "[dim]n/a[/]"}[
-            r.all_constraints_met
-        ]
-        failed = [c["constraint"] for c in r.constraints if c.get("passed") is False]
-        table.add_row(
-            str(i),
-            r.name,
-            r.kind,
-            _fmt(r.value),
-            _iv(r.low, r.high),
-            met + (f" ({', '.join(failed)})" if failed else ""),
-            "" if r.gap_to_hlp is None else f"{r.gap_to_hlp:+.4f}",
-            "" if r.gap_to_best_baseline is None else f"{r.gap_to_best_baseline:+.4f}",
-        )
-    console.print(table)
+    console.print(board.table(project.spec.metric.confidence))
     if board.hlp is not None:
-        console.print(f"HLP {board.metric} = {board.hlp:.4f}; gap to HLP > 0 means below humans")
-    if board.best_baseline:
-        console.print(f"best baseline: [bold]{board.best_baseline}[/]")
+        console.print(f"HLP {board.metric} = {board.hlp:.4f}", markup=False)
     for w in board.warnings:
-        console.print(f"[yellow]warning[/]: {w}")
+        console.print(f"[yellow]warning[/]: {escape(w)}")
 
 
 @handles_errors
@@ -270,18 +250,33 @@ def model_list(as_json: bool = _JSON) -> None:
     if as_json:
         print_json([m.to_dict() for m in models])
         return
-    table = Table(title="Model versions")
-    for col in ("id", "ref", "source", "estimator", "dataset", "metric", "value", "created"):
-        table.add_column(col)
-    for m in models:
-        table.add_row(
-            m.id,
-            m.ref,
-            m.source,
-            m.estimator or "",
-            str(m.lineage.get("dataset", "")),
-            str(m.verdict.get("optimizing", "")),
-            _fmt(m.verdict.get("value")),
-            m.created_at[:19],
+    from loopml.tableview import Column, TableView
+
+    console.print(
+        TableView(
+            "Model versions",
+            [
+                Column("id", "id"),
+                Column("ref", "ref"),
+                Column("source", "source", priority=3),
+                Column("estimator", "estimator", priority=2),
+                Column("dataset", "dataset", priority=1),
+                Column("metric", "metric", priority=1),
+                Column("value", "value", kind="number"),
+                Column("created", "created", priority=4),
+            ],
+            [
+                {
+                    "id": m.id,
+                    "ref": m.ref,
+                    "source": m.source,
+                    "estimator": m.estimator or "",
+                    "dataset": str(m.lineage.get("dataset", "")),
+                    "metric": str(m.verdict.get("optimizing", "")),
+                    "value": m.verdict.get("value"),
+                    "created": m.created_at[:19],
+                }
+                for m in models
+            ],
         )
-    console.print(table)
+    )

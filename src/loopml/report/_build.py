@@ -799,29 +799,31 @@ def _discovered(ctx: _Ctx) -> str:
             "discovered",
             "not run yet: find weak slices nobody named with `loopml analyze EVAL_ID --discover`",
         )
-    head = (
-        f"<p>{d.rows:,} rows, overall error rate {_fmt(d.error_rate)}; "
-        f"{d.candidates_evaluated:,} candidates evaluated (min support {d.min_support}, up to "
-        f"{d.max_predicates} predicates); {_e(d.correction)} correction at alpha={d.alpha}.</p>"
-    )
+    head = f"<p>{_e(d.search_summary())}</p>"
     if not d.slices:
-        return head + _placeholder("no slice has an error rate above the overall rate")
+        return head + _placeholder(d.nothing_found())
+    level = "95%"  # discovery's Wilson and t intervals are at 95% (loopml.discovery._stats)
     return head + _table(
-        ["#", "slice", "rows", "error rate", "95% interval", "score", "p adj.", "significant"],
+        ["#", "slice", "rows", "error rate", level, "excess", f"excess {level}", "p adj."],
         [
             [
                 str(s.rank),
-                f"<code>{_e(s.expression)}</code>",
+                f"<code>{_e(s.expression)}</code>"
+                + (
+                    f" <span class='na'>(and its parent {_e(', '.join(s.parents))})</span>"
+                    if s.parents
+                    else ""
+                ),
                 f"{s.support:,}",
                 _fmt(s.error_rate),
                 _iv(s.ci_low, s.ci_high),
-                _fmt(s.score),
+                _fmt(s.excess, 1),
+                _iv(s.excess_low, s.excess_high),
                 f"{s.p_adjusted:.3g}",
-                '<span class="pass">yes</span>' if s.significant else '<span class="na">no</span>',
             ]
             for s in d.slices
         ],
-        num=(2, 3, 5),
+        num=(2, 3, 5, 7),
     )
 
 
