@@ -142,7 +142,7 @@ def _thin_slice_frame(seed: int = 0) -> pd.DataFrame:
         label = np.zeros(n, dtype=int)
         label[:pos] = 1
         found = np.zeros(n, dtype=int)
-        found[: int(round(pos * recall))] = 1
+        found[: round(pos * recall)] = 1
         pred = np.where(label == 1, found, (rng.random(n) < 0.01).astype(int))
         frames.append(
             pd.DataFrame(

@@ -90,7 +90,7 @@ def test_discover_nothing_found_says_what_was_searched(tmp_path: Path) -> None:
     assert "nothing is significantly worse" not in flat
     assert "no slice is significantly worse" in flat
     assert "searched 6,000 rows" in flat and "Smallest detectable effect" in flat
-    assert "a slice of 30 rows needs a error rate >=" in flat
+    assert "a slice of 30 rows needs an error rate >=" in flat
 
 
 def test_discover_bad_options_exit_2_with_a_hint(tmp_path: Path) -> None:

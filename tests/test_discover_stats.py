@@ -128,7 +128,7 @@ def test_smallest_detectable_effect_is_the_corrected_binomial_threshold() -> Non
         < binom.sf(e - 2, support, result.error_rate)
     )
     text = result.nothing_found()
-    assert "searched 5,000 rows" in text and "30 rows needs a error rate >=" in text
+    assert "searched 5,000 rows" in text and "30 rows needs an error rate >=" in text
 
 
 def test_a_near_copy_child_is_not_a_finding_and_the_parent_is_shown_with_its_child() -> None:

@@ -102,9 +102,11 @@ def metric_support(task: str, metric: str, group: GroupCounts) -> npt.NDArray[np
         return np.asarray(actual[:, 0], dtype=np.int64)
     if unit == "rows of the smaller class":
         return np.asarray(actual.min(axis=-1), dtype=np.int64)
-    # the smallest class among those present in the whole table
-    present = actual.sum(axis=0) > 0
-    return np.asarray(actual[:, present].min(axis=-1), dtype=np.int64)
+    # the smallest class among those present in the slice (a macro average skips a class
+    # with no rows and no predictions there)
+    present = np.where(actual > 0, actual, np.iinfo(np.int64).max)
+    smallest = present.min(axis=-1)
+    return np.asarray(np.where(actual.sum(axis=-1) > 0, smallest, 0), dtype=np.int64)
 
 
 # --------------------------------------------------------------------------- majority

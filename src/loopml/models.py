@@ -883,7 +883,7 @@ def add_model(
         )
     assert mlflow_uri is not None
     try:
-        import mlflow.pyfunc  # type: ignore[import-not-found]
+        import mlflow.pyfunc
     except ImportError:
         raise ConfigurationError(
             f"registering the MLflow model {mlflow_uri!r} needs MLflow, which is not installed",

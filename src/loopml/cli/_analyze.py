@@ -167,10 +167,10 @@ def _discover_command(eval_id: str | None, options: dict[str, Any], as_json: boo
     if as_json:
         print_json(result.to_dict())
         return
-    console.print(f"[bold]Discovered slices[/]: {escape(result.search_summary())}")
     if not result.slices:
-        console.print(escape(result.nothing_found()))
+        console.print(f"[bold]Discovered slices[/]: {escape(result.nothing_found())}")
         return
+    console.print(f"[bold]Discovered slices[/]: {escape(result.search_summary())}")
     rate = result.rate_name
     table = Table(title="Significant weak slices, most excess error first")
     for col in ("#", "slice", "support", rate, "95% interval", "excess", "excess 95%", "adj. p"):

@@ -190,9 +190,9 @@ def data_validate(
         )
         colour = {"error": "red", "warning": "yellow", "info": "cyan"}
         for f in report.findings:
-            console.print(f"  [{colour[f.severity]}]{f.severity:<7}[/] {f.check}: ", end="")
+            text = f"{f.message}" + (f" (e.g. {f.examples})" if f.examples else "")
             console.print(
-                f"{f.message}" + (f" (e.g. {f.examples})" if f.examples else ""), markup=False
+                f"  [{colour[f.severity]}]{f.severity:<7}[/] {escape(f.check)}: {escape(text)}"
             )
             if f.hint:
                 console.print(f"           hint: {f.hint}", markup=False)

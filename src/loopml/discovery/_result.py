@@ -151,7 +151,8 @@ class DiscoveryResult:
                 parts.append(f"a slice of {support:,} rows could not be significant at all")
             else:
                 parts.append(
-                    f"a slice of {support:,} rows needs a {self.rate_name} >= {needed:.4g}"
+                    f"a slice of {support:,} rows needs {_article(self.rate_name)} "
+                    f"{self.rate_name} >= {needed:.4g}"
                 )
         if not parts:
             return ""
@@ -252,3 +253,7 @@ class DiscoveryResult:
             else ""
         )
         return head + "<table>" + "".join(rows) + "</table>" + more
+
+
+def _article(noun: str) -> str:
+    return "an" if noun[:1].lower() in "aeiou" else "a"
