@@ -162,7 +162,9 @@ def _fmt(x: Any, digits: int = 4) -> str:
         v = float(x)
     except (TypeError, ValueError):
         return _e(str(x))
-    return "n/a" if math.isnan(v) else f"{v:.{digits}f}"
+    if math.isnan(v):
+        return "n/a"
+    return f"{0.0 if abs(v) < 0.5 * 10**-digits else v:.{digits}f}"  # never "-0.0000"
 
 
 def _iv(low: Any, high: Any) -> str:
