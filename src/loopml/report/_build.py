@@ -686,6 +686,18 @@ def _slices(ctx: _Ctx) -> str:
         )
     hlp_slices = _hlp_slices(ctx)
     overall = ev.overall().get(metric)
+    from loopml.evidence import metric_support, support_unit
+
+    unit = support_unit(ev.task, metric)
+    evidence: dict[tuple[str, str], int] = {}
+    for g in ev.counts.groups:
+        if g.definition is not None:
+            for label, n in zip(g.labels(), metric_support(ev.task, metric, g), strict=True):
+                evidence[(g.definition.name, label)] = int(n)
+
+    def thin(r: Any) -> bool:
+        return bool(r.too_small or evidence.get((r.group, r.slice), r.support) < ev.min_support)
+
     fig = ctx.add(
         forest_figure(
             [r.slice for r in rows],
@@ -694,7 +706,7 @@ def _slices(ctx: _Ctx) -> str:
             [r.metrics[metric].high for r in rows],
             metric=metric,
             overall=overall.value if overall is not None else None,
-            too_small=[r.too_small for r in rows],
+            too_small=[thin(r) for r in rows],
             reference=ctx.hlp[0],
             confidence=ev.confidence,
         )
@@ -710,7 +722,12 @@ def _slices(ctx: _Ctx) -> str:
                 _fmt(r.metrics[metric].value),
                 _iv(r.metrics[metric].low, r.metrics[metric].high),
                 _fmt(hlp_slices.get(r.slice)),
-                f"too small (&lt; {ev.min_support} rows)" if r.too_small else "",
+                (
+                    f"too small ({evidence.get((r.group, r.slice), r.support)} {unit} "
+                    f"&lt; {ev.min_support})"
+                    if thin(r)
+                    else ""
+                ),
             ]
             for r in rows
         ],
