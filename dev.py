@@ -3,7 +3,8 @@
 
     python3 dev.py demo    create .venv, install loopml, run the end-to-end demo
     python3 dev.py test    create .venv, install loopml with its dev tools, then run
-                           ruff (format + lint), mypy --strict and pytest (the browser
+                           ruff (format + lint), mypy --strict, lint-imports (the
+                           layers of ARCHITECTURE.md) and pytest (the browser
                            test of the HTML report runs when /usr/bin/chromium exists;
                            tools/install_browser.sh installs it, .ci/run calls that)
     python3 dev.py check   only ruff and mypy
@@ -54,6 +55,7 @@ def lint() -> None:
     run(PY, "-m", "ruff", "format", "--check", "src", "tests", "benchmarks", "dev.py")
     run(PY, "-m", "ruff", "check", "src", "tests", "benchmarks", "dev.py")
     run(PY, "-m", "mypy")
+    run(BIN / "lint-imports")  # the layers of ARCHITECTURE.md ([tool.importlinter])
 
 
 def main(argv: list[str]) -> None:
