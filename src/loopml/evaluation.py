@@ -615,18 +615,9 @@ def _check_many(
 
 
 def _is_integer_or_bool(duckdb_type: str) -> bool:
-    t = duckdb_type.upper()
-    return t == "BOOLEAN" or t in {
-        "TINYINT",
-        "SMALLINT",
-        "INTEGER",
-        "BIGINT",
-        "HUGEINT",
-        "UTINYINT",
-        "USMALLINT",
-        "UINTEGER",
-        "UBIGINT",
-    }
+    from loopml.engine import is_integer_or_bool
+
+    return is_integer_or_bool(duckdb_type)
 
 
 def _label_check(label: str) -> tuple[str, str, str]:

@@ -21,6 +21,7 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
+from loopml.engine import INTEGER_TYPES, is_integer_or_bool
 from loopml.errors import InputError, SchemaError
 from loopml.slices import Column, Compare, Expr, IsNull, quote_string
 from loopml.slices import Literal as Lit
@@ -29,18 +30,6 @@ from loopml.slices import quote_identifier as _q
 IntArray = npt.NDArray[np.int64]
 FloatArray = npt.NDArray[np.float64]
 
-_INTEGER_TYPES = {
-    "TINYINT",
-    "SMALLINT",
-    "INTEGER",
-    "BIGINT",
-    "HUGEINT",
-    "UTINYINT",
-    "USMALLINT",
-    "UINTEGER",
-    "UBIGINT",
-    "UHUGEINT",
-}
 _FLOAT_TYPES = {"FLOAT", "DOUBLE", "REAL"}
 _INT_LUT_RANGE = 1 << 22  # integer categorical columns spanning fewer values use a lookup table
 
@@ -121,11 +110,11 @@ def unknown_column(name: str, available: list[str], role: str) -> SchemaError:
 
 def _is_numeric(type_name: str) -> bool:
     t = type_name.upper()
-    return t in _INTEGER_TYPES or t in _FLOAT_TYPES or t.startswith("DECIMAL")
+    return t in INTEGER_TYPES or t in _FLOAT_TYPES or t.startswith("DECIMAL")
 
 
 def _int_like(type_name: str) -> bool:
-    return type_name.upper() in _INTEGER_TYPES or type_name.upper() == "BOOLEAN"
+    return is_integer_or_bool(type_name)
 
 
 @dataclass(slots=True)

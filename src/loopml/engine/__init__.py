@@ -12,9 +12,10 @@ from loopml.engine._aggregate import (
     aggregate_classification,
     aggregate_regression,
 )
-from loopml.engine._sources import describe, register
+from loopml.engine._sources import INTEGER_TYPES, describe, is_integer_or_bool, register
 
 __all__ = [
+    "INTEGER_TYPES",
     "Aggregate",
     "GroupCounts",
     "GroupDef",
@@ -22,5 +23,6 @@ __all__ = [
     "aggregate_classification",
     "aggregate_regression",
     "describe",
+    "is_integer_or_bool",
     "register",
 ]

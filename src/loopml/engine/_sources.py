@@ -16,6 +16,28 @@ _PARQUET = {".parquet", ".pq", ".parq"}
 _CSV = {".csv", ".tsv", ".txt", ".csv.gz", ".tsv.gz"}
 _ARROW = {".arrow", ".feather", ".ipc"}
 
+#: DuckDB's integer type names (the engine's own vocabulary; see duckdb.org/docs/sql/data_types)
+INTEGER_TYPES = frozenset(
+    {
+        "TINYINT",
+        "SMALLINT",
+        "INTEGER",
+        "BIGINT",
+        "HUGEINT",
+        "UTINYINT",
+        "USMALLINT",
+        "UINTEGER",
+        "UBIGINT",
+        "UHUGEINT",
+    }
+)
+
+
+def is_integer_or_bool(type_name: str) -> bool:
+    """A DuckDB integer or BOOLEAN type name (any case)."""
+    t = type_name.upper()
+    return t == "BOOLEAN" or t in INTEGER_TYPES
+
 
 def _suffix(path: str) -> str:
     """The format of ``path`` by its name, or by its first bytes when the name has no known
