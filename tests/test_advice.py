@@ -26,7 +26,7 @@ from loopml.analysis import analyze
 from loopml.audit import run_audit
 from loopml.evaluation import evaluate
 from loopml.evidence import class_findings, majority_check, metric_support, support_unit
-from loopml.project import init_project
+from loopml.project import Project, init_project
 from loopml.status import project_status
 
 
@@ -45,11 +45,6 @@ def _good_model(df: pd.DataFrame, seed: int = 1) -> pd.DataFrame:
     rng = np.random.default_rng(seed)
     flip = rng.random(len(df)) < 0.005
     return df.assign(prediction=np.where(flip, 1 - df["label"], df["label"]))
-
-
-def _project(tmp_path: Path, optimizing: str = "accuracy") -> object:
-    project = init_project(tmp_path / "p", task="binary", optimizing=optimizing)
-    return project
 
 
 # --------------------------------------------------------------------------- majority
@@ -347,6 +342,26 @@ def test_report_shows_residuals_per_key_slice_for_regression(tmp_path: Path) -> 
 # --------------------------------------------------------------------------- baselines
 
 
+def _split_project(tmp_path: Path, baselines: str) -> Project:
+    """A binary project with ``[baselines]`` and a split 200-row dataset."""
+    from loopml.data import add_dataset, split_dataset
+    from loopml.project import open_project
+
+    project = init_project(tmp_path / "p", task="binary", optimizing="accuracy")
+    spec = project.dir / "loopml.toml"
+    spec.write_text(spec.read_text() + f"\n[baselines]\n{baselines}\n")
+    project = open_project(project.dir)
+    rng = np.random.default_rng(0)
+    df = pd.DataFrame(
+        {"id": np.arange(200), "x": rng.normal(size=200), "label": rng.integers(0, 2, 200)}
+    )
+    path = tmp_path / "d.csv"
+    df.to_csv(path, index=False)
+    version = add_dataset(project, path, name="d")
+    split_dataset(project, version.ref, by="random", test=0.3, seed=0)
+    return project
+
+
 def test_a_failing_rule_baseline_stores_no_baseline(tmp_path: Path) -> None:
     """Before: the dummy baselines were stored before the rule failed, and a second run
     after the fix listed them twice on the leaderboard."""
@@ -354,9 +369,7 @@ def test_a_failing_rule_baseline_stores_no_baseline(tmp_path: Path) -> None:
     import types
 
     from loopml.baselines import run_baselines
-    from loopml.data import add_dataset, split_dataset
     from loopml.errors import LoopmlError
-    from loopml.project import open_project
 
     module = types.ModuleType("loopml_test_failing_rules")
 
@@ -366,20 +379,9 @@ def test_a_failing_rule_baseline_stores_no_baseline(tmp_path: Path) -> None:
     module.raises = raises  # type: ignore[attr-defined]
     sys.modules["loopml_test_failing_rules"] = module
     try:
-        project = init_project(tmp_path / "p", task="binary", optimizing="accuracy")
-        (project.dir / "loopml.toml").write_text(
-            (project.dir / "loopml.toml").read_text()
-            + '\n[baselines]\ndummy = ["majority"]\nrules = "loopml_test_failing_rules:raises"\n'
+        project = _split_project(
+            tmp_path, 'dummy = ["majority"]\nrules = "loopml_test_failing_rules:raises"'
         )
-        project = open_project(project.dir)
-        rng = np.random.default_rng(0)
-        df = pd.DataFrame(
-            {"id": np.arange(200), "x": rng.normal(size=200), "label": rng.integers(0, 2, 200)}
-        )
-        path = tmp_path / "d.csv"
-        df.to_csv(path, index=False)
-        version = add_dataset(project, path, name="d")
-        split_dataset(project, version.ref, by="random", test=0.3, seed=0)
         with pytest.raises(LoopmlError) as info:
             run_baselines(project)
         assert info.value.where == "baselines.rules"
@@ -392,23 +394,8 @@ def test_a_failing_rule_baseline_stores_no_baseline(tmp_path: Path) -> None:
 def test_baselines_are_stored_all_or_none(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     """A failure while storing the second baseline leaves neither (nor its evaluation)."""
     import loopml.baselines as bl
-    from loopml.data import add_dataset, split_dataset
-    from loopml.project import open_project
 
-    project = init_project(tmp_path / "p", task="binary", optimizing="accuracy")
-    (project.dir / "loopml.toml").write_text(
-        (project.dir / "loopml.toml").read_text()
-        + '\n[baselines]\ndummy = ["majority", "stratified"]\nquick = []\n'
-    )
-    project = open_project(project.dir)
-    rng = np.random.default_rng(0)
-    df = pd.DataFrame(
-        {"id": np.arange(200), "x": rng.normal(size=200), "label": rng.integers(0, 2, 200)}
-    )
-    path = tmp_path / "d.csv"
-    df.to_csv(path, index=False)
-    version = add_dataset(project, path, name="d")
-    split_dataset(project, version.ref, by="random", test=0.3, seed=0)
+    project = _split_project(tmp_path, 'dummy = ["majority", "stratified"]\nquick = []')
     real = bl._store_result
     calls = []
 
