@@ -48,6 +48,9 @@ _LAZY: dict[str, str] = {
     "add_model": "loopml.models",
     "load_model": "loopml.models",
     "evaluate_model": "loopml.models",
+    # the registry and the promotion gate
+    "promote": "loopml.registry",
+    "decide": "loopml.registry",
     # evaluation and error analysis
     "Evaluation": "loopml.evaluation",
     "evaluate": "loopml.evaluation",
@@ -94,6 +97,8 @@ if TYPE_CHECKING:
     from loopml.project import Project as Project
     from loopml.project import init_project as init_project
     from loopml.project import open_project as open_project
+    from loopml.registry import decide as decide
+    from loopml.registry import promote as promote
     from loopml.report import build_report as build_report
     from loopml.scope import assess as assess
     from loopml.spec import Spec as Spec

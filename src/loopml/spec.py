@@ -32,6 +32,7 @@ __all__ = [
     "SPEC_FILE",
     "AuditCheckSpec",
     "Constraint",
+    "GateSpec",
     "MetricSpec",
     "ProjectSpec",
     "SliceSpec",
@@ -214,6 +215,42 @@ class AuditCheckSpec(_Model):
     tolerance: float = 0.0
 
 
+class GateSpec(_Model):
+    """``[gate]``: how the promotion gate decides whether a candidate may replace the champion.
+
+    ``tolerance`` is how much worse than the champion the optimizing metric may be (in the
+    metric's units) before the gate calls it a regression; ``slice_tolerance`` the same per
+    key slice (default: ``tolerance``); ``allow_ties`` lets a candidate that is not better
+    than the champion (within noise) pass; ``golden`` names a frozen dataset version
+    (``name@version``, its test part when it has a split) that every decision is made on.
+    """
+
+    tolerance: float = Field(default=0.0, ge=0.0, allow_inf_nan=False)
+    slice_tolerance: float | None = Field(default=None, ge=0.0, allow_inf_nan=False)
+    allow_ties: bool = False
+    golden: str | None = None
+    n_boot: int = Field(default=2000, ge=200, le=100_000)
+    seed: int = 0
+
+    @field_validator("golden")
+    @classmethod
+    def _golden_ref(cls, value: str | None) -> str | None:
+        if value is None:
+            return None
+        ref, _, part = value.partition(":")
+        name, at, ver = ref.rpartition("@")
+        if not at or not name or not ver.isdigit() or part not in ("", "test", "all"):
+            raise ValueError(
+                f"gate.golden {value!r} is not a dataset version: write name@version, e.g. "
+                '"golden@1" (its test part when it has a split; "golden@1:all" for every row)'
+            )
+        return value
+
+    @property
+    def slice_tol(self) -> float:
+        return self.tolerance if self.slice_tolerance is None else self.slice_tolerance
+
+
 class Spec(_Model):
     """The validated loopml.toml."""
 
@@ -225,6 +262,7 @@ class Spec(_Model):
     baselines: dict[str, Any] = Field(default_factory=dict)
     model: dict[str, Any] = Field(default_factory=dict)
     priorities: dict[str, dict[str, float]] = Field(default_factory=dict)
+    gate: GateSpec = Field(default_factory=GateSpec)
 
     @model_validator(mode="after")
     def _metrics_fit_task(self) -> Spec:

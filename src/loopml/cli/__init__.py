@@ -54,7 +54,7 @@ def _root(
 
 
 def _register() -> None:
-    from loopml.cli import _analyze, _data, _eval, _project, _report, _store, _train
+    from loopml.cli import _analyze, _data, _eval, _project, _registry, _report, _store, _train
 
     _project.register(app)
     _data.register(app)
@@ -63,6 +63,7 @@ def _register() -> None:
     _analyze.register(app)
     _report.register(app)
     _store.register(app)
+    _registry.register(app)
 
 
 _register()

@@ -24,6 +24,9 @@ def register(app: typer.Typer) -> None:
     model_app = typer.Typer(help="Model versions: register and list.", no_args_is_help=True)
     model_app.command("add")(model_add)
     model_app.command("list")(model_list)
+    from loopml.cli._registry import model_history_command
+
+    model_app.command("history")(model_history_command)
     app.add_typer(model_app, name="model")
 
 

@@ -63,6 +63,8 @@ KIND_PREFIX = {
     "audit": "audit",
     "discovery": "disc",
     "learning_curve": "curve",
+    "decision": "gate",
+    "alias": "alias",
 }
 _SQLITE_MAGIC = b"SQLite format 3\x00"
 _KEY_RE = re.compile(r"[A-Za-z0-9][A-Za-z0-9._:-]*")
@@ -354,6 +356,24 @@ class Transaction:
         rec = _row_to_record(row)
         self.records.append(rec)
         return rec
+
+    def latest(self, kind: str, name: str | None = None) -> Record | None:
+        """The newest record of ``kind`` (and ``name``), read inside this transaction.
+
+        Reading here takes the write lock first, so the answer cannot change before the
+        block commits: read the current holder of an alias and write its move in one block,
+        and a racing writer serializes behind it and sees the move.
+        """
+        store = self._store
+        with store._errors():
+            conn = self._connection()
+            query = sa.select(records).where(
+                records.c.project == store.project, records.c.kind == kind
+            )
+            if name is not None:
+                query = query.where(records.c.name == name)
+            row = conn.execute(query.order_by(records.c.seq.desc()).limit(1)).first()
+        return _row_to_record(row) if row is not None else None
 
     def _finish(self, commit: bool) -> None:
         conn, trans = self._conn, self._trans
