@@ -4,7 +4,8 @@
     python3 dev.py demo    create .venv, install loopml, run the end-to-end demo
     python3 dev.py test    create .venv, install loopml with its dev tools, then run
                            ruff (format + lint), mypy --strict, lint-imports (the
-                           layers of ARCHITECTURE.md) and pytest (the browser
+                           layers of ARCHITECTURE.md) and pytest (with the browser
+                           and mlflow extras, so those tests run instead of skipping) (the browser
                            test of the HTML report runs when /usr/bin/chromium exists;
                            tools/install_browser.sh installs it, .ci/run calls that)
     python3 dev.py check   only ruff and mypy
@@ -65,7 +66,7 @@ def main(argv: list[str]) -> None:
         ensure_venv("")
         run(BIN / "loopml", "demo", *rest)
     elif command == "test":
-        ensure_venv("dev,browser")
+        ensure_venv("dev,browser,mlflow")
         lint()
         run(PY, "-m", "pytest", *rest)
     elif command == "check":

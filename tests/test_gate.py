@@ -4,6 +4,7 @@ against statsmodels, scikit-learn and a per-row paired bootstrap."""
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -371,3 +372,36 @@ def test_a_good_gate_table_loads() -> None:
     g = GateSpec.model_validate({"tolerance": 0.01, "golden": "gold@2:all", "allow_ties": True})
     assert g.slice_tol == 0.01 and g.golden == "gold@2:all"
     assert GateSpec.model_validate({"tolerance": 0.01, "slice_tolerance": 0.05}).slice_tol == 0.05
+
+
+# ----------------------------------------------------------------------- status and report
+
+
+def test_status_deploy_stage_follows_the_champion(tmp_path: Path) -> None:
+    from loopml.report import render_report
+    from loopml.status import project_status
+
+    p = seeded_project(tmp_path / "p")
+    test = _test_rows(p)
+    champ = champion_predictions(test)
+    ref = register(p, test, champ, "champ")
+
+    def deploy() -> Any:
+        return next(r for r in project_status(p).rows if r.stage == "deploy")
+
+    row = deploy()
+    assert row.state == "todo" and row.rule == "deploy.no_champion" and ref in row.next_action
+    promote(p, ref)
+    row = deploy()
+    assert row.state == "done" and row.rule == "deploy.done"
+    assert any(e.startswith("champion champ@1 for ") for e in row.exists)
+    # a newer model that the gate has not judged is waiting
+    cand = register(p, test, derived(test, champ, fix=0.5), "cand")
+    row = deploy()
+    assert row.rule == "deploy.candidate_waiting" and cand in row.next_action
+    refused = promote(p, register(p, test, champ, "same"))  # within noise: not better
+    assert not refused.moved
+    report = render_report(p)
+    section = report.html.split('<section id="gate">')[1].split("</section>")[0]
+    assert "same@1" in section and "may NOT become champion" in section
+    assert "champ@1" in section  # the history of the alias

@@ -409,5 +409,5 @@ def test_board_order_next_and_dict(tmp_path: Path) -> None:
     # train needs attention (a failed constraint): it comes before the earlier to-do stages
     assert board.next is not None and board.next.rule == "train.constraint_failed"
     d = board.to_dict()
-    assert d["next"]["stage"] == "train" and len(d["stages"]) == 7
+    assert d["next"]["stage"] == "train" and len(d["stages"]) == len(STAGES)  # deploy: 8
     assert d["evaluation"] == "eval-1"

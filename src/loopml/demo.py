@@ -200,7 +200,7 @@ def run_demo(
         "\n# failure modes the team brainstormed, run by `loopml audit`\n"
         "[[audit]]\n"
         'name = "noisy scans"\n'
-        "check = \"recall on slice 'site=C & scanner=old' >= 0.8\"\n"
+        "check = \"recall on slice 'scanner=old' >= 0.8\"\n"
         'reason = "old scanners at site C give noisier measurements; malignant cases there '
         'must still be caught"\n'
         "[[audit]]\n"
@@ -390,6 +390,25 @@ def run_demo(
         + (f"; not enough data: {', '.join(thin_checks)}" if thin_checks else "")
         + "".join(f"; first: {f}" for f in audit.findings),
     )
+
+    # -- the promotion gate: the better model becomes champion, the other is refused
+    from loopml.evaluation import load_evaluation
+    from loopml.registry import promote
+
+    metric = project.spec.metric.optimizing
+    order = sorted(
+        result.evaluations,
+        key=lambda k: load_evaluation(project, result.evaluations[k]).overall()[metric].value,
+    )
+    best_name, other_name = order[-1], order[0]
+    first = promote(project, f"{best_name}@1")
+    step(
+        "promote",
+        first.decision.summary()
+        + (f"; champion is now {first.move.model}" if first.move is not None else ""),
+    )
+    second = promote(project, f"{other_name}@1")
+    step("gate refuses", second.decision.summary())
 
     # -- report and status (the see stage)
     from loopml.report import build_report

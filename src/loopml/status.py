@@ -24,7 +24,16 @@ from loopml.store import Record
 __all__ = ["STAGES", "StageRow", "StatusBoard", "project_status"]
 
 StageState = Literal["done", "todo", "attention"]
-STAGES: tuple[str, ...] = ("scope", "metric", "data", "baselines", "train", "analyze", "audit")
+STAGES: tuple[str, ...] = (
+    "scope",
+    "metric",
+    "data",
+    "baselines",
+    "train",
+    "analyze",
+    "audit",
+    "deploy",
+)
 
 
 @dataclass(frozen=True)
@@ -702,6 +711,78 @@ def _audit(facts: _Facts) -> StageRow:
     )
 
 
+def _age(when: str) -> str:
+    """``2026-12-01T10:00:00Z`` -> ``3 h``, ``2 d``: how long ago, for a person."""
+    from datetime import UTC, datetime
+
+    try:
+        then = datetime.fromisoformat(when.replace("Z", "+00:00"))
+    except ValueError:
+        return "unknown age"
+    if then.tzinfo is None:
+        then = then.replace(tzinfo=UTC)
+    seconds = max((datetime.now(UTC) - then).total_seconds(), 0.0)
+    for size, unit in ((86_400, "d"), (3_600, "h"), (60, "min")):
+        if seconds >= size:
+            return f"{seconds / size:.0f} {unit}"
+    return f"{seconds:.0f} s"
+
+
+def _deploy(facts: _Facts) -> StageRow:
+    from loopml.registry import current_holder
+
+    champion = current_holder(facts.project, "champion")
+    decisions = facts.project.store.list("decision")
+    exists: list[str] = []
+    if champion is not None and champion.model:
+        exists.append(f"champion {champion.model} for {_age(champion.when)}")
+    if decisions:
+        d = decisions[-1]
+        verdict = "passed" if d.payload.get("passed") else "refused"
+        exists.append(f"newest gate decision {d.id} ({d.payload.get('candidate')}): {verdict}")
+    if not facts.models:
+        return _row(
+            "deploy",
+            "todo",
+            exists,
+            ["a model version"],
+            "train or register a model first, then promote it through the gate",
+            "deploy.no_model",
+        )
+    newest = facts.models[-1].ref
+    cmd = f"loopml promote {newest}"
+    if champion is None or not champion.model:
+        return _row(
+            "deploy",
+            "todo",
+            exists,
+            ["a champion"],
+            f"no champion yet: run the gate on {newest} and promote it (`{cmd}`)",
+            "deploy.no_champion",
+            cmd,
+        )
+    judged = {d.payload.get("candidate") for d in decisions}
+    if newest != champion.model and newest not in judged:
+        return _row(
+            "deploy",
+            "todo",
+            exists,
+            [f"a gate decision on {newest}"],
+            f"{newest} is newer than the champion {champion.model}: may it replace it? "
+            f"(`{cmd}`)",
+            "deploy.candidate_waiting",
+            cmd,
+        )
+    return _row(
+        "deploy",
+        "done",
+        exists,
+        [],
+        f"champion {champion.model} (for {_age(champion.when)}); nothing waits for the gate",
+        "deploy.done",
+    )
+
+
 _RULES: tuple[Callable[[_Facts], StageRow], ...] = (
     _scope,
     _metric,
@@ -710,6 +791,7 @@ _RULES: tuple[Callable[[_Facts], StageRow], ...] = (
     _train,
     _analyze,
     _audit,
+    _deploy,
 )
 
 

@@ -44,6 +44,7 @@ SECTIONS: tuple[tuple[str, str], ...] = (
     ("priorities", "Error analysis: priorities"),
     ("discovered", "Discovered slices"),
     ("audit", "Audit"),
+    ("gate", "Promotion gate and champion"),
     ("learning_curve", "Learning curve"),
 )
 
@@ -846,6 +847,39 @@ def _discovered(ctx: _Ctx) -> str:
     )
 
 
+def _gate(ctx: _Ctx) -> str:
+    """The newest gate decision as its table, and the champion alias's history."""
+    from loopml.registry import Decision, model_history
+
+    decisions = ctx.project.store.list("decision")
+    if not decisions:
+        return ctx.missing(
+            "gate", "no model has been through the promotion gate", "loopml promote MODEL@V"
+        )
+    d = Decision.from_record(decisions[-1])
+    verdict = "pass" if d.passed else "fail"
+    out = f'<p class="{verdict}">{_e(d.summary())}</p>' + d.table().to_html()
+    moves = model_history(ctx.project, "champion")
+    if moves:
+        out += "<h3>Champion history</h3>" + _table(
+            ["move", "model", "previous", "decision", "action", "who", "when", "reason"],
+            [
+                [
+                    _e(m.id),
+                    _e(m.model or ""),
+                    _e(m.previous or ""),
+                    _e(m.decision or ""),
+                    _e(m.action + (" (forced)" if m.forced else "")),
+                    _e(m.who),
+                    _e(m.when[:16].replace("T", " ")),
+                    _e(m.reason),
+                ]
+                for m in moves
+            ],
+        )
+    return out
+
+
 def _audit(ctx: _Ctx) -> str:
     if ctx.record is None:
         return ctx.missing("audit", "not run yet", "loopml audit EVAL_ID")
@@ -953,6 +987,7 @@ _BUILDERS: dict[str, Callable[[_Ctx], str]] = {
     "priorities": _priorities,
     "discovered": _discovered,
     "audit": _audit,
+    "gate": _gate,
     "learning_curve": _learning_curve,
 }
 
