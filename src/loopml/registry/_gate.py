@@ -738,6 +738,9 @@ def decide(
         if info is None or info.kind != "labels":
             raise ConfigurationError(
                 f"the gate compares label metrics; {spec.metric.optimizing!r} is not one",
+                hint="the paired comparison of scores (AUC, log loss) and of regression errors "
+                "is not built yet; a project that optimizes a label metric (f1, recall, "
+                "accuracy, ...) can use the gate",
                 where="metric.optimizing",
             )
         notes.append(
