@@ -768,8 +768,7 @@ def _deploy(facts: _Facts) -> StageRow:
             "todo",
             exists,
             [f"a gate decision on {newest}"],
-            f"{newest} is newer than the champion {champion.model}: may it replace it? "
-            f"(`{cmd}`)",
+            f"{newest} is newer than the champion {champion.model}: may it replace it? (`{cmd}`)",
             "deploy.candidate_waiting",
             cmd,
         )
