@@ -157,7 +157,7 @@ def test_no_reference_says_gap_unknown() -> None:
     assert all(r.gap is None and r.gain is None and r.score is None for r in result.rows)
     assert "no reference" in result.readings[0]
     assert result.to_dict()["reference"]["hlp_overall"] is None
-    assert "<table>" in result._repr_html_()
+    assert "<table" in result._repr_html_()  # the TableView's <table class="loopml-table">
 
 
 def test_rare_class_rows_match_sklearn_per_class() -> None:

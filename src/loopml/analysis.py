@@ -416,40 +416,13 @@ class Priorities:
 
     def _repr_html_(self) -> str:
         e = html.escape
-        head = "".join(
-            f"<th>{h}</th>"
-            for h in (
-                "#",
-                "slice",
-                "metric",
-                "share",
-                "value",
-                "reference",
-                "gap",
-                "gain",
-                "gain interval",
-                "ease",
-                "importance",
-                "score",
-                "how",
-            )
-        )
-        body = "".join(
-            f"<tr><td>{r.rank}</td><td>{e(r.slice)}</td><td>{e(r.metric)}</td>"
-            f"<td>{r.share:.1%}</td><td>{_fmt(r.value)}</td><td>{_fmt(r.reference)}</td>"
-            f"<td>{_fmt(r.gap)}</td><td>{_fmt(r.gain)}</td>"
-            f"<td>{_iv(r.gain_low, r.gain_high)}</td><td>{r.ease:g}</td>"
-            f"<td>{r.importance:g}</td><td>{_fmt(r.score)}</td><td>{e(r.gain_basis)}</td></tr>"
-            for r in self.rows
-        )
         readings = "".join(f"<li>{e(x)}</li>" for x in self.readings)
         warn = "".join(f"<p>&#9888; {e(w)}</p>" for w in self.warnings)
         return (
             f"<div><h4>Priorities for {e(self.evaluation or 'the evaluation')} "
             f"({e(self.metric)})</h4><p>reference: {e(self.reference.describe())}</p>{warn}"
-            f"<ul>{readings}</ul><table><tr>{head}</tr>{body}</table></div>"
+            f"<ul>{readings}</ul>{self.table().to_html()}</div>"
         )
-
 
 def _fmt(x: float | None) -> str:
     return "n/a" if x is None or math.isnan(x) else f"{x:.4f}"

@@ -754,7 +754,6 @@ def _priorities(ctx: _Ctx) -> str:
     out += f"<p>Reference: {_e(pr.reference.describe())}</p>"
     out += "".join(f'<p class="warn">{_e(w)}</p>' for w in pr.warnings)
     out += "<ul>" + "".join(f"<li>{_e(x)}</li>" for x in pr.readings[len(pr.findings) :]) + "</ul>"
-    out += f"<p class='na'>{_e(pr.ranking)}</p>"
     top = [r for r in pr.rows if r.gain is not None][:15]
     if top:
         out += ctx.add(
@@ -767,40 +766,7 @@ def _priorities(ctx: _Ctx) -> str:
                 confidence=ctx.ev.confidence,
             )
         )
-    out += _table(
-        [
-            "#",
-            "slice",
-            "metric",
-            "share",
-            "value",
-            "reference",
-            "gap",
-            "gain",
-            f"gain {ctx.ev.confidence:.0%}",
-            "ease",
-            "importance",
-            "score",
-        ],
-        [
-            [
-                str(r.rank),
-                _e(r.slice) + (" <span class='na'>(small)</span>" if r.too_small else ""),
-                _e(r.metric),
-                f"{r.share:.1%}",
-                _fmt(r.value),
-                _fmt(r.reference),
-                _fmt(r.gap),
-                _fmt(r.gain) + ("" if r.exact else "~"),
-                _iv(r.gain_low, r.gain_high),
-                f"{r.ease:g}",
-                f"{r.importance:g}",
-                _fmt(r.score),
-            ]
-            for r in pr.rows[:30]
-        ],
-        num=(3, 4, 5, 6, 7, 9, 10, 11),
-    )
+    out += str(pr.table(30).to_html())  # the rows `loopml analyze` prints
     return out
 
 
@@ -819,9 +785,9 @@ def _discovered(ctx: _Ctx) -> str:
             "discovered",
             "not run yet: find weak slices nobody named with `loopml analyze EVAL_ID --discover`",
         )
-    head = f"<p>{_e(d.search_summary())}</p>"
     if not d.slices:
-        return head + _placeholder(d.nothing_found())
+        return _placeholder(d.nothing_found())
+    head = f"<p>{_e(d.search_summary())}</p>"
     level = "95%"  # discovery's Wilson and t intervals are at 95% (loopml.discovery._stats)
     return head + _table(
         ["#", "slice", "rows", "error rate", level, "excess", f"excess {level}", "p adj."],
