@@ -5,7 +5,6 @@ from __future__ import annotations
 from pathlib import Path
 
 import typer
-from rich.table import Table
 
 from loopml.cli._common import console, handles_errors, print_json, project_dir
 
@@ -51,21 +50,31 @@ def status_command(
     if as_json:
         print_json(board.to_dict())
         return
-    table = Table(title=f"Status of {escape(board.project)}", show_lines=True)
-    table.add_column("stage", style="bold")
-    table.add_column("state")
-    table.add_column("exists")
-    table.add_column("missing")
-    table.add_column("next action")
-    for r in board.rows:
-        table.add_row(
-            r.stage,
-            _STATE[r.state],
-            escape("\n".join(r.exists)) or "-",
-            escape("\n".join(r.missing)) or "-",
-            escape(r.next_action),
+    from loopml.tableview import Column, TableView
+
+    states = {"done": "done", "todo": "to do", "attention": "ATTENTION"}
+    console.print(
+        TableView(
+            f"Status of {board.project}",
+            [
+                Column("stage", "stage"),
+                Column("state", "state"),
+                Column("exists", "exists", priority=2),
+                Column("missing", "missing", priority=1),
+                Column("next", "next action"),
+            ],
+            [
+                {
+                    "stage": r.stage,
+                    "state": states[r.state],
+                    "exists": "; ".join(r.exists) or "-",
+                    "missing": "; ".join(r.missing) or "-",
+                    "next": r.next_action,
+                }
+                for r in board.rows
+            ],
         )
-    console.print(table)
+    )
     nxt = board.next
     if nxt is None:
         console.print("[green]every stage is done[/]")
