@@ -31,11 +31,11 @@ is undefined (no rows, or F1 without positives or predicted positives) gets a Na
 from __future__ import annotations
 
 from dataclasses import dataclass
+from statistics import NormalDist
 from typing import Any
 
 import numpy as np
 import numpy.typing as npt
-from scipy.stats import norm
 
 from loopml.errors import ComputationError, InputError
 from loopml.metrics._catalog import Task
@@ -100,7 +100,8 @@ def _z(confidence: float) -> float:
             hint="use confidence=0.95 for a 95% interval",
             where="confidence",
         )
-    return float(norm.ppf(0.5 + confidence / 2.0))
+    # the standard normal quantile (statistics.NormalDist: no scipy import on the hot path)
+    return NormalDist().inv_cdf(0.5 + confidence / 2.0)
 
 
 def wilson_interval(successes: npt.ArrayLike, n: npt.ArrayLike, confidence: float = 0.95) -> Bounds:

@@ -15,7 +15,6 @@ from typing import Any
 
 import numpy as np
 import numpy.typing as npt
-from scipy.special import digamma
 
 from loopml.errors import InputError
 from loopml.metrics._catalog import ALIASES, AVERAGES, MetricInfo, Task, resolve_metric
@@ -219,6 +218,8 @@ def _ap_parts(counts: ScoreCounts) -> tuple[FloatArray, FloatArray, FloatArray]:
     above_tp = tp_at - pos  # strictly higher bins
     above_n = above_tp + fp_at - neg
     c = above_n + neg
+    from scipy.special import digamma  # only the binned-AUC bound needs it
+
     low_terms = pos - (c - above_tp) * (digamma(c + pos + 1.0) - digamma(c + 1.0))
     high_terms = np.where(has, pos * (above_tp + pos) / np.where(has, above_n + pos, 1.0), 0.0)
     low = _div(np.where(has, low_terms, 0.0).sum(axis=-1), total_pos)
