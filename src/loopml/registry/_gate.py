@@ -10,7 +10,9 @@ alias in one transaction.
 The checks:
 
 - ``rows``: both models are compared on the same rows (evaluated there if needed);
-- ``optimizing``: the paired difference on the optimizing metric. Better (interval above 0)
+- ``optimizing``: the paired difference on the optimizing metric (a label metric from the
+  joint cells, a loss or regression error from the paired loss sums, ROC AUC / average
+  precision from the joint score histogram). Better (interval above 0)
   passes; worse beyond ``[gate] tolerance`` (interval wholly below ``-tolerance``) fails;
   anything between is "not better (within noise)", which passes only with
   ``[gate] allow_ties = true``;
@@ -41,6 +43,7 @@ if TYPE_CHECKING:
     from loopml.models import ModelVersion
     from loopml.project import Project
     from loopml.registry._aliases import AliasMove
+    from loopml.registry._paired import PairedDifference
     from loopml.tableview import TableView
 
 __all__ = ["Decision", "GateCheck", "Promotion", "decide", "promote"]
@@ -344,31 +347,21 @@ def _golden_key(project: Project, golden: str) -> dict[str, Any]:
 # --------------------------------------------------------------------------- checks
 
 
-def _paired_checks(
-    project: Project,
-    cand_ev: Evaluation,
-    champ_ev: Evaluation,
-    cand: ModelVersion,
-    champ: ModelVersion,
-) -> tuple[list[GateCheck], list[str]]:
+def _label_differences(
+    project: Project, cand_ev: Evaluation, champ_ev: Evaluation, names: dict[str, str]
+) -> tuple[PairedDifference, list[tuple[str, PairedDifference, int]]]:
+    """A label metric: joint cells (label x both predictions), McNemar and the joint-cell
+    bootstrap; the overall difference and (group, difference, support) per slice value."""
     from loopml.engine import GroupCounts
     from loopml.evidence import metric_support
     from loopml.metrics import ConfusionCounts
-    from loopml.registry._paired import holm, joint_counts, paired_difference
+    from loopml.registry._paired import joint_counts, paired_difference
 
     spec = project.spec
     gate = spec.gate
     metric = spec.metric.optimizing
     conf = spec.metric.confidence
-    joints = joint_counts(
-        project,
-        cand_ev,
-        champ_ev,
-        candidate_name=f"the candidate {cand.ref}",
-        champion_name=f"the champion {champ.ref}",
-    )
-    checks: list[GateCheck] = []
-    notes: list[str] = []
+    joints = joint_counts(project, cand_ev, champ_ev, **names)
     overall = paired_difference(
         joints[0],
         metric,
@@ -378,6 +371,93 @@ def _paired_checks(
         n_boot=gate.n_boot,
         seed=gate.seed,
     )[0]
+    pending: list[tuple[str, PairedDifference, int]] = []
+    for joint in joints[1:]:
+        diffs = paired_difference(
+            joint,
+            metric,
+            task=spec.task,
+            tolerance=gate.slice_tol,
+            confidence=conf,
+            n_boot=gate.n_boot,
+            seed=gate.seed,
+        )
+        cand_conf = ConfusionCounts(classes=joint.classes, matrix=joint.candidate_matrix())
+        group = GroupCounts(
+            definition=None, values=[()] * len(diffs), n=joint.n, confusion=cand_conf
+        )
+        support = metric_support(spec.task, metric, group)
+        for d, sup in zip(diffs, support.tolist(), strict=True):
+            pending.append((joint.group, d, int(sup)))
+    return overall, pending
+
+
+def _score_differences(
+    project: Project, cand_ev: Evaluation, champ_ev: Evaluation, names: dict[str, str]
+) -> tuple[PairedDifference, list[tuple[str, PairedDifference, int]]]:
+    """A score or regression metric: paired loss sums (t intervals) or the joint score
+    histogram (bootstrap); the overall difference and (group, difference, support) per
+    slice value."""
+    from loopml.evidence import support_unit
+    from loopml.registry._paired import PairedSums, paired_score_difference, paired_sums
+
+    spec = project.spec
+    gate = spec.gate
+    metric = spec.metric.optimizing
+    conf = spec.metric.confidence
+    sums = paired_sums(
+        project,
+        cand_ev,
+        champ_ev,
+        metric,
+        candidate_name=names["candidate_name"],
+        champion_name=names["champion_name"],
+    )
+
+    def differences(group: PairedSums, tolerance: float) -> list[PairedDifference]:
+        return paired_score_difference(
+            group,
+            metric,
+            tolerance=tolerance,
+            confidence=conf,
+            n_boot=gate.n_boot,
+            seed=gate.seed,
+        )
+
+    overall = differences(sums[0], gate.tolerance)[0]
+    unit = support_unit(spec.task, metric)
+    pending: list[tuple[str, PairedDifference, int]] = []
+    for group in sums[1:]:
+        diffs = differences(group, gate.slice_tol)
+        for d, sup in zip(diffs, group.support(unit).tolist(), strict=True):
+            pending.append((group.group, d, int(sup)))
+    return overall, pending
+
+
+def _paired_checks(
+    project: Project,
+    cand_ev: Evaluation,
+    champ_ev: Evaluation,
+    cand: ModelVersion,
+    champ: ModelVersion,
+) -> tuple[list[GateCheck], list[str]]:
+    from loopml.registry._paired import holm, paired_kind
+
+    spec = project.spec
+    gate = spec.gate
+    metric = spec.metric.optimizing
+    conf = spec.metric.confidence
+    names = {
+        "candidate_name": f"the candidate {cand.ref}",
+        "champion_name": f"the champion {champ.ref}",
+    }
+    kind = paired_kind(metric, spec.task)
+    if kind == "labels":
+        overall, pending = _label_differences(project, cand_ev, champ_ev, names)
+    else:
+        overall, pending = _score_differences(project, cand_ev, champ_ev, names)
+    checks: list[GateCheck] = []
+    notes: list[str] = []
     ev_info = {**overall.to_dict()}
     tol = gate.tolerance
     if overall.low is None or overall.high is None:
@@ -385,9 +465,10 @@ def _paired_checks(
         message = f"the paired difference of {metric} is undefined on these rows"
     elif overall.low > 0:
         status, passed = "pass", True
-        message = (
-            f"better: {overall.candidate:.4f} vs {overall.champion:.4f}, "
+        message = f"better: {overall.candidate:.4f} vs {overall.champion:.4f}, " + (
             f"McNemar p={overall.mcnemar_p:.2g}"
+            if not math.isnan(overall.mcnemar_p)
+            else f"{overall.method}"
         )
     elif overall.high < -tol:
         status, passed = "fail", False
@@ -416,32 +497,13 @@ def _paired_checks(
         )
     )
     # key slices: one-sided paired tests, Holm over every decidable slice value
-    stol = gate.slice_tol
     alpha = 1.0 - conf
-    pending: list[tuple[str, Any, int]] = []
-    for joint in joints[1:]:
-        diffs = paired_difference(
-            joint,
-            metric,
-            task=spec.task,
-            tolerance=stol,
-            confidence=conf,
-            n_boot=gate.n_boot,
-            seed=gate.seed,
-        )
-        cand_conf = ConfusionCounts(classes=joint.classes, matrix=joint.candidate_matrix())
-        group = GroupCounts(
-            definition=None, values=[()] * len(diffs), n=joint.n, confusion=cand_conf
-        )
-        support = metric_support(spec.task, metric, group)
-        for d, sup in zip(diffs, support.tolist(), strict=True):
-            pending.append((joint.group, d, int(sup)))
     decidable = [
         i
         for i, (_, d, sup) in enumerate(pending)
         if sup >= spec.metric.min_support and d.p_worse is not None
     ]
-    adjusted = holm([pending[i][1].p_worse for i in decidable])
+    adjusted = holm([float(pending[i][1].p_worse or 0.0) for i in decidable])
     adj_of = dict(zip(decidable, adjusted, strict=True))
     for i, (gname, d, sup) in enumerate(pending):
         evidence = {**d.to_dict(), "group": gname, "support": sup}
@@ -732,17 +794,9 @@ def decide(
         checks += paired
         notes += more
     else:
-        from loopml.metrics import resolve_metric
+        from loopml.registry._paired import paired_kind
 
-        info = resolve_metric(spec.metric.optimizing)
-        if info is None or info.kind != "labels":
-            raise ConfigurationError(
-                f"the gate compares label metrics; {spec.metric.optimizing!r} is not one",
-                hint="the paired comparison of scores (AUC, log loss) and of regression errors "
-                "is not built yet; a project that optimizes a label metric (f1, recall, "
-                "accuracy, ...) can use the gate",
-                where="metric.optimizing",
-            )
+        paired_kind(spec.metric.optimizing, spec.task)  # a metric the gate can compare later
         notes.append(
             "first champion: there is no champion to beat, so the gate checks the "
             "contract (constraints), the baselines, the audit and leakage only"
