@@ -424,6 +424,7 @@ class Priorities:
             f"<ul>{readings}</ul>{self.table().to_html()}</div>"
         )
 
+
 def _fmt(x: float | None) -> str:
     return "n/a" if x is None or math.isnan(x) else f"{x:.4f}"
 
