@@ -340,34 +340,12 @@ def joint_counts(
             f"CREATE TEMP VIEW __paired AS SELECT r.*, ch.__h AS __h, ch.__y AS __y_champion "
             f"FROM {q(rows.view)} AS r JOIN __champion AS ch ON r.{idc} = ch.__id"
         )
-        matched = int(con.execute("SELECT count(*) FROM __paired").fetchall()[0][0])
-        n_cand, n_champ = rows.n, champ_table.num_rows
-        if not (matched == n_cand == n_champ):
-            only_cand = n_cand - matched
-            only_champ = n_champ - matched
-            raise InputError(
-                f"{candidate_name} (evaluation {candidate.id}, {n_cand} rows) and "
-                f"{champion_name} (evaluation {champion.id}, {n_champ} rows) were not "
-                f"evaluated on the same rows: {matched} ids in common, {only_cand} only in "
-                f"the candidate's, {only_champ} only in the champion's; the gate compares "
-                "models only on the same rows",
-                hint="evaluate both on one dataset version (set [gate] golden = "
-                '"name@version" in loopml.toml), or register both models on the same split',
-                where=f"evaluations {candidate.id} and {champion.id}",
-            )
-        differ = int(
-            con.execute(
-                f"SELECT count(*) FROM __paired WHERE ({y_code}) <> __y_champion"
-            ).fetchall()[0][0]
+        _check_paired_rows(
+            con,
+            f"({y_code}) <> __y_champion",
+            (candidate, candidate_name, rows.n),
+            (champion, champion_name, champ_table.num_rows),
         )
-        if differ:
-            raise InputError(
-                f"{differ} of the {matched} rows have different labels in evaluation "
-                f"{candidate.id} ({candidate_name}) and {champion.id} ({champion_name}): they "
-                "were evaluated on different label versions",
-                hint="evaluate both models on one dataset version ([gate] golden)",
-                where=f"evaluations {candidate.id} and {champion.id}",
-            )
         columns = {c: t for c, t in rows.columns.items() if not c.startswith("__")}
         spec = getattr(project, "spec", None)
         groups = _group_defs(None, spec, columns)
@@ -894,32 +872,12 @@ def paired_sums(
             f"{y_c} AS __yc, ch.__yh AS __yh "
             f"FROM {q(rows.view)} AS r JOIN __champion AS ch ON r.{idc} = ch.__id"
         )
-        matched = int(con.execute("SELECT count(*) FROM __paired").fetchall()[0][0])
-        n_cand, n_champ = rows.n, champ_table.num_rows
-        if not (matched == n_cand == n_champ):
-            raise InputError(
-                f"{candidate_name} (evaluation {candidate.id}, {n_cand} rows) and "
-                f"{champion_name} (evaluation {champion.id}, {n_champ} rows) were not "
-                f"evaluated on the same rows: {matched} ids in common, {n_cand - matched} "
-                f"only in the candidate's, {n_champ - matched} only in the champion's; the "
-                "gate compares models only on the same rows",
-                hint="evaluate both on one dataset version (set [gate] golden = "
-                '"name@version" in loopml.toml), or register both models on the same split',
-                where=f"evaluations {candidate.id} and {champion.id}",
-            )
-        differ = int(
-            con.execute(
-                "SELECT count(*) FROM __paired WHERE __yc IS DISTINCT FROM __yh"
-            ).fetchall()[0][0]
+        _check_paired_rows(
+            con,
+            "__yc IS DISTINCT FROM __yh",
+            (candidate, candidate_name, rows.n),
+            (champion, champion_name, champ_table.num_rows),
         )
-        if differ:
-            raise InputError(
-                f"{differ} of the {matched} rows have different labels in evaluation "
-                f"{candidate.id} ({candidate_name}) and {champion.id} ({champion_name}): they "
-                "were evaluated on different label versions",
-                hint="evaluate both models on one dataset version ([gate] golden)",
-                where=f"evaluations {candidate.id} and {champion.id}",
-            )
         columns = {c: t for c, t in rows.columns.items() if not c.startswith("__")}
         groups = _group_defs(None, getattr(project, "spec", None), columns)
         proj, keys = _key_columns(groups)
@@ -1030,3 +988,38 @@ def paired_sums(
         ).labels()
         out.append(build(g.name, labels, mask, v_idx, "__x", slice_bins))
     return out
+
+
+def _check_paired_rows(
+    con: Any,
+    labels_differ: str,
+    candidate: tuple[Any, str, int],
+    champion: tuple[Any, str, int],
+) -> None:
+    """Refuse unless the view ``__paired`` joins every row of both evaluations and their
+    labels agree (``labels_differ`` is the SQL condition of a row whose labels differ)."""
+    (cand, cand_name, n_cand), (champ, champ_name, n_champ) = candidate, champion
+    where = f"evaluations {cand.id} and {champ.id}"
+    matched = int(con.execute("SELECT count(*) FROM __paired").fetchall()[0][0])
+    if not (matched == n_cand == n_champ):
+        raise InputError(
+            f"{cand_name} (evaluation {cand.id}, {n_cand} rows) and "
+            f"{champ_name} (evaluation {champ.id}, {n_champ} rows) were not "
+            f"evaluated on the same rows: {matched} ids in common, {n_cand - matched} only in "
+            f"the candidate's, {n_champ - matched} only in the champion's; the gate compares "
+            "models only on the same rows",
+            hint="evaluate both on one dataset version (set [gate] golden = "
+            '"name@version" in loopml.toml), or register both models on the same split',
+            where=where,
+        )
+    differ = int(
+        con.execute(f"SELECT count(*) FROM __paired WHERE {labels_differ}").fetchall()[0][0]
+    )
+    if differ:
+        raise InputError(
+            f"{differ} of the {matched} rows have different labels in evaluation "
+            f"{cand.id} ({cand_name}) and {champ.id} ({champ_name}): they "
+            "were evaluated on different label versions",
+            hint="evaluate both models on one dataset version ([gate] golden)",
+            where=where,
+        )
