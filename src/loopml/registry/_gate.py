@@ -32,7 +32,7 @@ says so.
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
@@ -221,20 +221,25 @@ class Decision:
 # --------------------------------------------------------------------------- rows
 
 
+def _dataset_rows(info: Mapping[str, Any]) -> dict[str, Any]:
+    """The rows a dataset part names, from an evaluation's inputs or a dataset source."""
+    part = info.get("part")
+    split = part in ("train", "test")
+    return {
+        "dataset": info.get("dataset"),
+        "dataset_hash": info.get("dataset_hash"),
+        "part": part,
+        "split": info.get("split_ref") if split else None,
+        "split_id": info.get("split_id") if split else None,
+    }
+
+
 def _rows_key(ev: Evaluation, mv: ModelVersion) -> dict[str, Any]:
     """Which rows an evaluation is on: dataset version, part, split (from its inputs, or
     from the model's lineage for the evaluation stored with the model)."""
     inp = ev.inputs
     if inp.get("dataset"):
-        part = inp.get("part")
-        return {
-            "dataset": inp.get("dataset"),
-            "dataset_hash": inp.get("dataset_hash"),
-            "part": part,
-            "split": inp.get("split_ref") if part in ("train", "test") else None,
-            "split_id": inp.get("split_id") if part in ("train", "test") else None,
-            "n": ev.n,
-        }
+        return {**_dataset_rows(inp), "n": ev.n}
     lin = mv.lineage
     if mv.evaluation == ev.id and lin.get("split_id"):
         return {
@@ -334,14 +339,7 @@ def _golden_key(project: Project, golden: str) -> dict[str, Any]:
             hint=exc.hint or "add it with `loopml data add`",
             where="gate.golden in loopml.toml",
         ) from None
-    part = info.get("part")
-    return {
-        "dataset": info.get("dataset"),
-        "dataset_hash": info.get("dataset_hash"),
-        "part": part,
-        "split": info.get("split_ref") if part in ("train", "test") else None,
-        "split_id": info.get("split_id") if part in ("train", "test") else None,
-    }
+    return _dataset_rows(info)
 
 
 # --------------------------------------------------------------------------- checks
