@@ -269,12 +269,12 @@ def resolve_reference(
     if hlp is not None:
         _hlp_payload(ref, hlp, metric)
     if project is not None:
-        from loopml.references import best_baseline, project_reference
+        from loopml.references import best_baseline, project_hlp
 
         if ref.hlp_overall is None:
-            shared = project_reference(project, metric, task=evaluation.task)
-            if shared.hlp is not None:
-                ref.hlp_overall, ref.hlp_source = shared.hlp, shared.hlp_source
+            value, _low, _high, source, _rec = project_hlp(project, metric)
+            if value is not None:
+                ref.hlp_overall, ref.hlp_source = value, source
         best = best_baseline(project, metric, evaluation.task)
         if best is not None:
             _value, name, rec_id, other = best

@@ -26,7 +26,13 @@ if TYPE_CHECKING:
     from loopml.evaluation import Evaluation
     from loopml.project import Project
 
-__all__ = ["ProjectReference", "higher_is_better", "project_reference"]
+__all__ = [
+    "ProjectReference",
+    "best_baseline",
+    "higher_is_better",
+    "project_hlp",
+    "project_reference",
+]
 
 #: the baseline kinds that are evaluated on the test rows (not HLP, not literature)
 EVALUATED_BASELINES = ("dummy", "rules", "quick", "older_system")
@@ -79,9 +85,11 @@ class ProjectReference:
         return asdict(self)
 
 
-def _hlp(
+def project_hlp(
     project: Project, metric: str
 ) -> tuple[float | None, float | None, float | None, str, str | None]:
+    """(value, low, high, source, 'hlp' record id) of HLP on ``metric``: targets.hlp, else
+    the pooled annotators of the newest 'hlp' record."""
     spec = project.spec
     opt = resolve_metric(spec.metric.optimizing)
     wanted = resolve_metric(metric)
@@ -147,7 +155,7 @@ def project_reference(
 ) -> ProjectReference:
     """HLP and the best baseline of ``project`` on ``metric`` (default: the optimizing one)."""
     metric = metric or project.spec.metric.optimizing
-    hlp, low, high, source, hlp_rec = _hlp(project, metric)
+    hlp, low, high, source, hlp_rec = project_hlp(project, metric)
     best = best_baseline(project, metric, task or project.spec.task)
     return ProjectReference(
         metric=metric,
