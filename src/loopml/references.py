@@ -34,9 +34,6 @@ __all__ = [
     "project_reference",
 ]
 
-#: the baseline kinds that are evaluated on the test rows (not HLP, not literature)
-EVALUATED_BASELINES = ("dummy", "rules", "quick", "older_system")
-
 
 def higher_is_better(metric: str) -> bool:
     info = resolve_metric(metric)
