@@ -66,7 +66,7 @@ def main(argv: list[str]) -> None:
         ensure_venv("")
         run(BIN / "loopml", "demo", *rest)
     elif command == "test":
-        ensure_venv("dev,browser,mlflow")
+        ensure_venv("dev,browser,mlflow,serve")
         lint()
         run(PY, "-m", "pytest", *rest)
     elif command == "check":

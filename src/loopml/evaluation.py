@@ -32,7 +32,9 @@ from loopml.engine import (
 )
 from loopml.errors import InputError, NotFoundError, SchemaError
 from loopml.metrics import (
+    CalibrationTable,
     ConfusionCounts,
+    Estimate,
     ScoreCounts,
     choose_threshold,
     compute,
@@ -46,6 +48,7 @@ from loopml.slices import sql_literal
 from loopml.spec import Constraint, Spec, did_you_mean, parse_constraint
 
 __all__ = [
+    "Curves",
     "Evaluation",
     "EvaluationRows",
     "MetricValue",
@@ -86,15 +89,34 @@ SCORE_METRICS = ["roc_auc", "average_precision", "log_loss", "brier"]
 REGRESSION_METRICS = ["mae", "rmse", "mse", "mape", "r2"]
 
 
-@dataclass(frozen=True)
-class MetricValue:
-    value: float
-    low: float | None = None
-    high: float | None = None
-    method: str | None = None
+MetricValue = Estimate  # the name results used before Estimate; one type
+
+
+@dataclass(frozen=True, eq=False)
+class Curves:
+    """The ROC and precision-recall curves and the calibration table of a binary
+    evaluation with scores, from its stored score histogram (no renderer touches counts)."""
+
+    fpr: np.ndarray
+    tpr: np.ndarray
+    roc_thresholds: np.ndarray
+    precision: np.ndarray
+    recall: np.ndarray
+    pr_thresholds: np.ndarray
+    calibration: CalibrationTable
+    prevalence: float
+    roc_auc: float | None
+    average_precision: float | None
 
     def to_dict(self) -> dict[str, Any]:
-        return {"value": self.value, "low": self.low, "high": self.high, "method": self.method}
+        return {
+            "roc": {"fpr": self.fpr.tolist(), "tpr": self.tpr.tolist()},
+            "pr": {"precision": self.precision.tolist(), "recall": self.recall.tolist()},
+            "calibration": self.calibration.to_dict(),
+            "prevalence": self.prevalence,
+            "roc_auc": self.roc_auc,
+            "average_precision": self.average_precision,
+        }
 
 
 @dataclass(frozen=True)
@@ -357,6 +379,48 @@ class Evaluation:
     def confusion_matrix(self) -> list[list[int]] | None:
         cm = self.counts.overall.confusion
         return None if cm is None else cm.matrix[0].tolist()
+
+    def score_counts(self) -> ScoreCounts | None:
+        """The whole table's score histogram of a binary evaluation (None otherwise)."""
+        scores = self.counts.overall.scores
+        if self.task != "binary" or scores is None:
+            return None
+        return ScoreCounts(
+            classes=scores.classes,
+            edges=scores.edges,
+            hist=scores.hist[0],
+            score_sum=scores.score_sum[0],
+            logloss_sum=scores.logloss_sum[0],
+            brier_sum=scores.brier_sum[0],
+            n=scores.n[0],
+        )
+
+    def curves(self, n_bins: int = 10) -> Curves | None:
+        """ROC, precision-recall and calibration (``n_bins`` equal bins) of a binary
+        evaluation with scores; None for other tasks or without a score column."""
+        flat = self.score_counts()
+        if flat is None:
+            return None
+        from loopml.metrics import calibration_table, pr_curve, roc_curve
+
+        fpr, tpr, roc_t = roc_curve(flat)
+        precision, recall, pr_t = pr_curve(flat)
+        overall = self.overall()
+        hist = np.asarray(flat.hist)
+        auc = overall.get("roc_auc")
+        ap = overall.get("average_precision")
+        return Curves(
+            fpr=fpr,
+            tpr=tpr,
+            roc_thresholds=roc_t,
+            precision=precision,
+            recall=recall,
+            pr_thresholds=pr_t,
+            calibration=calibration_table(flat, n_bins),
+            prevalence=float(hist[1].sum()) / max(float(hist.sum()), 1.0),
+            roc_auc=None if auc is None else auc.value,
+            average_precision=None if ap is None else ap.value,
+        )
 
     # ------------------------------------------------------------------ output
     def to_dict(self, *, include_counts: bool = False) -> dict[str, Any]:

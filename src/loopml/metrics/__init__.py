@@ -35,6 +35,7 @@ from loopml.metrics._curves import (
     pr_curve,
     roc_curve,
 )
+from loopml.metrics._estimate import Estimate
 from loopml.metrics._intervals import (
     Interval,
     bootstrap_interval,
@@ -59,6 +60,7 @@ __all__ = [
     "CalibrationTable",
     "ClassLabel",
     "ConfusionCounts",
+    "Estimate",
     "Interval",
     "MetricInfo",
     "MetricSpec",

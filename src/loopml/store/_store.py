@@ -65,6 +65,9 @@ KIND_PREFIX = {
     "learning_curve": "curve",
     "decision": "gate",
     "alias": "alias",
+    "log_segment": "seg",
+    "monitor": "mon",
+    "export": "export",
 }
 _SQLITE_MAGIC = b"SQLite format 3\x00"
 _KEY_RE = re.compile(r"[A-Za-z0-9][A-Za-z0-9._:-]*")

@@ -1,0 +1,34 @@
+"""``Estimate``: the one shape of "a value with an interval" in loopml's results."""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from typing import Any
+
+__all__ = ["Estimate"]
+
+
+@dataclass(frozen=True)
+class Estimate:
+    """A point value with its interval (``low``/``high``, None when there is none) and the
+    method that gave the interval (``"wilson"``, ``"bootstrap"``, ``"exact"``, ...)."""
+
+    value: float
+    low: float | None = None
+    high: float | None = None
+    method: str | None = None
+
+    @property
+    def defined(self) -> bool:
+        """False when the value itself is undefined (NaN), e.g. recall with no positives."""
+        return not math.isnan(self.value)
+
+    def contains(self, x: float) -> bool | None:
+        """Whether ``x`` lies inside the interval; None when there is no interval."""
+        if self.low is None or self.high is None:
+            return None
+        return self.low <= x <= self.high
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"value": self.value, "low": self.low, "high": self.high, "method": self.method}
