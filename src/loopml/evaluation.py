@@ -23,12 +23,14 @@ import numpy as np
 
 from loopml.engine import (
     Aggregate,
+    Backend,
+    DuckDBBackend,
     GroupCounts,
     GroupDef,
+    QueryError,
     aggregate_classification,
     aggregate_regression,
-    describe,
-    register,
+    connect,
 )
 from loopml.errors import InputError, NotFoundError, SchemaError
 from loopml.metrics import (
@@ -502,8 +504,8 @@ def _plain(v: Any) -> Any:
 # --------------------------------------------------------------------------- inputs
 
 
-def _examples(con: Any, sql: str) -> list[Any]:
-    return [r[0] if len(r) == 1 else r for r in con.execute(f"{sql} LIMIT {_SAMPLE}").fetchall()]
+def _examples(con: Backend, sql: str) -> list[Any]:
+    return [r[0] if len(r) == 1 else r for r in con.rows(f"{sql} LIMIT {_SAMPLE}")]
 
 
 @dataclass
@@ -516,7 +518,7 @@ class _Inputs:
 
 
 def _prepare(
-    con: Any,
+    con: Backend,
     data: Any,
     predictions: Any | None,
     *,
@@ -530,10 +532,10 @@ def _prepare(
 
     ``part_of``: the data is one part of a split (e.g. ``"the test part of split d@1@1"``),
     so predictions for the other rows of the dataset are expected and left out."""
-    data_label = register(con, data, "__data", what="data")
+    data_label = con.register(data, "__data", what="data")
     if data_name is not None:  # a dataset version (test@1) or a part of its split
         data_label = data_name
-    data_cols = describe(con, "__data")
+    data_cols = con.columns("__data")
     warnings: list[str] = []
     info: dict[str, Any] = {"data": data_label}
     if label not in data_cols:
@@ -545,11 +547,11 @@ def _prepare(
         )
     if predictions is None:
         view = "__data"
-        n = int(con.execute('SELECT count(*) FROM "__data"').fetchall()[0][0])
+        n = int(con.rows('SELECT count(*) FROM "__data"')[0][0])
     else:
-        pred_label = register(con, predictions, "__preds", what="predictions")
+        pred_label = con.register(predictions, "__preds", what="predictions")
         info["predictions"] = pred_label
-        pred_cols = describe(con, "__preds")
+        pred_cols = con.columns("__preds")
         for where, cols in ((data_label, data_cols), (pred_label, pred_cols)):
             if id_col not in cols:
                 raise SchemaError(
@@ -559,9 +561,9 @@ def _prepare(
                     where=where,
                 )
         for view_name, where in (("__data", data_label), ("__preds", pred_label)):
-            dup = con.execute(
-                f'SELECT count(*) - count(DISTINCT {_q(id_col)}) FROM "{view_name}"'
-            ).fetchall()[0][0]
+            dup = con.rows(f'SELECT count(*) - count(DISTINCT {_q(id_col)}) FROM "{view_name}"')[0][
+                0
+            ]
             if dup:
                 ex = _examples(
                     con,
@@ -572,18 +574,18 @@ def _prepare(
                     hint="every row needs a unique id to join predictions to labels",
                     where=where,
                 )
-        n_data = int(con.execute('SELECT count(*) FROM "__data"').fetchall()[0][0])
-        n_pred = int(con.execute('SELECT count(*) FROM "__preds"').fetchall()[0][0])
+        n_data = int(con.rows('SELECT count(*) FROM "__data"')[0][0])
+        n_pred = int(con.rows('SELECT count(*) FROM "__preds"')[0][0])
         qid = _q(id_col)
         miss_p = int(
-            con.execute(
-                f'SELECT count(*) FROM "__data" d ANTI JOIN "__preds" p ON d.{qid} = p.{qid}'
-            ).fetchall()[0][0]
+            con.rows(f'SELECT count(*) FROM "__data" d ANTI JOIN "__preds" p ON d.{qid} = p.{qid}')[
+                0
+            ][0]
         )
         miss_d = int(
-            con.execute(
-                f'SELECT count(*) FROM "__preds" p ANTI JOIN "__data" d ON d.{qid} = p.{qid}'
-            ).fetchall()[0][0]
+            con.rows(f'SELECT count(*) FROM "__preds" p ANTI JOIN "__data" d ON d.{qid} = p.{qid}')[
+                0
+            ][0]
         )
         info.update(
             rows_data=n_data,
@@ -629,7 +631,7 @@ def _prepare(
             f'JOIN "__preds" p ON d.{qid} = p.{qid}'
         )
         view = "__joined"
-        n = int(con.execute('SELECT count(*) FROM "__joined"').fetchall()[0][0])
+        n = int(con.rows('SELECT count(*) FROM "__joined"')[0][0])
     if n == 0:
         raise InputError(
             "there are no rows to evaluate"
@@ -637,14 +639,14 @@ def _prepare(
             hint="check that the data file is not empty and that the ids match",
             where=data_label,
         )
-    return _Inputs(view, describe(con, view), n, info, warnings)
+    return _Inputs(view, con.columns(view), n, info, warnings)
 
 
-def _count(con: Any, view: str, cond: str) -> int:
-    return int(con.execute(f'SELECT count(*) FROM "{view}" WHERE {cond}').fetchall()[0][0])
+def _count(con: Backend, view: str, cond: str) -> int:
+    return int(con.rows(f'SELECT count(*) FROM "{view}" WHERE {cond}')[0][0])
 
 
-def _check_rows(con: Any, inp: _Inputs, cond: str, what: str, hint: str, id_col: str) -> None:
+def _check_rows(con: Backend, inp: _Inputs, cond: str, what: str, hint: str, id_col: str) -> None:
     bad = _count(con, inp.view, cond)
     if bad:
         id_expr = _q(id_col) if id_col in inp.columns else "rowid"
@@ -657,7 +659,7 @@ def _check_rows(con: Any, inp: _Inputs, cond: str, what: str, hint: str, id_col:
 
 
 def _check_many(
-    con: Any,
+    con: Backend,
     inp: _Inputs,
     checks: Sequence[tuple[str, str, str]],
     id_col: str,
@@ -670,7 +672,7 @@ def _check_many(
     parts += [f"list(DISTINCT {_q(c)})" for c in distinct]
     if not parts:
         return []
-    row = con.execute(f'SELECT {", ".join(parts)} FROM "{inp.view}"').fetchall()[0]
+    row = con.rows(f'SELECT {", ".join(parts)} FROM "{inp.view}"')[0]
     for (cond, what, hint), bad in zip(checks, row[: len(checks)], strict=True):
         if bad:
             _check_rows(con, inp, cond, what, hint, id_col)
@@ -815,7 +817,6 @@ def evaluate(
     With a ``project``, the spec supplies the task, columns, metrics and key slices, and the
     result is stored (unless ``store=False``) as an Evaluation record.
     """
-    import duckdb
 
     spec: Spec | None = project.spec if project is not None else None
     task = task or (spec.task if spec else None)
@@ -866,7 +867,7 @@ def evaluate(
         if (fp := _fingerprint(obj)) is not None
     }
 
-    con = duckdb.connect()
+    con = connect()
     try:
         inp = _prepare(
             con,
@@ -929,7 +930,7 @@ def evaluate(
                 slice_bins=slice_bins,
                 warnings=warnings,
             )
-    except duckdb.Error as exc:
+    except QueryError as exc:
         raise InputError(
             f"the evaluation query failed: {str(exc).splitlines()[0]}",
             hint="check the column types of the data and predictions",
@@ -1017,7 +1018,7 @@ def _dataset_source(project: Any, text: str) -> tuple[Any, dict[str, Any]]:
 
 def _training_rows(
     project: Any,
-    con: Any,
+    con: Backend,
     inp: _Inputs,
     id_col: str,
     source: dict[str, Any],
@@ -1060,17 +1061,16 @@ def _training_rows(
         )
     except LoopmlError:
         return False
-    import duckdb
 
-    con.register("__train_ids", _id_table(train_ids))
+    con.register(_id_table(train_ids), "__train_ids", what="training ids")
     try:
         overlap = int(
-            con.execute(
+            con.rows(
                 f'SELECT count(*) FROM "{inp.view}" WHERE {_q(id_col)} IN '
                 '(SELECT "id" FROM "__train_ids")'
-            ).fetchall()[0][0]
+            )[0][0]
         )
-    except duckdb.Error:  # ids of another type: not the rows the model learned from
+    except QueryError:  # ids of another type: not the rows the model learned from
         overlap = 0
     finally:
         con.unregister("__train_ids")
@@ -1129,15 +1129,14 @@ def _fingerprint(obj: Any) -> dict[str, Any] | None:
 
 def _file_rows(path: Path) -> int | None:
     """How many rows the file holds now (for the message about a changed file), if readable."""
-    import duckdb
 
     from loopml.errors import LoopmlError
 
-    con = duckdb.connect()
+    con = connect()
     try:
-        register(con, path, "__now", what="input")
-        return int(con.execute('SELECT count(*) FROM "__now"').fetchall()[0][0])
-    except (LoopmlError, duckdb.Error):
+        con.register(path, "__now", what="input")
+        return int(con.rows('SELECT count(*) FROM "__now"')[0][0])
+    except (LoopmlError, QueryError):
         return None
     finally:
         con.close()
@@ -1222,9 +1221,9 @@ def _keep_in_memory_inputs(project: Any, data: Any, predictions: Any) -> dict[st
 
 @dataclass
 class EvaluationRows:
-    """The rows behind a stored evaluation, as a view on an open DuckDB connection."""
+    """The rows behind a stored evaluation, as a view on an open DuckDB backend."""
 
-    con: Any
+    con: DuckDBBackend
     view: str
     columns: dict[str, str]
     id_col: str
@@ -1235,12 +1234,11 @@ class EvaluationRows:
 @contextmanager
 def open_rows(ev: Evaluation, project: Any | None) -> Iterator[EvaluationRows]:
     """The evaluation's rows (data joined with predictions) as a DuckDB view."""
-    import duckdb
 
     data, preds = evaluation_sources(project, ev)
     id_col = str(ev.inputs.get("id") or (project.spec.project.id if project else "id"))
     label = str(ev.inputs.get("label") or (project.spec.project.label if project else "label"))
-    con = duckdb.connect()
+    con = connect()
     try:
         inp = _prepare(con, data, preds, id_col=id_col, label=label, allow_unmatched=True)
         if inp.n != ev.n:
@@ -1322,7 +1320,7 @@ def evaluation_sources(project: Any, ev: Evaluation) -> tuple[str, str | None]:
 
 
 def _classification(
-    con: Any,
+    con: Backend,
     inp: _Inputs,
     *,
     task: Task,
@@ -1497,17 +1495,17 @@ def _classification(
     return agg, classes
 
 
-def _unseen_label_classes(con: Any, inp: _Inputs, label: str, classes: list[str]) -> None:
+def _unseen_label_classes(con: Backend, inp: _Inputs, label: str, classes: list[str]) -> None:
     """Refuse labels of a class the predictions have no proba_<class> column for: the model
     never saw that class in training, so it cannot predict it (the predictions file is not
     malformed)."""
     q = _q(label)
     known = ", ".join(sql_literal(c) for c in classes)
-    rows = con.execute(
+    rows = con.rows(
         f'SELECT CAST({q} AS VARCHAR) AS c, count(*) FROM "{inp.view}" '
         f"WHERE {q} IS NOT NULL AND CAST({q} AS VARCHAR) NOT IN ({known}) "
         "GROUP BY 1 ORDER BY 2 DESC, 1"
-    ).fetchall()
+    )
     if not rows:
         return
     total = sum(int(n) for _, n in rows)

@@ -357,10 +357,10 @@ def export_review(
             if ev.task == "regression"
             else "0"
         )
-        res = con.execute(
+        res = con.rows(
             f"SELECT CAST({qid} AS VARCHAR) AS __id, {size_sql} AS __size{key_sql} "
             f"FROM {view} WHERE {cond} ORDER BY __size DESC, __id"
-        ).fetchall()
+        )
         what = (
             "rows whose prediction differs from the label (largest absolute errors first)"
             if ev.task == "regression"
@@ -435,7 +435,7 @@ def _review_rows(
 
     con = rows.con
     picked = pd.DataFrame({"__id": list(chosen), "stratum": list(chosen.values())})
-    con.register("__review_ids", picked)
+    con.register(picked, "__review_ids")
     skip = {rows.id_col, rows.label, "prediction", "score", "error"}
     inputs = [c for c in rows.columns if c not in skip and not c.startswith("proba_")]
     proba = [c for c in rows.columns if c.startswith("proba_")]
@@ -447,10 +447,10 @@ def _review_rows(
         select.append(f"{score if score is not None else 'NULL'} AS score")
         select += [f"r.{_q(c)}" for c in proba]
     select.append("i.stratum")
-    frame = con.execute(
+    frame = con.df(
         f"SELECT {', '.join(select)} FROM {_q(rows.view)} r JOIN __review_ids i "
         f"ON CAST(r.{_q(rows.id_col)} AS VARCHAR) = i.__id"
-    ).df()
+    )
     frame["tags"] = ""
     order = frame[rows.id_col].astype(str)
     frame = frame.assign(__order=order).sort_values(["stratum", "__order"], kind="stable")
@@ -564,13 +564,13 @@ def add_tags(
     pairs, untagged = _tag_pairs(frame, p, id_col)
     table = pd.DataFrame(pairs, columns=["id", "tag"])
     with open_rows(ev, project) as rows:
-        rows.con.register("__tag_ids", table[["id"]].drop_duplicates())
+        rows.con.register(table[["id"]].drop_duplicates(), "__tag_ids")
         unknown = [
             str(r[0])
-            for r in rows.con.execute(
+            for r in rows.con.rows(
                 f"SELECT t.id FROM __tag_ids t ANTI JOIN (SELECT CAST({_q(rows.id_col)} AS "
                 f"VARCHAR) AS id FROM {_q(rows.view)}) d ON t.id = d.id ORDER BY t.id"
-            ).fetchall()
+            )
         ]
     if unknown:
         raise InputError(
@@ -661,7 +661,7 @@ def tag_slices(
     tags = sorted(set(table["tag"]))
     try:
         with open_rows(ev, project) as rows:
-            rows.con.register("__tags", table)
+            rows.con.register(table, "__tags")
             groups = [tag_group(t, rows.id_col) for t in tags]
             agg, warnings = _aggregate(ev, rows, groups)
     except LoopmlError as exc:

@@ -94,12 +94,12 @@ def _counts_text(counts: dict[str, int]) -> str:
 
 def _check_unique(con: Any, view: str, idc: str, ref: str) -> None:
     q = qident(idc)
-    n_dup, n_null, ex = con.execute(
+    n_dup, n_null, ex = con.rows(
         f"SELECT (SELECT count(*) FROM (SELECT {q} FROM {view} WHERE {q} IS NOT NULL "
         f"GROUP BY {q} HAVING count(*) > 1)), (SELECT count(*) FROM {view} WHERE {q} IS NULL), "
         f"(SELECT list_slice(list(v ORDER BY v), 1, {MAX_EXAMPLES}) FROM (SELECT {q} AS v FROM "
         f"{view} GROUP BY {q} HAVING count(*) > 1))"
-    ).fetchone() or (0, 0, [])
+    )[0] or (0, 0, [])
     if int(n_dup) or int(n_null):
         raise InputError(
             f"{ref} has {int(n_dup)} duplicated id(s) (for example {jsonable(ex or [])}) and "
@@ -114,7 +114,7 @@ def diff_datasets(
     project: Project, a: str | DatasetVersion, b: str | DatasetVersion
 ) -> DatasetDiff:
     """The rows added, removed, changed and relabelled from version ``a`` to version ``b``."""
-    import duckdb
+    from loopml.engine import connect
 
     va = a if isinstance(a, DatasetVersion) else get_dataset(project, a)
     vb = b if isinstance(b, DatasetVersion) else get_dataset(project, b)
@@ -133,7 +133,7 @@ def diff_datasets(
         c for c in project.spec.slices.columns if c in va.column_names and c in vb.column_names
     ]
     q = qident(idc)
-    con = duckdb.connect()
+    con = connect()
     try:
         for view, version in (("va", va), ("vb", vb)):
             path = str(dataset_path(project, version)).replace("'", "''")
@@ -168,46 +168,41 @@ def diff_datasets(
             "AS relabelled, CASE WHEN is_removed THEN old_label ELSE new_label END AS cls "
             "FROM j0"
         )
-        totals = {
-            str(s): int(c)
-            for s, c in con.execute("SELECT status, count(*) FROM j GROUP BY 1").fetchall()
-        }
-        n_relabelled = int(
-            (con.execute("SELECT count(*) FROM j WHERE relabelled").fetchone() or (0,))[0]
-        )
+        totals = {str(s): int(c) for s, c in con.rows("SELECT status, count(*) FROM j GROUP BY 1")}
+        n_relabelled = int((con.rows("SELECT count(*) FROM j WHERE relabelled")[0] or (0,))[0])
         changed_by_column: dict[str, int] = {}
         if common:
-            row = con.execute(
+            row = con.rows(
                 "SELECT "
                 + ", ".join(f"count(*) FILTER (WHERE ch_{i})" for i in range(len(common)))
                 + " FROM j WHERE status = 'changed'"
-            ).fetchone()
+            )[0]
             assert row is not None
             changed_by_column = {c: int(v) for c, v in zip(common, row, strict=True) if int(v)}
         by_class: dict[str, dict[str, int]] = {}
         if label:
-            for cls, status, relab, cnt in con.execute(
+            for cls, status, relab, cnt in con.rows(
                 "SELECT cls, status, relabelled, count(*) FROM j WHERE status <> 'same' "
                 "GROUP BY ALL ORDER BY 1 NULLS LAST"
-            ).fetchall():
+            ):
                 entry = by_class.setdefault(str(cls), dict.fromkeys(_STATUSES, 0))
                 entry[str(status)] += int(cnt)
                 if relab:
                     entry["relabelled"] += int(cnt)
         transitions = [
             (str(o), str(n_), int(c))
-            for o, n_, c in con.execute(
+            for o, n_, c in con.rows(
                 "SELECT old_label, new_label, count(*) FROM j WHERE relabelled GROUP BY ALL "
                 "ORDER BY 3 DESC, 1, 2"
-            ).fetchall()
+            )
         ]
         by_slice: dict[str, dict[str, dict[str, int]]] = {}
         for i, col in enumerate(slices):
             per: dict[str, dict[str, int]] = {}
-            for val, status, relab, cnt in con.execute(
+            for val, status, relab, cnt in con.rows(
                 f"SELECT s_{i}, status, relabelled, count(*) FROM j WHERE status <> 'same' "
                 "GROUP BY ALL ORDER BY 1 NULLS LAST"
-            ).fetchall():
+            ):
                 entry = per.setdefault(str(val), dict.fromkeys(_STATUSES, 0))
                 entry[str(status)] += int(cnt)
                 if relab:
@@ -217,10 +212,10 @@ def diff_datasets(
         for status in _STATUSES:
             cond = "relabelled" if status == "relabelled" else f"status = '{status}'"
             ex = (
-                con.execute(
+                con.rows(
                     f"SELECT list_slice(list(_id ORDER BY _id), 1, {MAX_EXAMPLES}) FROM j "
                     f"WHERE {cond}"
-                ).fetchone()
+                )[0]
                 or ([],)
             )[0]
             examples[status] = jsonable(list(ex or []))

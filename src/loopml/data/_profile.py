@@ -38,9 +38,8 @@ def run_batched(
         offset += len(batch)
         if not parts:
             continue
-        cur = con.execute(f"SELECT {', '.join(parts)} FROM {source}")
-        row = cur.fetchall()[0]
-        values.update(zip([d[0] for d in cur.description], row, strict=True))
+        names, rows = con.named_rows(f"SELECT {', '.join(parts)} FROM {source}")
+        values.update(zip(names, rows[0], strict=True))
     return values
 
 
@@ -142,10 +141,10 @@ def numeric_text(
         bad = f"{cell} IS NOT NULL AND TRY_CAST({cell} AS DOUBLE) IS NULL"
         if num + cm < nn:  # show the cells that are not numbers at all
             bad += f" AND NOT ({q} LIKE '%,%' AND {_comma_number(q)} IS NOT NULL)"
-        rows = con.execute(
+        rows = con.rows(
             f"SELECT {qident(row_column)}, {q} FROM {view} WHERE {bad} "
             f"ORDER BY {qident(row_column)} LIMIT {MAX_EXAMPLES}"
-        ).fetchall()
+        )
         examples = [{"row": int(r), "value": str(v)} for r, v in rows]
         out.append(NumericText(name, nn, num, cm, examples))
     return out

@@ -23,6 +23,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from loopml.data._util import MAX_EXAMPLES
+from loopml.engine import DuckDBBackend, QueryError
 from loopml.errors import InputError, SchemaError
 from loopml.slices import quote_identifier as qident
 
@@ -60,10 +61,8 @@ _MAGIC: list[tuple[bytes, str]] = [
 ]
 
 
-def _duckdb() -> Any:
-    import duckdb
-
-    return duckdb.connect()
+def _duckdb() -> DuckDBBackend:
+    return DuckDBBackend()
 
 
 def _sql_str(text: str) -> str:
@@ -161,11 +160,11 @@ def read_table(
         if not declared:
             if _READ_BY_DUCKDB in (table.schema.metadata or {}):
                 return table.replace_schema_metadata(None)  # already DuckDB's Arrow types
-            con.register("src", table)
-            out: pa.Table = con.sql("SELECT * FROM src").to_arrow_table(_BATCH_ROWS)
+            con.register(table, "src")
+            out: pa.Table = con.arrow("SELECT * FROM src", _BATCH_ROWS)
             return out
         rows = pa.array(range(1, table.num_rows + 1), pa.int64())
-        con.register("src", table.append_column("__loopml_row", rows))
+        con.register(table.append_column("__loopml_row", rows), "src")
         current = {f.name: f.type for f in table.schema}
         selects = []
         for name in table.column_names:
@@ -176,7 +175,7 @@ def read_table(
             expr = _cast_expr(q, declared[name], current[name], decimal)
             _check_cast(con, name, expr, str(types[name]) if types else "", where)
             selects.append(f"{expr} AS {q}")
-        out = con.sql(f"SELECT {', '.join(selects)} FROM src").to_arrow_table(_BATCH_ROWS)
+        out = con.arrow(f"SELECT {', '.join(selects)} FROM src", _BATCH_ROWS)
         return out
     finally:
         con.close()
@@ -203,13 +202,13 @@ def _check_cast(con: Any, name: str, expr: str, type_name: str, where: str) -> N
     """Refuse a declared type that some non-empty cells do not have (no silent nulls)."""
     q = qident(name)
     bad = f"{q} IS NOT NULL AND trim({q}::VARCHAR) <> '' AND ({expr}) IS NULL"
-    n_bad, rows, values = con.execute(
+    n_bad, rows, values = con.rows(
         f"SELECT count(*) FILTER (WHERE {bad}), "
         f"list_slice(list(__loopml_row ORDER BY __loopml_row) FILTER (WHERE {bad}), 1, "
         f"{MAX_EXAMPLES}), "
         f"list_slice(list({q}::VARCHAR ORDER BY __loopml_row) FILTER (WHERE {bad}), 1, "
         f"{MAX_EXAMPLES}) FROM src"
-    ).fetchall()[0]
+    )[0]
     if n_bad:
         shown = ", ".join(f"row {r}: {v!r}" for r, v in zip(rows, values, strict=True))
         raise InputError(
@@ -287,15 +286,13 @@ def _from_memory(source: Any) -> pa.Table:
 
 
 def _read_parquet(path: Path) -> pa.Table:
-    import duckdb
-
     con = _duckdb()
     try:
-        result: pa.Table = con.sql(
-            f"SELECT * FROM read_parquet({_sql_str(str(path))})"
-        ).to_arrow_table(_BATCH_ROWS)
+        result: pa.Table = con.arrow(
+            f"SELECT * FROM read_parquet({_sql_str(str(path))})", _BATCH_ROWS
+        )
         return _mark(result)
-    except duckdb.Error as exc:
+    except QueryError as exc:
         raise InputError(
             f"cannot read {path} as Parquet: {_first_line(str(exc))}",
             hint="check that the file is a complete Parquet file (not truncated or renamed)",
@@ -362,8 +359,6 @@ def _read_csv(
     decimal: str = ".",
     keep_boolean: Collection[str] = (),
 ) -> pa.Table:
-    import duckdb
-
     _check_text_file(path)
     varchar: dict[str, str] = {}
     options = "auto_detect=true" + (", decimal_separator=','" if decimal == "," else "")
@@ -377,7 +372,7 @@ def _read_csv(
 
     try:
         # sniff only: booleans are kept as text, as written (unless asked to keep them)
-        described = con.execute(f"DESCRIBE {query()}").fetchall()
+        described = con.rows(f"DESCRIBE {query()}")
         # declared columns are read as text and cast by read_table, which names bad cells
         varchar.update((str(d[0]), "VARCHAR") for d in described if str(d[0]) in text_columns)
         for name, duck_type, *_ in described:
@@ -385,9 +380,11 @@ def _read_csv(
                 varchar[str(name)] = "VARCHAR"
         for _ in range(_MAX_RETRIES):
             try:
-                table: pa.Table = _mark(con.sql(query()).to_arrow_table(_BATCH_ROWS))
+                table: pa.Table = _mark(con.arrow(query(), _BATCH_ROWS))
                 break
-            except duckdb.ConversionException as exc:
+            except QueryError as exc:
+                if not exc.conversion:
+                    raise
                 # a cell beyond the sniffer's sample does not fit the sniffed type: read that
                 # column as text (validation then reports the cells that are not numbers)
                 m = re.search(r'converting column "(.+?)"', str(exc))
@@ -395,10 +392,10 @@ def _read_csv(
                     raise
                 varchar[m.group(1)] = "VARCHAR"
         else:
-            table = con.sql(
-                query().replace("auto_detect=true", "auto_detect=true, sample_size=-1")
-            ).to_arrow_table(_BATCH_ROWS)
-    except duckdb.Error as exc:
+            table = con.arrow(
+                query().replace("auto_detect=true", "auto_detect=true, sample_size=-1"), _BATCH_ROWS
+            )
+    except QueryError as exc:
         _raise_csv_error(path, str(exc))
         raise  # pragma: no cover - _raise_csv_error always raises
     finally:

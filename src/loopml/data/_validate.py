@@ -140,7 +140,7 @@ def validate_dataset(
 ) -> ValidationReport:
     """Validate a dataset version (against a reference version's schema, and for leakage
     with its newest split and with a ``holdout`` version). See the module doc for the checks."""
-    import duckdb
+    from loopml.engine import connect
 
     version = ref if isinstance(ref, DatasetVersion) else get_dataset(project, ref)
     reference = (
@@ -167,7 +167,7 @@ def validate_dataset(
     classification = project.spec.project.task != "regression"
     n = version.n_rows
     findings: list[Finding] = []
-    con = duckdb.connect()
+    con = connect()
     try:
         con.execute(f"CREATE VIEW t AS SELECT * FROM read_parquet('{_path(project, version)}')")
         qid = qident(idc)
@@ -229,11 +229,11 @@ def validate_dataset(
             top.update(
                 {
                     str(col): (val, int(cnt))
-                    for col, val, cnt in con.execute(
+                    for col, val, cnt in con.rows(
                         "SELECT col, arg_max(val, n), max(n) FROM (SELECT col, val, count(*) n "
                         f"FROM (UNPIVOT (SELECT {casts} FROM t) ON COLUMNS(*) INTO NAME col "
                         "VALUE val) GROUP BY ALL) GROUP BY col"
-                    ).fetchall()
+                    )
                 }
             )
         if others:
@@ -267,11 +267,11 @@ def validate_dataset(
         # duplicate rows (every column but the id) and duplicate ids
         if others:
             group = ", ".join(qident(c.name) for c in others)
-            extra, groups, ex = con.execute(
+            extra, groups, ex = con.rows(
                 f"SELECT coalesce(sum(k - 1), 0), count(*), list_slice(list(ids), 1, "
                 f"{MAX_EXAMPLES}) FROM (SELECT count(*) AS k, list({qid} ORDER BY {qid}) AS ids"
                 f" FROM t GROUP BY {group} HAVING count(*) > 1)"
-            ).fetchone() or (0, 0, [])
+            )[0] or (0, 0, [])
             if int(extra):
                 findings.append(
                     Finding(
@@ -284,11 +284,11 @@ def validate_dataset(
                         list(ex or []),
                     )
                 )
-        n_dup, n_rows_dup, ex = con.execute(
+        n_dup, n_rows_dup, ex = con.rows(
             f"SELECT count(*), coalesce(sum(k), 0), list_slice(list(v ORDER BY v), 1, "
             f"{MAX_EXAMPLES}) FROM (SELECT {qid} AS v, count(*) AS k FROM t "
             f"WHERE {qid} IS NOT NULL GROUP BY {qid} HAVING count(*) > 1)"
-        ).fetchone() or (0, 0, [])
+        )[0] or (0, 0, [])
         if int(n_dup):
             findings.append(
                 Finding(
@@ -309,10 +309,10 @@ def validate_dataset(
         # label distribution and skew
         distribution: dict[str, int] = {}
         if label is not None and classification:
-            rows = con.execute(
+            rows = con.rows(
                 f"SELECT {qident(label)}, count(*) FROM t WHERE {qident(label)} IS NOT NULL "
                 f"GROUP BY 1 ORDER BY 2 DESC, 1"
-            ).fetchall()
+            )
             distribution = {str(jsonable(k)): int(v) for k, v in rows}
             total = sum(distribution.values())
             if total:
@@ -446,7 +446,7 @@ def _against(
         params += vals
         selects.append(f"list_slice(list(DISTINCT {q}) FILTER (WHERE {cond}), 1, {MAX_EXAMPLES})")
     if selects:
-        row = con.execute(f"SELECT {', '.join(selects)} FROM t", params).fetchone()
+        row = con.rows(f"SELECT {', '.join(selects)} FROM t", params)[0]
         assert row is not None
         values = list(row)
         for name in numeric:
@@ -505,13 +505,13 @@ def _unseen_test_classes(
     sha = str(rec.payload["assignment_artifact"])
     path = str(project.store.artifacts.local_path(sha)).replace("'", "''")
     qid, ql = qident(version.id_column), qident(label)
-    rows = con.execute(
+    rows = con.rows(
         f"SELECT t.{ql}, count(*) FILTER (WHERE a.part = 'test'), "
         f"list_slice(list(t.{qid} ORDER BY t.{qid}) FILTER (WHERE a.part = 'test'), 1, "
         f"{MAX_EXAMPLES}) FROM t JOIN read_parquet('{path}') a ON t.{qid} = a.id "
         f"WHERE t.{ql} IS NOT NULL GROUP BY 1 "
         "HAVING count(*) FILTER (WHERE a.part = 'train') = 0 ORDER BY 2 DESC, 1"
-    ).fetchall()
+    )
     out: list[Finding] = []
     for value, n_test, ids in rows:
         out.append(
@@ -545,7 +545,7 @@ def _split_leakage(
     path = str(project.store.artifacts.local_path(sha)).replace("'", "''")
     qid = qident(version.id_column)
     cols = ", ".join(f"t.{qident(c)}" for c in features)
-    cnt, ex = con.execute(
+    cnt, ex = con.rows(
         f"WITH j AS (SELECT {cols}, t.{qid} AS _id, a.part AS _part FROM t JOIN "
         f"read_parquet('{path}') a ON t.{qid} = a.id), "
         f"g AS (SELECT list(_id ORDER BY _id) FILTER (WHERE _part = 'test') AS test_ids FROM j "
@@ -553,7 +553,7 @@ def _split_leakage(
         f"HAVING count(DISTINCT _part) = 2) "
         f"SELECT coalesce(sum(len(test_ids)), 0), list_slice(flatten(list(test_ids)), 1, "
         f"{MAX_EXAMPLES}) FROM g"
-    ).fetchone() or (0, [])
+    )[0] or (0, [])
     if int(cnt):
         findings.append(
             Finding(
@@ -579,10 +579,10 @@ def _holdout_leakage(
     out: list[Finding] = []
     con.execute(f"CREATE VIEW h AS SELECT * FROM read_parquet('{_path(project, hold)}')")
     qid, hid = qident(version.id_column), qident(hold.id_column)
-    cnt, ex = con.execute(
+    cnt, ex = con.rows(
         f"SELECT count(*), list_slice(list(v ORDER BY v), 1, {MAX_EXAMPLES}) FROM "
         f"(SELECT DISTINCT t.{qid} AS v FROM t JOIN h ON t.{qid} = h.{hid})"
-    ).fetchone() or (0, [])
+    )[0] or (0, [])
     if int(cnt):
         out.append(
             Finding(
@@ -597,10 +597,10 @@ def _holdout_leakage(
     shared = [c for c in features if c in hold.column_names]
     if shared:
         on = " AND ".join(f"t.{qident(c)} IS NOT DISTINCT FROM h.{qident(c)}" for c in shared)
-        cnt, ex = con.execute(
+        cnt, ex = con.rows(
             f"SELECT count(*), list_slice(list(v ORDER BY v), 1, {MAX_EXAMPLES}) FROM "
             f"(SELECT DISTINCT t.{qid} AS v FROM t JOIN h ON {on})"
-        ).fetchone() or (0, [])
+        )[0] or (0, [])
         if int(cnt):
             out.append(
                 Finding(

@@ -366,13 +366,13 @@ def add_dataset(
     canonical = pq.read_table(pa.BufferReader(data))
     con = _duckdb()
     try:
-        con.register("t", canonical)
+        con.register(canonical, "t")
         categorical = [label_col] if classification and label_col in canonical.column_names else []
         columns = infer_schema(con, "t", canonical, categorical=categorical)
         checked = numeric_text_columns(columns, id_col, label_col, classification)
         if checked:
             rows = pa.array(np.arange(1, canonical.num_rows + 1, dtype=np.int64))
-            con.register("t_rows", canonical.select(checked).append_column("_row", rows))
+            con.register(canonical.select(checked).append_column("_row", rows), "t_rows")
             warnings = [
                 numeric_warning(f) for f in numeric_text(con, "t_rows", checked, row_column="_row")
             ]

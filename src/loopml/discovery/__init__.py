@@ -367,7 +367,7 @@ def discover_evaluation(
             rows.con.execute(
                 f'CREATE TEMP VIEW {view} AS SELECT *, {pred_sql} AS prediction FROM "{rows.view}"'
             )
-        table = rows.con.sql(f'SELECT * FROM "{view}"').to_arrow_table()
+        table = rows.con.arrow(f'SELECT * FROM "{view}"')
     exclude = {id_col, label, "prediction", "score"}
     candidates = [c for c in table.column_names if c not in exclude and not c.startswith("proba_")]
     options.setdefault("columns", candidates)

@@ -190,14 +190,12 @@ def encode(
     max_values: int,
 ) -> tuple[Encoded, float, str]:
     """Encode the table; returns the encoding, the total of the target and its source."""
-    import duckdb
+    from loopml.engine import QueryError, connect
 
-    from loopml.engine import describe, register
-
-    con = duckdb.connect()
+    con = connect()
     try:
-        register(con, data, "__discover", what="table")
-        types = describe(con, "__discover")
+        con.register(data, "__discover", what="table")
+        types = con.columns("__discover")
         available = list(types)
         tgt = _target(types, errors=errors, label=label, prediction=prediction, loss=loss)
         if columns is None:
@@ -244,8 +242,8 @@ def encode(
             parts.append(f"approx_count_distinct({col})")
             parts.append(f"approx_quantile({col}, [{', '.join(repr(q) for q in qs)}])")
         try:
-            row = con.sql(f"SELECT {', '.join(parts)} FROM __discover").fetchall()[0]
-        except duckdb.Error as exc:
+            row = con.rows(f"SELECT {', '.join(parts)} FROM __discover")[0]
+        except QueryError as exc:
             raise SchemaError(
                 f"cannot compute the per-row error: {str(exc).splitlines()[0]}",
                 hint="label and prediction must have comparable types; errors must be 0/1",
@@ -297,7 +295,7 @@ def encode(
             )
             full = (1 << len(cats)) - 1
             which = {full - (1 << (len(cats) - 1 - j)): j for j in range(len(cats))}
-            for r in con.sql(sql).fetchall():
+            for r in con.rows(sql):
                 j = which[int(r[-2])]
                 values[cats[j]].append((r[2 * j], r[2 * j + 1], int(r[-1])))
         plans: list[_Plan] = []
@@ -310,7 +308,7 @@ def encode(
             if p.enum_values is not None:
                 enum = _q(f"__discover_enum_{p.column.name}")
                 listed = ", ".join(quote_string(v) for v in p.enum_values)
-                con.sql(f"CREATE TYPE {enum} AS ENUM ({listed})")
+                con.execute(f"CREATE TYPE {enum} AS ENUM ({listed})")
 
         # pass 2: every candidate column to a small integer code (or its value), the target
         tcast = "UTINYINT" if loss == "zero_one" else "DOUBLE"
@@ -323,7 +321,7 @@ def encode(
             if p.lut.size > 65535:
                 width = "UINTEGER"
             select.append(f"CAST({p.raw_sql} AS {width}) AS __c{j}")
-        fetched = con.sql(f"SELECT {', '.join(select)} FROM __discover").fetchnumpy()
+        fetched = con.numpy(f"SELECT {', '.join(select)} FROM __discover")
     finally:
         con.close()
     target = np.asarray(fetched.pop("__t"))

@@ -1,27 +1,45 @@
 """The engine: tables in, count tensors out (DuckDB by default).
 
-A backend is anything that can run the aggregation statement over a table; everything
-after the counts is numpy.
+Every table touch goes through a :class:`Backend` (run a statement, register a table or a
+file, read rows back); :func:`connect` gives the default in-process DuckDB backend and
+:class:`SQLBackend` runs the same statements on PostgreSQL. No other package imports
+DuckDB. Everything after the counts is numpy.
 """
 
 from loopml.engine._aggregate import (
     Aggregate,
     GroupCounts,
     GroupDef,
-    SQLBackend,
     aggregate_classification,
     aggregate_regression,
+)
+from loopml.engine._backend import (
+    Backend,
+    DuckDBBackend,
+    QueryError,
+    Runner,
+    SQLBackend,
+    as_backend,
+    as_runner,
+    connect,
 )
 from loopml.engine._sources import INTEGER_TYPES, describe, is_integer_or_bool, register
 
 __all__ = [
     "INTEGER_TYPES",
     "Aggregate",
+    "Backend",
+    "DuckDBBackend",
     "GroupCounts",
     "GroupDef",
+    "QueryError",
+    "Runner",
     "SQLBackend",
     "aggregate_classification",
     "aggregate_regression",
+    "as_backend",
+    "as_runner",
+    "connect",
     "describe",
     "is_integer_or_bool",
     "register",

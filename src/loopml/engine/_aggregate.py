@@ -16,6 +16,7 @@ from typing import Any, Literal
 import numpy as np
 import numpy.typing as npt
 
+from loopml.engine._backend import as_runner
 from loopml.metrics import ConfusionCounts, RegressionCounts, ScoreCounts
 from loopml.metrics._counts import default_edges
 from loopml.slices import quote_identifier as _q
@@ -165,7 +166,7 @@ def _key_columns(groups: Sequence[GroupDef]) -> tuple[list[str], list[list[str]]
 
 def _grouping(con: Any) -> str:
     """The bitmask of the grouped-away keys: DuckDB's GROUPING_ID, standard SQL's GROUPING."""
-    return str(getattr(con, "grouping_function", "GROUPING_ID"))
+    return as_runner(con).grouping_function
 
 
 # One GROUPING call takes at most 64 keys in DuckDB and 31 in PostgreSQL (its bitmask is an
@@ -189,50 +190,8 @@ def _grouping_select(con: Any, chunks: Sequence[Sequence[str]]) -> str:
 
 
 def _run(con: Any, sql: str) -> dict[str, npt.NDArray[Any]]:
-    """Run the aggregation on the backend: a DuckDB connection, or any object with a
-    ``run(sql) -> dict[column, numpy array]`` method (see :class:`SQLBackend`)."""
-    if hasattr(con, "run"):
-        return dict(con.run(sql))
-    rel = con.sql(sql)
-    cols = rel.columns
-    table = rel.fetchnumpy()
-    return {c: np.asarray(table[c]) for c in cols}
-
-
-class SQLBackend:
-    """Run the aggregation on another SQL engine through SQLAlchemy (PostgreSQL, a warehouse).
-
-    The statement is the same as on DuckDB: GROUPING SETS, CASE, arithmetic, ``least``,
-    ``greatest``, ``ln`` and sums; only the name of the grouping bitmask function differs.
-    The table must already be there (``view`` names it).
-    """
-
-    grouping_function = "GROUPING"
-
-    def __init__(self, engine: Any) -> None:
-        self.engine = engine
-
-    def run(self, sql: str) -> dict[str, npt.NDArray[Any]]:
-        import sqlalchemy as sa
-
-        with self.engine.connect() as conn:
-            result = conn.execute(sa.text(sql.replace(":", "\\:")))
-            names = list(result.keys())
-            rows = result.fetchall()
-        out: dict[str, npt.NDArray[Any]] = {}
-        for j, name in enumerate(names):
-            values = [row[j] for row in rows]
-            if any(v is None for v in values):
-                out[name] = np.array(values, dtype=object)
-            else:
-                out[name] = np.array([float(v) if _is_decimal(v) else v for v in values])
-        return out
-
-
-def _is_decimal(v: Any) -> bool:
-    from decimal import Decimal
-
-    return isinstance(v, Decimal)
+    """Run the aggregation on the backend (see :mod:`loopml.engine._backend`)."""
+    return as_runner(con).run(sql)
 
 
 def _grouping_rows(

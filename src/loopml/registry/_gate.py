@@ -698,13 +698,13 @@ def _leakage_check(project: Project, ev: Evaluation, mv: ModelVersion) -> GateCh
         )
     train_ids = Split.from_record(project.store.get(split_id, kind="split")).ids(project, "train")
     with open_rows(ev, project) as rows:
-        rows.con.register("__train_ids", pa.table({"id": train_ids}))
+        rows.con.register(pa.table({"id": train_ids}), "__train_ids")
         try:
             overlap = int(
-                rows.con.execute(
+                rows.con.rows(
                     f"SELECT count(*) FROM {q(rows.view)} WHERE {q(rows.id_col)} IN "
                     '(SELECT "id" FROM "__train_ids")'
-                ).fetchall()[0][0]
+                )[0][0]
             )
         except Exception:  # ids of another type: not the rows the model learned from
             overlap = 0

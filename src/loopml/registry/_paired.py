@@ -327,12 +327,12 @@ def joint_counts(
     with open_rows(champion, project) as ch:
         h_code = _code_sql(champion, ch.columns, "prediction")
         y_code = _code_sql(champion, ch.columns, "label")
-        champ_table = ch.con.sql(
+        champ_table = ch.con.arrow(
             f"SELECT {_ids_sql(ch)} AS __id, {h_code} AS __h, {y_code} AS __y FROM {q(ch.view)}"
-        ).to_arrow_table()
+        )
     with open_rows(candidate, project) as rows:
         con = rows.con
-        con.register("__champion", champ_table)
+        con.register(champ_table, "__champion")
         c_code = _code_sql(candidate, rows.columns, "prediction")
         y_code = _code_sql(candidate, rows.columns, "label")
         idc = q(rows.id_col)
@@ -859,12 +859,12 @@ def paired_sums(
         )
     with open_rows(champion, project) as ch:
         y_h, v_h = _value_sql(champion, ch.columns, base)
-        champ_table = ch.con.sql(
+        champ_table = ch.con.arrow(
             f"SELECT {_ids_sql(ch)} AS __id, {v_h} AS __vh, {y_h} AS __yh FROM {q(ch.view)}"
-        ).to_arrow_table()
+        )
     with open_rows(candidate, project) as rows:
         con = rows.con
-        con.register("__champion", champ_table)
+        con.register(champ_table, "__champion")
         y_c, v_c = _value_sql(candidate, rows.columns, base)
         idc = q(rows.id_col)
         con.execute(
@@ -882,7 +882,7 @@ def paired_sums(
         groups = _group_defs(None, getattr(project, "spec", None), columns)
         proj, keys = _key_columns(groups)
         # the targets' moments are summed about their mean, which keeps y^4 small
-        mean = con.execute("SELECT avg(CAST(__yc AS DOUBLE)) FROM __paired").fetchall()[0][0]
+        mean = con.rows("SELECT avg(CAST(__yc AS DOUBLE)) FROM __paired")[0][0]
         shift = float(mean) if mean is not None and math.isfinite(float(mean)) else 0.0
         ranks = base in _RANKS
 
@@ -1000,7 +1000,7 @@ def _check_paired_rows(
     labels agree (``labels_differ`` is the SQL condition of a row whose labels differ)."""
     (cand, cand_name, n_cand), (champ, champ_name, n_champ) = candidate, champion
     where = f"evaluations {cand.id} and {champ.id}"
-    matched = int(con.execute("SELECT count(*) FROM __paired").fetchall()[0][0])
+    matched = int(con.rows("SELECT count(*) FROM __paired")[0][0])
     if not (matched == n_cand == n_champ):
         raise InputError(
             f"{cand_name} (evaluation {cand.id}, {n_cand} rows) and "
@@ -1012,9 +1012,7 @@ def _check_paired_rows(
             '"name@version" in loopml.toml), or register both models on the same split',
             where=where,
         )
-    differ = int(
-        con.execute(f"SELECT count(*) FROM __paired WHERE {labels_differ}").fetchall()[0][0]
-    )
+    differ = int(con.rows(f"SELECT count(*) FROM __paired WHERE {labels_differ}")[0][0])
     if differ:
         raise InputError(
             f"{differ} of the {matched} rows have different labels in evaluation "
