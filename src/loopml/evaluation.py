@@ -163,7 +163,7 @@ class Evaluation:
     comparison: list[dict[str, Any]] | None = None
     seed: int = 0
     n_boot: int = 1000
-    _cache: dict[str, Any] = field(default_factory=dict, repr=False)
+    _cache: dict[Any, Any] = field(default_factory=dict, repr=False)
 
     # ------------------------------------------------------------------ basics
     @property
@@ -228,6 +228,8 @@ class Evaluation:
             nan = np.full(len(g.values), np.nan)
             return nan, nan, "none"
         n_boot = self.n_boot if name in self.decision_metrics() else max(200, self.n_boot // 5)
+        # one memo per count tensor: the score metrics of a group share their resamples
+        memo = self._cache.setdefault(("draws", id(counts)), {})
         iv = interval(
             name,
             counts,
@@ -235,12 +237,18 @@ class Evaluation:
             confidence=self.confidence,
             n_boot=n_boot,
             seed=self.seed,
+            memo=memo,
         )
         return (
             np.atleast_1d(np.asarray(iv.low, float)),
             np.atleast_1d(np.asarray(iv.high, float)),
             iv.method,
         )
+
+    def _drop_draws(self) -> None:
+        """Forget the shared resamples once a result is built (they can be large)."""
+        for key in [k for k in self._cache if isinstance(k, tuple) and k[0] == "draws"]:
+            del self._cache[key]
 
     # ------------------------------------------------------------------ results
     def overall(self) -> dict[str, MetricValue]:
@@ -253,6 +261,7 @@ class Evaluation:
             value = float(self._values(name, g)[0])
             low, high, method = self._intervals(name, g)
             out[name] = MetricValue(value, _f(low[0]), _f(high[0]), method)
+        self._drop_draws()
         self._cache["overall"] = out
         return dict(out)
 
@@ -289,6 +298,7 @@ class Evaluation:
                         too_small=support < self.min_support,
                     )
                 )
+        self._drop_draws()
         self._cache["slices"] = rows
         return list(rows)
 

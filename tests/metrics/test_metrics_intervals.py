@@ -3,6 +3,8 @@ bootstraps."""
 
 from __future__ import annotations
 
+from typing import Literal
+
 import numpy as np
 import pytest
 from hypothesis import given, settings
@@ -314,3 +316,54 @@ def test_confusion_prior_is_half_a_row_on_the_diagonal_and_half_a_row_of_error()
         assert prior.sum() - np.trace(prior) == pytest.approx(0.5)
     with pytest.raises(InputError, match="2 classes"):
         confusion_prior(1)
+
+
+@pytest.mark.parametrize("task", ["binary", "multiclass"])
+def test_shared_resamples_change_no_interval(task: Literal["binary", "multiclass"]) -> None:
+    """The memo that lets the score metrics of one histogram share their resamples gives
+    exactly the intervals each metric gets on its own (the draws were identical anyway)."""
+    rng = np.random.default_rng(11)
+    if task == "binary":
+        y = labels(rng, 900, 2, all_classes=True)
+        scores = np.clip(0.3 * y + 0.7 * rng.random(900), 0.0, 1.0)  # AUC about 0.8
+        counts = score_counts_from_arrays(y, scores)
+        names = ["roc_auc", "average_precision", "log_loss", "brier"]
+    else:
+        y = labels(rng, 900, 3, all_classes=True)
+        raw = rng.random((900, 3)) + 0.6 * np.eye(3)[y]  # informative, far from perfect
+        counts = score_counts_from_arrays(y, raw / raw.sum(axis=1, keepdims=True))
+        names = ["roc_auc", "average_precision", "log_loss", "brier"]
+    memo: dict[tuple[object, ...], np.ndarray] = {}
+    for name in names:
+        alone = interval(name, counts, task=task, n_boot=300, seed=4)
+        shared = interval(name, counts, task=task, n_boot=300, seed=4, memo=memo)
+        assert (alone.low, alone.high) == (shared.low, shared.high), name
+    assert memo, "the score metrics shared no resample"
+    # another seed must not reuse the draws of seed 4
+    other = interval(names[0], counts, task=task, n_boot=300, seed=5, memo=memo)
+    assert other.low != interval(names[0], counts, task=task, n_boot=300, seed=4).low
+
+
+def test_binary_fast_path_equals_the_per_class_metrics() -> None:
+    """Binary precision/recall/specificity/F-beta of the positive class computed from the
+    positive class's cells only equal the per-class computation (and scikit-learn)."""
+    rng = np.random.default_rng(3)
+    draws = rng.gamma(rng.uniform(0.5, 50, (200, 7, 2, 2)))  # real-valued cells, many slices
+    cc = ConfusionCounts.__new__(ConfusionCounts)
+    object.__setattr__(cc, "classes", (0, 1))
+    object.__setattr__(cc, "matrix", draws)
+    from loopml.metrics._registry import _averaged, _parts, parse_metric
+
+    for name in ("precision", "recall", "specificity", "f1", "fbeta_2"):
+        spec = parse_metric(name)
+        fast = np.asarray(compute(name, cc, task="binary"))
+        general = _averaged(spec.base, spec.beta, None, _parts(draws))  # every class's parts
+        assert fast.shape == (200, 7)
+        np.testing.assert_allclose(fast, general, rtol=1e-12)
+    y = labels(rng, 500, 2, all_classes=True)
+    p = np.where(rng.random(500) < 0.8, y, 1 - y)
+    c = confusion_from_arrays(y, p, 2)
+    assert compute("f1", c, task="binary") == pytest.approx(skm.f1_score(y, p))
+    assert compute("specificity", c, task="binary") == pytest.approx(
+        skm.recall_score(y, p, pos_label=0)
+    )

@@ -158,6 +158,36 @@ def _multinomial(
     return out.reshape((n_boot, *shape))
 
 
+Draws = dict[tuple[Any, ...], npt.NDArray[np.int64]]
+_MEMO_CELLS = 4_000_000  # the most resampled cells a shared-draws memo keeps per entry
+
+
+def _shared_multinomial(
+    rng: np.random.Generator,
+    cells: npt.NDArray[np.int64],
+    n_boot: int,
+    memo: Draws | None,
+    key: tuple[Any, ...],
+) -> npt.NDArray[np.int64]:
+    """:func:`_multinomial`, remembered in ``memo`` under ``key``.
+
+    Every score metric of one histogram resamples the same cells with a generator seeded the
+    same way, so their draws are identical: the memo draws them once for all of them (the
+    ROC AUC, average precision, log loss and Brier of a binary evaluation share one
+    resample), which changes no result.
+    """
+    if memo is None or cells.size * n_boot > _MEMO_CELLS:
+        return _multinomial(rng, cells, n_boot)
+    full = (*key, cells.shape, n_boot)
+    hit = memo.get(full)
+    if hit is not None and np.array_equal(memo[(*full, "cells")], cells):
+        return hit
+    draws = _multinomial(rng, cells, n_boot)
+    memo[full] = draws
+    memo[(*full, "cells")] = cells.copy()
+    return draws
+
+
 def _conditional_binomials(
     rng: np.random.Generator,
     pvals: npt.NDArray[np.float64],
@@ -244,7 +274,12 @@ def _clip_p(p: FloatArray) -> FloatArray:
 
 
 def _loss_samples(
-    spec: MetricSpec, counts: ScoreCounts, n_boot: int, rng: np.random.Generator
+    spec: MetricSpec,
+    counts: ScoreCounts,
+    n_boot: int,
+    rng: np.random.Generator,
+    memo: Draws | None = None,
+    step: Any = 0,
 ) -> FloatArray:
     h = counts.hist
     k = len(counts.classes)
@@ -268,14 +303,22 @@ def _loss_samples(
     s = counts.slice_shape
     flat_cells = cells.reshape((*s, -1))
     flat_loss = loss.reshape((*s, -1))
-    draws = _multinomial(rng, flat_cells, n_boot)
+    # binary: the same cells as the ranking metrics' j = 0 draws (shared through the memo)
+    key = ("hist", 0, step) if counts.binary else ("diagonal", step)
+    draws = _shared_multinomial(rng, flat_cells, n_boot, memo, key)
     shift = ((draws - flat_cells) * flat_loss).sum(axis=-1)
     exact = compute(spec.info.name, counts, task="binary" if counts.binary else "multiclass")
     return np.asarray(exact, dtype=np.float64) + _div(shift, counts.n)
 
 
 def _rank_samples(
-    name: str, counts: ScoreCounts, task: Task, n_boot: int, rng: np.random.Generator
+    name: str,
+    counts: ScoreCounts,
+    task: Task,
+    n_boot: int,
+    rng: np.random.Generator,
+    memo: Draws | None = None,
+    step: Any = 0,
 ) -> FloatArray:
     h = counts.hist
     nj = h.shape[-2]
@@ -283,7 +326,8 @@ def _rank_samples(
     for j in range(nj):
         col = h[..., :, j, :]  # S... x K x B
         flat = col.reshape((*col.shape[:-2], -1))
-        parts.append(_multinomial(rng, flat, n_boot).reshape((n_boot, *col.shape)))
+        draws = _shared_multinomial(rng, flat, n_boot, memo, ("hist", j, step))
+        parts.append(draws.reshape((n_boot, *col.shape)))
     new_hist = np.stack(parts, axis=-2)  # n_boot x S... x K x J x B
     s = (n_boot, *counts.slice_shape)
     resampled = ScoreCounts(
@@ -305,10 +349,16 @@ def bootstrap_samples(
     task: Task,
     n_boot: int = 1000,
     seed: int | np.random.Generator = 0,
+    memo: Draws | None = None,
 ) -> FloatArray:
     """``n_boot`` draws of the metric (shape ``n_boot x S...``): from the Dirichlet posterior
     of the cells for confusion counts, from a bootstrap of the counts for score histograms
-    (see the module doc)."""
+    (see the module doc).
+
+    ``memo`` (a dict the caller keeps per count tensor) shares the histogram resamples of
+    several score metrics of the same counts and seed: the results are the same as without
+    it, the resampling is done once. It is ignored when ``seed`` is a generator.
+    """
     spec = parse_metric(name)
     _check_counts(spec, counts, task)
     if n_boot < 1:
@@ -328,8 +378,10 @@ def bootstrap_samples(
     # resample in chunks of resamples so that memory stays bounded (~_CHUNK_CELLS cells)
     cells = counts.matrix.size if isinstance(counts, ConfusionCounts) else counts.hist.size
     chunk = max(1, _CHUNK_CELLS // max(cells, 1))
+    if isinstance(seed, np.random.Generator):
+        memo = None
     parts = [
-        _samples_once(spec, counts, task, min(chunk, n_boot - start), rng)
+        _samples_once(spec, counts, task, min(chunk, n_boot - start), rng, memo, (seed, start))
         for start in range(0, n_boot, chunk)
     ]
     return np.concatenate(parts, axis=0)
@@ -341,13 +393,15 @@ def _samples_once(
     task: Task,
     n_boot: int,
     rng: np.random.Generator,
+    memo: Draws | None = None,
+    step: Any = 0,
 ) -> FloatArray:
     name = spec.info.name
     if isinstance(counts, ConfusionCounts):
         return _posterior_samples(name, counts, task, n_boot, rng)
     if spec.base in ("log_loss", "brier"):
-        return _loss_samples(spec, counts, n_boot, rng)
-    return _rank_samples(name, counts, task, n_boot, rng)
+        return _loss_samples(spec, counts, n_boot, rng, memo, step)
+    return _rank_samples(name, counts, task, n_boot, rng, memo, step)
 
 
 def _nan_quantile(samples: FloatArray, q: float) -> FloatArray:
@@ -402,6 +456,7 @@ def bootstrap_interval(
     n_boot: int = 1000,
     confidence: float = 0.95,
     seed: int = 0,
+    memo: Draws | None = None,
 ) -> Bounds:
     """Percentile interval of the metric's draws (see :func:`bootstrap_samples`).
 
@@ -414,7 +469,7 @@ def bootstrap_interval(
     if isinstance(counts, RegressionCounts):
         est, se = _regression_se(spec, counts)
         return _out(est - z * se), _out(est + z * se)
-    samples = bootstrap_samples(name, counts, task=task, n_boot=n_boot, seed=seed)
+    samples = bootstrap_samples(name, counts, task=task, n_boot=n_boot, seed=seed, memo=memo)
     alpha = (1.0 - confidence) / 2.0
     low, high = _nan_quantile(samples, alpha), _nan_quantile(samples, 1.0 - alpha)
     if isinstance(counts, ConfusionCounts):
@@ -434,9 +489,11 @@ def interval(
     confidence: float = 0.95,
     n_boot: int = 1000,
     seed: int = 0,
+    memo: Draws | None = None,
 ) -> Interval:
     """Wilson for ratios of counts, the Dirichlet posterior for other label metrics, normal
-    for regression, the count bootstrap for score metrics (see the module doc)."""
+    for regression, the count bootstrap for score metrics (see the module doc); ``memo``
+    shares resamples between metrics of the same counts (see :func:`bootstrap_samples`)."""
     estimate = compute(name, counts, task=task)
     parts = proportion_parts(name, counts, task=task)
     if parts is not None:
@@ -444,7 +501,7 @@ def interval(
         method = "wilson"
     else:
         low, high = bootstrap_interval(
-            name, counts, task=task, n_boot=n_boot, confidence=confidence, seed=seed
+            name, counts, task=task, n_boot=n_boot, confidence=confidence, seed=seed, memo=memo
         )
         method = {RegressionCounts: "normal", ConfusionCounts: "posterior"}.get(
             type(counts), "bootstrap"

@@ -158,9 +158,29 @@ def _averaged(base: str, beta: float | None, average: str | None, p: _Parts) -> 
     return _nanmean(values, weights=p.support if average == "weighted" else None)
 
 
+def _positive_parts(matrix: npt.NDArray[Any]) -> _Parts:
+    """The parts of the positive (last) class of a 2 x 2 matrix only, with the arithmetic of
+    :func:`_parts` (a binary metric of posterior draws needs no per-class arrays)."""
+    m = np.asarray(matrix, dtype=np.float64)
+    tp = m[..., 1, 1]
+    support = m[..., 1, 0] + m[..., 1, 1]
+    fp = (m[..., 0, 1] + tp) - tp
+    fn = support - tp
+    n = (m[..., 0, 0] + m[..., 0, 1]) + support
+    tn = n - tp - fp - fn
+    one = (..., None)
+    return _Parts(tp=tp[one], fp=fp[one], fn=fn[one], tn=tn[one], support=support[one], n=n)
+
+
 def _label_metric(spec: MetricSpec, counts: ConfusionCounts, task: Task) -> FloatArray:
-    p = _parts(counts.matrix)
     base = spec.base
+    binary_of_positive = (
+        task == "binary"
+        and spec.average is None
+        and counts.matrix.shape[-1] == 2
+        and base in ("precision", "recall", "specificity", "f1", "fbeta")
+    )
+    p = _positive_parts(counts.matrix) if binary_of_positive else _parts(counts.matrix)
     if base == "accuracy":
         return _div(_sum_small(p.tp, -1), p.n)
     if base == "error_rate":
