@@ -87,9 +87,9 @@ def test_dataset_version_that_does_not_exist(project: Project) -> None:
 
 
 def test_model_table_errors_name_the_key(tmp_path: Path) -> None:
-    p = _project(tmp_path / "q", _frame(60), '[model]\nestimater = "x.Y"\n')
+    # a mistake in [model] is refused when loopml.toml is loaded, before any command runs
     with pytest.raises(SpecError, match=r"model.estimater") as info:
-        train(p)
+        _project(tmp_path / "q", _frame(60), '[model]\nestimater = "x.Y"\n')
     assert "model.estimator" in (info.value.hint or "")
     p2 = init_project(tmp_path / "r", task="binary")
     with pytest.raises(SpecError, match=r"model.estimator: no estimator"):

@@ -44,7 +44,6 @@ if TYPE_CHECKING:
 __all__ = ["Priorities", "PriorityRow", "Reference", "analyze", "resolve_reference"]
 
 RARE_SHARE = 0.10
-_WEIGHT_KEYS = ("ease", "importance")
 _READINGS = 3
 
 
@@ -516,35 +515,6 @@ def _weights_for(
     return 1.0, 1.0
 
 
-def _check_priorities(priorities: Mapping[str, Mapping[str, float]]) -> None:
-    for key, weights in priorities.items():
-        if not isinstance(weights, Mapping):
-            raise InputError(
-                f"priorities.{key} is {weights!r}; expected a table with ease and importance",
-                hint=f'write [priorities."{key}"] with ease = 0.5 and importance = 2',
-                where=f"priorities.{key} in loopml.toml",
-            )
-        for name, value in weights.items():
-            if name not in _WEIGHT_KEYS:
-                raise InputError(
-                    f"unknown key {name!r} in priorities.{key}; expected ease or importance",
-                    hint="each slice takes ease = <number> and importance = <number> (default 1)",
-                    where=f"priorities.{key} in loopml.toml",
-                )
-            if isinstance(value, bool) or not isinstance(value, int | float):
-                raise InputError(
-                    f"priorities.{key}.{name} is {value!r}; expected a number",
-                    hint=f"write {name} = 1.5",
-                    where=f"priorities.{key}.{name} in loopml.toml",
-                )
-            if not math.isfinite(value) or value < 0:
-                raise InputError(
-                    f"priorities.{key}.{name} is {value!r}; expected a finite number >= 0",
-                    hint="weights scale the priority score; 1 is neutral",
-                    where=f"priorities.{key}.{name} in loopml.toml",
-                )
-
-
 def _row(
     *,
     kind: str,
@@ -747,8 +717,9 @@ def analyze(
             hint="0.1 gives rows to the classes under 10% of the data",
         )
     spec = spec if spec is not None else (project.spec if project is not None else None)
-    priorities: Mapping[str, Mapping[str, float]] = spec.priorities if spec is not None else {}
-    _check_priorities(priorities)
+    priorities: Mapping[str, Mapping[str, float]] = (
+        {k: w.as_dict() for k, w in spec.priorities.items()} if spec is not None else {}
+    )
     ref = resolve_reference(ev, project=project, spec=spec, reference=reference, hlp=hlp)
     metric = ev.optimizing
     higher = _higher(metric)

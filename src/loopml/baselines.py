@@ -12,7 +12,6 @@ intervals, the gap to HLP and the gap to the best baseline.
 
 from __future__ import annotations
 
-import difflib
 import math
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -26,9 +25,9 @@ from loopml.errors import (
     ConfigurationError,
     InputError,
     LoopmlError,
-    SpecError,
 )
 from loopml.models import ModelData, model_data, prediction_frame
+from loopml.spec import dummy_strategies
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -46,15 +45,9 @@ __all__ = [
     "run_baselines",
 ]
 
-_KEYS = ("dummy", "quick", "rules", "older_system", "literature", "hlp", "dataset", "seed")
 _DUMMY_CLS = {"majority": "most_frequent", "stratified": "stratified", "prior": "prior"}
 _DUMMY_REG = {"mean": "mean", "median": "median"}
-_QUICK = ("linear", "boosting")
 EVALUATED_KINDS = ("dummy", "rules", "quick", "older_system")
-
-
-def _err(project: Project, key: str, message: str, hint: str) -> SpecError:
-    return SpecError(f"{key}: {message}", hint=hint, where=str(project.dir / "loopml.toml"))
 
 
 @dataclass(frozen=True)
@@ -72,150 +65,27 @@ class BaselineConfig:
 
 
 def baseline_config(project: Project) -> BaselineConfig:
-    """Validate ``[baselines]``; every problem names its key."""
-    table = dict(project.spec.baselines)
-    task = project.spec.task
-    for key in table:
-        if key not in _KEYS:
-            close = difflib.get_close_matches(key, _KEYS, n=1)
-            raise _err(
-                project,
-                f"baselines.{key}",
-                f"unknown key baselines.{key}; expected one of {', '.join(_KEYS)}",
-                f"did you mean baselines.{close[0]}?" if close else "remove it",
-            )
-    allowed = _DUMMY_REG if task == "regression" else _DUMMY_CLS
-    dummy = table.get("dummy", list(allowed))
-    if not isinstance(dummy, list) or any(d not in allowed for d in dummy):
-        raise _err(
-            project,
-            "baselines.dummy",
-            f"given {dummy!r}; a {task} task takes a list of {', '.join(allowed)}",
-            f"dummy = {list(allowed)!r}".replace("'", '"'),
-        )
-    quick = table.get("quick", list(_QUICK))
-    if quick is False:
-        quick = []
-    if not isinstance(quick, list) or any(q not in _QUICK for q in quick):
-        raise _err(
-            project,
-            "baselines.quick",
-            f"given {quick!r}; expected a list of {', '.join(_QUICK)} (or false)",
-            'quick = ["linear", "boosting"]',
-        )
-    rules = table.get("rules")
-    rules_cfg: dict[str, Any] | None = None
-    if isinstance(rules, str):
-        rules_cfg = {"function": rules, "per": "frame"}
-    elif isinstance(rules, Mapping):
-        rules_cfg = dict(rules)
-        extra = [k for k in rules_cfg if k not in ("function", "per", "when", "default")]
-        if extra:
-            raise _err(
-                project,
-                f"baselines.rules.{extra[0]}",
-                "unknown key; expected function and per, or when and default",
-                'rules = "mypkg.rules:predict", or [baselines.rules] when = [["x > 1", 1]]',
-            )
-        if ("function" in rules_cfg) == ("when" in rules_cfg):
-            raise _err(
-                project,
-                "baselines.rules",
-                "give either function (a Python rule) or when (declarative rules)",
-                'function = "mypkg.rules:predict", or when = [["expression", value], ...]',
-            )
-        if rules_cfg.get("per", "frame") not in ("frame", "row"):
-            raise _err(
-                project,
-                "baselines.rules.per",
-                f"given {rules_cfg.get('per')!r}; expected 'frame' or 'row'",
-                'per = "frame" (the function gets a DataFrame) or "row" (a dict per row)',
-            )
-        when = rules_cfg.get("when")
-        if when is not None and (
-            not isinstance(when, list)
-            or not when
-            or not all(isinstance(w, list) and len(w) == 2 and isinstance(w[0], str) for w in when)
-        ):
-            raise _err(
-                project,
-                "baselines.rules.when",
-                f"given {when!r}; expected a list of [expression, prediction] pairs",
-                'when = [["mean_radius >= 17", 1]] with default = 0',
-            )
-        if when is not None and "default" not in rules_cfg:
-            raise _err(
-                project,
-                "baselines.rules.default",
-                "declarative rules need a default prediction for rows no rule matches",
-                "default = 0",
-            )
-    elif rules is not None:
-        raise _err(
-            project,
-            "baselines.rules",
-            f"given {rules!r}; expected 'module:function' or a table",
-            'rules = "mypkg.rules:predict"',
-        )
-    older = table.get("older_system")
-    if older is not None and not isinstance(older, str):
-        raise _err(
-            project,
-            "baselines.older_system",
-            f"given {older!r}; expected the path of a predictions file",
-            'older_system = "old_predictions.parquet"',
-        )
-    lit = table.get("literature", [])
-    if not isinstance(lit, list):
-        raise _err(
-            project,
-            "baselines.literature",
-            f"given {lit!r}; expected [[baselines.literature]] tables",
-            'name = "...", value = 0.9, source = "https://..."',
-        )
-    literature: list[dict[str, Any]] = []
-    for i, item in enumerate(lit):
-        key = f"baselines.literature[{i}]"
-        if not isinstance(item, Mapping):
-            raise _err(project, key, f"given {item!r}; expected a table", "")
-        missing = [k for k in ("name", "value", "source") if k not in item]
-        if missing:
-            raise _err(
-                project,
-                key,
-                f"missing {', '.join(missing)}",
-                'each entry needs name = "...", value = 0.9 and source = "where it is published"',
-            )
-        value = item["value"]
-        if isinstance(value, bool) or not isinstance(value, int | float):
-            raise _err(project, f"{key}.value", f"given {value!r}; expected a number", "")
-        if not str(item["source"]).strip():
-            raise _err(project, f"{key}.source", "is empty", "cite where the number comes from")
-        metric = item.get("metric", project.spec.metric.optimizing)
-        literature.append(
-            {
-                "name": str(item["name"]),
-                "value": float(value),
-                "source": str(item["source"]),
-                "metric": str(metric),
-            }
-        )
-    hlp = table.get("hlp", True)
-    if not isinstance(hlp, bool):
-        raise _err(project, "baselines.hlp", f"given {hlp!r}; expected true or false", "")
-    seed = table.get("seed", 0)
-    if not isinstance(seed, int) or isinstance(seed, bool):
-        raise _err(project, "baselines.seed", f"given {seed!r}; expected an integer", "")
-    dataset = table.get("dataset")
+    """The ``[baselines]`` table, validated when loopml.toml was loaded, with its defaults
+    filled in: every dummy the task takes, literature on the optimizing metric."""
+    table = project.spec.baselines
+    allowed = dummy_strategies(project.spec.task)
     return BaselineConfig(
-        dummy=list(dummy),
-        quick=list(quick),
-        rules=rules_cfg,
-        older_system=older,
-        literature=literature,
-        hlp=hlp,
-        dataset=str(dataset) if dataset is not None else None,
-        seed=seed,
+        dummy=list(allowed if table.dummy is None else table.dummy),
+        quick=list(table.quick),
+        rules=table.rules.config() if table.rules is not None else None,
+        older_system=table.older_system,
+        literature=[
+            {
+                "name": item.name,
+                "value": float(item.value),
+                "source": item.source,
+                "metric": item.metric or project.spec.metric.optimizing,
+            }
+            for item in table.literature
+        ],
+        hlp=table.hlp,
+        dataset=table.dataset,
+        seed=table.seed,
     )
 
 

@@ -61,17 +61,6 @@ __all__ = [
     "train",
 ]
 
-_MODEL_KEYS = (
-    "estimator",
-    "params",
-    "name",
-    "dataset",
-    "features",
-    "exclude",
-    "preprocess",
-    "sanity_rows",
-    "seed",
-)
 SANITY_ACCURACY = 0.95
 SANITY_R2 = 0.9
 
@@ -119,18 +108,10 @@ def model_spec(
     name: str | None = None,
     dataset: str | None = None,
 ) -> ModelSpec:
-    """Validate ``[model]`` of loopml.toml; keyword arguments override its entries."""
-    table = dict(project.spec.model)
-    unknown = [k for k in table if k not in _MODEL_KEYS]
-    if unknown:
-        close = difflib.get_close_matches(unknown[0], _MODEL_KEYS, n=1)
-        raise _spec_error(
-            project,
-            f"model.{unknown[0]}",
-            f"unknown key model.{unknown[0]}; expected one of {', '.join(_MODEL_KEYS)}",
-            f"did you mean model.{close[0]}?" if close else "remove it",
-        )
-    est = estimator or table.get("estimator")
+    """The ``[model]`` table of loopml.toml (validated when it was loaded); keyword arguments
+    override its entries. Another ``estimator`` than the table's drops the table's params."""
+    table = project.spec.model
+    est = estimator or table.estimator
     if not est:
         raise _spec_error(
             project,
@@ -139,66 +120,21 @@ def model_spec(
             'add [model] estimator = "sklearn.ensemble.HistGradientBoostingClassifier" to '
             "loopml.toml, or pass --estimator",
         )
-    if not isinstance(est, str):
-        raise _spec_error(
-            project,
-            "model.estimator",
-            f"expected an import path string, given {est!r}",
-            'write e.g. estimator = "sklearn.linear_model.LogisticRegression"',
-        )
-    same = estimator is None or estimator == table.get("estimator")
-    p = table.get("params", {}) if same else {}  # another estimator: the table's params don't fit
-    if not isinstance(p, Mapping):
-        raise _spec_error(
-            project,
-            "model.params",
-            f"expected a table of parameters, given {p!r}",
-            "write [model.params] with one key = value per parameter",
-        )
+    same = estimator is None or estimator == table.estimator
+    p: dict[str, Any] = dict(table.params) if same else {}  # another estimator: they don't fit
     if params is not None:
-        p = {**dict(p), **dict(params)}
-    feats = table.get("features")
-    if feats is not None and (
-        not isinstance(feats, list) or not all(isinstance(f, str) for f in feats)
-    ):
-        raise _spec_error(
-            project, "model.features", f"expected a list of column names, given {feats!r}", ""
-        )
-    exclude = table.get("exclude", [])
-    if not isinstance(exclude, list) or not all(isinstance(f, str) for f in exclude):
-        raise _spec_error(
-            project, "model.exclude", f"expected a list of column names, given {exclude!r}", ""
-        )
-    pre = table.get("preprocess", "auto")
-    if pre not in ("auto", "none"):
-        raise _spec_error(
-            project,
-            "model.preprocess",
-            f"expected 'auto' or 'none', given {pre!r}",
-            'preprocess = "auto" imputes, scales and one-hot encodes; "none" passes the columns',
-        )
-    rows = table.get("sanity_rows", 32)
-    if not isinstance(rows, int) or isinstance(rows, bool) or rows < 4:
-        raise _spec_error(
-            project,
-            "model.sanity_rows",
-            f"expected an integer of at least 4, given {rows!r}",
-            "sanity_rows = 32",
-        )
-    seed = table.get("seed", 0)
-    if not isinstance(seed, int) or isinstance(seed, bool):
-        raise _spec_error(project, "model.seed", f"expected an integer, given {seed!r}", "")
+        p = {**p, **dict(params)}
     default_name = est.replace(":", ".").rsplit(".", 1)[-1].lower()
     return ModelSpec(
         estimator=est,
-        params=dict(p),
-        name=name or str(table.get("name") or default_name),
-        dataset=dataset or table.get("dataset"),
-        features=feats,
-        exclude=list(exclude),
-        preprocess=pre,
-        sanity_rows=rows,
-        seed=seed,
+        params=p,
+        name=name or table.name or default_name,
+        dataset=dataset or table.dataset,
+        features=list(table.features) if table.features is not None else None,
+        exclude=list(table.exclude),
+        preprocess=table.preprocess,
+        sanity_rows=table.sanity_rows,
+        seed=table.seed,
     )
 
 
