@@ -26,8 +26,8 @@ _LAZY: dict[str, str] = {
     "Store": "loopml.store",
     # scope
     "assess": "loopml.scope",
-    "run_scope": "loopml.workflows.scope",
-    "portfolio": "loopml.workflows.scope",
+    "run_scope": "loopml.scope",
+    "portfolio": "loopml.scope",
     # data and labels
     "add_dataset": "loopml.data",
     "list_datasets": "loopml.data",
@@ -101,6 +101,8 @@ if TYPE_CHECKING:
     from loopml.registry import promote as promote
     from loopml.report import build_report as build_report
     from loopml.scope import assess as assess
+    from loopml.scope import portfolio as portfolio
+    from loopml.scope import run_scope as run_scope
     from loopml.spec import Spec as Spec
     from loopml.spec import load_spec as load_spec
     from loopml.status import project_status as project_status
@@ -110,8 +112,6 @@ if TYPE_CHECKING:
     from loopml.training import learning_curve as learning_curve
     from loopml.training import sanity_check as sanity_check
     from loopml.training import train as train
-    from loopml.workflows.scope import portfolio as portfolio
-    from loopml.workflows.scope import run_scope as run_scope
 
 
 def __getattr__(name: str) -> Any:

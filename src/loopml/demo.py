@@ -152,7 +152,7 @@ def run_demo(
     )
     from loopml.evaluation import load_evaluation
     from loopml.project import init_project
-    from loopml.workflows.scope import run_scope
+    from loopml.scope import run_scope
 
     root = (
         Path(directory) if directory is not None else Path(tempfile.mkdtemp(prefix="loopml-demo-"))

@@ -63,7 +63,7 @@ def scope(
     from loopml.cli._common import print_json, project_dir
     from loopml.cli._render import render_assessment
     from loopml.project import open_project
-    from loopml.workflows.scope import run_scope
+    from loopml.scope import run_scope
 
     with open_project(project_dir()) as project:
         if answers is None:
@@ -105,7 +105,7 @@ def portfolio(
     from rich.table import Table
 
     from loopml.cli._common import print_json
-    from loopml.workflows.scope import portfolio as run_portfolio
+    from loopml.scope import portfolio as run_portfolio
 
     result = run_portfolio(directories, out=out)
     if as_json:

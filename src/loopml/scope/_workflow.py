@@ -1,27 +1,25 @@
-"""The scope stage as a workflow: record an assessment, rank a portfolio of projects."""
+"""The scope stage on a project: record an assessment, rank a portfolio of projects.
+
+The project and the store are imported when a function needs them, so that importing
+:mod:`loopml.scope` (the CLI renders an :class:`Assessment`) loads neither.
+"""
 
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from loopml.errors import InputError, NotFoundError, ProjectNotFoundError
-from loopml.project import Project, open_project
-from loopml.scope import (
-    Assessment,
-    PortfolioRow,
-    Question,
-    assess,
-    interactive_answers,
-    load_answers,
-    portfolio_figure,
-    rank_portfolio,
-)
-from loopml.store import Record
+from loopml.scope._answers import interactive_answers, load_answers
+from loopml.scope._assess import Assessment, assess
+from loopml.scope._bank import Question
+from loopml.scope._portfolio import PortfolioRow, portfolio_figure, rank_portfolio
 
-__all__ = ["PortfolioResult", "ScopeResult", "latest_assessment", "portfolio", "run_scope"]
+if TYPE_CHECKING:
+    from loopml.project import Project
+    from loopml.store import Record
 
 
 @dataclass(frozen=True)
@@ -87,6 +85,8 @@ def portfolio(
     """Rank projects by their latest assessment and draw the impact-feasibility matrix."""
     if not directories:
         raise InputError("no project directories given", hint="loopml portfolio DIR [DIR ...]")
+    from loopml.project import open_project
+
     items: list[tuple[str, Assessment]] = []
     skipped: list[str] = []
     for d in directories:
