@@ -90,15 +90,20 @@ class Built:
     dummy_pred: np.ndarray[Any, Any]
 
 
-def build_full_project(root: Path, *, with_extras: bool = True) -> Built:
+def build_full_project(
+    root: Path, *, with_extras: bool = True, confidence: float | None = None
+) -> Built:
     """A project with every stage run: scope, data + split, HLP target, a baseline, a model
     evaluation, an audit and a learning curve (the record shape loopml.training stores)."""
     from loopml.audit import run_audit
     from loopml.data import add_dataset, split_dataset
-    from loopml.workflows.scope import run_scope
+    from loopml.scope import run_scope
 
     project = init_project(root, task="binary")
-    (root / "loopml.toml").write_text(SPEC.replace("{hlp}", str(HLP_TARGET)))
+    spec = SPEC.replace("{hlp}", str(HLP_TARGET))
+    if confidence is not None:
+        spec = spec.replace("min_support = 20", f"min_support = 20\nconfidence = {confidence}")
+    (root / "loopml.toml").write_text(spec)
     project.close()
     frame = make_frame()
     with open_project(root) as project:
@@ -279,15 +284,62 @@ def test_leaderboard_gaps_checked_by_hand(report: Any, built: Built) -> None:
     assert model_row.count("FAIL") == 1 and model_row.count(">pass<") == 1
 
 
-def test_learning_curve_and_audit_and_discovery_render(report: Any) -> None:
+def _section_rows(report: Any, sid: str) -> list[list[str]]:
+    """The text of every body cell of a section's tables, row by row (tags stripped)."""
+    section = report.html.split(f'<section id="{sid}">')[1].split("</section>")[0]
+    rows = re.findall(r"<tr>(.*?)</tr>", section)
+    cells = [re.findall(r"<td[^>]*>(.*?)</td>", r) for r in rows]
+    return [[re.sub("<[^>]+>", "", c) for c in row] for row in cells if row]
+
+
+def test_learning_curve_and_audit_and_discovery_render(report: Any, built: Built) -> None:
     lc = report.figure("learning_curve").data
     assert lc["sizes"] == [50.0, 100.0, 200.0, 400.0]
     assert lc["values"] == [0.70, 0.76, 0.79, 0.80]
     assert "the curve flattens" in report.html
-    audit = report.html.split('<section id="audit">')[1].split("</section>")[0]
-    assert "south" in audit and "FAIL" in audit  # recall >= 0.99 on south cannot hold
-    disc = report.html.split('<section id="discovered">')[1].split("</section>")[0]
-    assert "region = &#x27;south&#x27;" in disc or "region = 'south'" in disc
+    # each audit check's row: its status and its evidence, against scikit-learn
+    f = built.frame
+    recall = {
+        region: skm.recall_score(sub["label"], sub["prediction"])
+        for region, sub in f.groupby("region")
+    }
+    checks = {row[1]: row for row in _section_rows(report, "audit")}
+    assert set(checks) == {"south", "gap"}
+    assert recall["south"] < 0.99  # the seeded weak region: the check cannot hold
+    assert checks["south"][0] == "FAIL"
+    assert f"recall on region=south = {recall['south']:.4f}" in checks["south"][3]
+    gap = max(recall.values()) - min(recall.values())
+    assert gap <= 0.9  # every region is within 0.9 of the best: the gap check passes
+    assert checks["gap"][0] == "pass"
+    assert f"gap of recall across region = {gap:.4f}" in checks["gap"][3]
+    # the discovered slices: the weak region on top, with its error rate
+    disc = _section_rows(report, "discovered")
+    assert disc[0][1].startswith("region = &#x27;south&#x27;")
+    south = f[f["region"] == "south"]
+    error_rate = float((south["label"] != south["prediction"]).mean())
+    assert disc[0][3] == f"{error_rate:.4f}"
+
+
+def test_interval_labels_follow_the_confidence_level(tmp_path: Path) -> None:
+    """[metric] confidence = 0.9: every interval label says 90%, and the intervals are
+    statsmodels' 90% Wilson intervals; discovery's own 95% intervals keep their label."""
+    built = build_full_project(tmp_path / "p", with_extras=False, confidence=0.9)
+    rep = render_report(built.dir)
+
+    def section(sid: str) -> str:
+        return str(rep.html.split(f'<section id="{sid}">')[1].split("</section>")[0])
+
+    for sid in ("leaderboard", "metric", "slices", "priorities"):
+        assert "90%" in section(sid), sid
+        assert "95%" not in section(sid), sid
+    assert "90% interval" in rep.figure("slices").title
+    f = built.frame
+    data = rep.figure("slices").data
+    for label, low, high in zip(data["labels"], data["low"], data["high"], strict=True):
+        sub = f[f["region"] == label.removeprefix("region=")]
+        hits = int((sub["label"] == sub["prediction"]).sum())
+        lo, hi = proportion_confint(hits, len(sub), alpha=0.1, method="wilson")
+        assert (low, high) == (pytest.approx(lo), pytest.approx(hi))
 
 
 def test_empty_project_has_placeholders_naming_the_command(tmp_path: Path) -> None:

@@ -132,7 +132,7 @@ def test_scope_missing(tmp_path: Path) -> None:
 
 
 def test_scope_failed_check(tmp_path: Path) -> None:
-    from loopml.workflows.scope import run_scope
+    from loopml.scope import run_scope
 
     with new_project(tmp_path) as p:
         run_scope(p, answers=EXAMPLES / "answers.toml")  # better_model_more_users = false
@@ -142,8 +142,7 @@ def test_scope_failed_check(tmp_path: Path) -> None:
 
 
 def test_scope_avoid(tmp_path: Path) -> None:
-    from loopml.scope import assess
-    from loopml.workflows.scope import run_scope
+    from loopml.scope import assess, run_scope
 
     low = answers(
         impact__cheap_prediction=1,
@@ -173,7 +172,7 @@ def test_scope_avoid(tmp_path: Path) -> None:
 
 
 def test_scope_done(tmp_path: Path) -> None:
-    from loopml.workflows.scope import run_scope
+    from loopml.scope import run_scope
 
     with new_project(tmp_path) as p:
         run_scope(p, answers=answers(archetype__software_2_0__better_model_more_users=True))

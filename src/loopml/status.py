@@ -1,11 +1,12 @@
 """The status board: where the project stands in its loop, and the one next action per stage.
 
-:func:`project_status` reads the project's spec and store (nothing is computed on the big
-tables: evaluations are rebuilt from their stored counts) and returns one row per lifecycle
-stage (scope, metric, data, baselines, train, analyze, audit) with what exists, what is
-missing, the stage's state and the one next action the project's own data suggests. Every
-piece of advice comes from a named rule; the rules are listed in docs/status.md and each is
-tested.
+:func:`project_status` reads the project's spec and its read model
+(:class:`loopml.overview.ProjectView`: the records, the references, the loaded evaluations
+and the newest one's error analysis; nothing is computed on the big tables) and returns
+one row per lifecycle stage (scope, metric, data, baselines, train, analyze, audit,
+deploy) with what exists, what is missing, the stage's state and the one next action the
+project's own data suggests. Every piece of advice comes from a named rule; the rules are
+listed in docs/status.md and each is tested.
 """
 
 from __future__ import annotations
@@ -13,13 +14,15 @@ from __future__ import annotations
 import html
 import math
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
-from loopml.errors import LoopmlError
 from loopml.project import Project, open_project
-from loopml.store import Record
+
+if TYPE_CHECKING:
+    from loopml.evaluation import Evaluation
+    from loopml.overview import ProjectView
 
 __all__ = ["STAGES", "StageRow", "StatusBoard", "project_status"]
 
@@ -129,80 +132,10 @@ def status_html(board: StatusBoard) -> str:
     )
 
 
-# --------------------------------------------------------------------------- facts
-
-
-@dataclass
-class _Facts:
-    """Everything the rules look at, read once from the spec and the store."""
-
-    project: Project
-    assessment: Any | None = None  # loopml.scope.Assessment
-    assessment_id: str | None = None
-    datasets: list[Record] = field(default_factory=list)
-    splits: list[Record] = field(default_factory=list)
-    labelsets: list[Record] = field(default_factory=list)
-    baselines: list[Record] = field(default_factory=list)
-    models: list[Record] = field(default_factory=list)
-    evaluations: list[Record] = field(default_factory=list)
-    audits: list[Record] = field(default_factory=list)
-    _loaded: dict[str, Any] = field(default_factory=dict)
-
-    @property
-    def hlp(self) -> Record | None:
-        found = [r for r in self.baselines if r.name == "hlp"]
-        return found[-1] if found else None
-
-    @property
-    def baseline_evals(self) -> dict[str, Record]:
-        """Evaluation id -> the baseline record that names it."""
-        out: dict[str, Record] = {}
-        for r in self.baselines:
-            ev = r.payload.get("evaluation")
-            if isinstance(ev, str):
-                out[ev] = r
-        return out
-
-    @property
-    def model_evals(self) -> list[Record]:
-        base = self.baseline_evals
-        return [r for r in self.evaluations if r.id not in base]
-
-    def evaluation(self, record_id: str) -> Any | None:
-        """The stored evaluation rebuilt from its counts, or None when it cannot be loaded."""
-        if record_id not in self._loaded:
-            from loopml.evaluation import load_evaluation
-
-            try:
-                self._loaded[record_id] = load_evaluation(self.project, record_id)
-            except (LoopmlError, KeyError, ValueError):
-                self._loaded[record_id] = None
-        return self._loaded[record_id]
-
-
-def _collect(project: Project) -> _Facts:
-    store = project.store
-    facts = _Facts(project=project)
-    try:
-        from loopml.workflows.scope import latest_assessment
-
-        scope = latest_assessment(project)
-    except (LoopmlError, KeyError, ValueError, TypeError):
-        scope = None
-    if scope is not None:
-        facts.assessment = scope.assessment
-        facts.assessment_id = scope.record.id
-    facts.datasets = store.list("dataset")
-    facts.splits = store.list("split")
-    facts.labelsets = store.list("labelset")
-    facts.baselines = store.list("baseline")
-    facts.models = store.list("model")
-    facts.evaluations = store.list("evaluation")
-    facts.audits = store.list("audit")
-    return facts
-
-
 # --------------------------------------------------------------------------- helpers
+#
+# The rules read one :class:`loopml.overview.ProjectView`: the records (read once), the
+# references, the loaded evaluations and the error analysis of the newest one.
 
 
 def _higher(metric: str) -> bool:
@@ -218,43 +151,17 @@ def _num(x: Any) -> float | None:
     return None if math.isnan(float(x)) else float(x)
 
 
-def _value(ev: Any, metric: str) -> float | None:
+def _value(ev: Evaluation, metric: str) -> float | None:
     mv = ev.overall().get(metric)
     return None if mv is None else _num(mv.value)
 
 
-def _newest_dataset(facts: _Facts) -> Record | None:
-    return max(facts.datasets, key=lambda r: r.created_at) if facts.datasets else None
-
-
-def _reference(facts: _Facts) -> Any:
-    """The project's one reference (HLP and the best baseline), read once per board."""
-    if "reference" not in facts._loaded:
-        from loopml.references import project_reference
-
-        facts._loaded["reference"] = project_reference(facts.project)
-    return facts._loaded["reference"]
-
-
-def _hlp_value(facts: _Facts) -> tuple[float | None, str]:
-    """HLP on the optimizing metric, as :mod:`loopml.references` resolves it."""
-    ref = _reference(facts)
-    return ref.hlp, ref.hlp_source
-
-
-def priorities_for(ev: Any, project: Project) -> Any:
-    """``loopml.analysis.analyze`` of ``ev`` (its reference is the project's one reference)."""
-    from loopml.analysis import analyze
-
-    return analyze(ev, project=project)
-
-
-def _best_baseline(facts: _Facts) -> tuple[float, str, str] | None:
+def _best_baseline(view: ProjectView) -> tuple[float, str, str] | None:
     """(value, baseline name, evaluation id) of the best evaluated baseline."""
-    ref = _reference(facts)
+    ref = view.reference
     if ref.best_baseline is None:
         return None
-    return ref.best_baseline, ref.best_baseline_name, ref.best_baseline_evaluation
+    return ref.best_baseline, str(ref.best_baseline_name), str(ref.best_baseline_evaluation)
 
 
 def _row(
@@ -272,8 +179,9 @@ def _row(
 # --------------------------------------------------------------------------- rules
 
 
-def _scope(facts: _Facts) -> StageRow:
-    a = facts.assessment
+def _scope(view: ProjectView) -> StageRow:
+    scope = view.scope
+    a = scope.assessment if scope is not None else None
     if a is None:
         cmd = "loopml scope --answers answers.toml"
         return _row(
@@ -285,8 +193,9 @@ def _scope(facts: _Facts) -> StageRow:
             "scope.missing",
             cmd,
         )
+    assert scope is not None
     exists = [
-        f"assessment {facts.assessment_id}: impact {a.impact:.1f}/10, "
+        f"assessment {scope.record.id}: impact {a.impact:.1f}/10, "
         f"feasibility {a.feasibility:.1f}/10 ({a.quadrant_label})"
     ]
     failed = list(a.failed_checks)
@@ -314,9 +223,9 @@ def _scope(facts: _Facts) -> StageRow:
     return _row("scope", "done", exists, [], "nothing to do", "scope.done")
 
 
-def _metric(facts: _Facts) -> StageRow:
-    m = facts.project.spec.metric
-    sl = facts.project.spec.slices
+def _metric(view: ProjectView) -> StageRow:
+    m = view.project.spec.metric
+    sl = view.project.spec.slices
     exists = [f"optimizing {m.optimizing}"]
     if m.satisficing:
         exists.append("constraints: " + ", ".join(str(c) for c in m.satisficing))
@@ -346,8 +255,8 @@ def _metric(facts: _Facts) -> StageRow:
     return _row("metric", "done", exists, [], "nothing to do", "metric.done")
 
 
-def _data(facts: _Facts) -> StageRow:
-    newest = _newest_dataset(facts)
+def _data(view: ProjectView) -> StageRow:
+    newest = view.newest_dataset
     if newest is None:
         cmd = "loopml data add FILE --name NAME"
         return _row(
@@ -361,11 +270,11 @@ def _data(facts: _Facts) -> StageRow:
         )
     rows = newest.payload.get("n_rows")
     exists = [
-        f"{len(facts.datasets)} dataset version(s); newest {newest.ref}"
+        f"{len(view.of('dataset'))} dataset version(s); newest {newest.ref}"
         + (f" ({rows:,} rows)" if isinstance(rows, int) else "")
     ]
-    split = [r for r in facts.splits if r.name == newest.ref]
-    if not split:
+    split = view.split_of(newest.ref)
+    if split is None:
         cmd = f"loopml data split {newest.ref} --by stratified --test 0.2"
         return _row(
             "data",
@@ -376,28 +285,29 @@ def _data(facts: _Facts) -> StageRow:
             "data.no_split",
             cmd,
         )
-    exists.append(f"split {split[-1].ref}")
-    if facts.labelsets:
-        exists.append(f"{len(facts.labelsets)} annotator label set(s)")
+    exists.append(f"split {split.ref}")
+    if view.of("labelset"):
+        exists.append(f"{len(view.of('labelset'))} annotator label set(s)")
     return _row("data", "done", exists, [], "nothing to do", "data.done")
 
 
-def _baselines(facts: _Facts) -> StageRow:
-    hlp, source = _hlp_value(facts)
-    metric = facts.project.spec.metric.optimizing
+def _baselines(view: ProjectView) -> StageRow:
+    hlp, source = view.reference.hlp, view.reference.hlp_source
+    metric = view.project.spec.metric.optimizing
     exists: list[str] = []
     if hlp is not None:
         exists.append(f"HLP {metric} {hlp:.4f} ({source})")
-    evaluated = facts.baseline_evals
-    best = _best_baseline(facts)
+    evaluated = view.baseline_evaluations
+    best = _best_baseline(view)
     if evaluated:
         exists.append(
             f"{len(evaluated)} baseline(s) evaluated"
             + (f"; best {best[1]} {metric} {best[0]:.4f} ({best[2]})" if best else "")
         )
-    if hlp is None and facts.hlp is None:
-        newest = _newest_dataset(facts)
-        if not facts.labelsets:
+    labelsets = view.of("labelset")
+    if hlp is None and view.hlp_record is None:
+        newest = view.newest_dataset
+        if not labelsets:
             ref = newest.ref if newest is not None else "DATA@1"
             cmd = f"loopml labels add annotations.csv --dataset {ref}"
             return _row(
@@ -415,7 +325,7 @@ def _baselines(facts: _Facts) -> StageRow:
             "todo",
             exists,
             ["human-level performance (HLP)"],
-            f"no HLP yet: compute it from {facts.labelsets[-1].ref}: `{cmd}`",
+            f"no HLP yet: compute it from {labelsets[-1].ref}: `{cmd}`",
             "baselines.no_hlp",
             cmd,
         )
@@ -433,15 +343,16 @@ def _baselines(facts: _Facts) -> StageRow:
     return _row("baselines", "done", exists, [], "nothing to do", "baselines.done")
 
 
-def _train(facts: _Facts) -> StageRow:
-    metric = facts.project.spec.metric.optimizing
-    model_evals = facts.model_evals
+def _train(view: ProjectView) -> StageRow:
+    metric = view.project.spec.metric.optimizing
+    model_evals = view.model_evaluations
+    models = view.of("model")
     exists: list[str] = []
-    if facts.models:
-        exists.append(f"{len(facts.models)} model version(s); newest {facts.models[-1].ref}")
+    if models:
+        exists.append(f"{len(models)} model version(s); newest {models[-1].ref}")
     if model_evals:
         exists.append(f"{len(model_evals)} model evaluation(s); newest {model_evals[-1].id}")
-    if not facts.models and not model_evals:
+    if not models and not model_evals:
         cmd = "loopml train"
         return _row(
             "train",
@@ -453,8 +364,8 @@ def _train(facts: _Facts) -> StageRow:
             "train.none",
             cmd,
         )
-    if facts.models:
-        sanity = facts.models[-1].payload.get("sanity")
+    if models:
+        sanity = models[-1].payload.get("sanity")
         if isinstance(sanity, dict) and (
             sanity.get("passed") is False or sanity.get("can_overfit") is False
         ):
@@ -463,7 +374,7 @@ def _train(facts: _Facts) -> StageRow:
                 "attention",
                 exists,
                 ["a model that passes the sanity check"],
-                f"{facts.models[-1].ref} cannot overfit a tiny subset: look for a bug in the "
+                f"{models[-1].ref} cannot overfit a tiny subset: look for a bug in the "
                 "features, the labels or the model settings before a long fit "
                 "(`loopml train --sanity`)",
                 "train.sanity_failed",
@@ -476,13 +387,13 @@ def _train(facts: _Facts) -> StageRow:
             "todo",
             exists,
             ["an evaluation of the model"],
-            f"evaluate {facts.models[-1].ref} on the test split: `{cmd}`",
+            f"evaluate {models[-1].ref} on the test split: `{cmd}`",
             "train.not_evaluated",
             cmd,
         )
     newest = model_evals[-1]
-    ev = facts.evaluation(newest.id)
-    best = _best_baseline(facts)
+    ev = view.evaluation(newest.id)
+    best = _best_baseline(view)
     value = _value(ev, metric) if ev is not None else None
     if ev is not None and value is not None:
         exists.append(f"{newest.id}: {metric} {value:.4f}")
@@ -538,8 +449,9 @@ def _train(facts: _Facts) -> StageRow:
     return _row("train", "done", exists, [], "nothing to do", "train.done")
 
 
-def _analyze(facts: _Facts) -> StageRow:
-    if not facts.evaluations:
+def _analyze(view: ProjectView) -> StageRow:
+    newest = view.latest_evaluation
+    if newest is None:
         cmd = "loopml eval --data TEST --predictions PREDICTIONS"
         return _row(
             "analyze",
@@ -550,9 +462,8 @@ def _analyze(facts: _Facts) -> StageRow:
             "analyze.no_evaluation",
             cmd,
         )
-    newest = facts.evaluations[-1]
     exists = [f"newest evaluation {newest.id} ({newest.name})"]
-    data = _newest_dataset(facts)
+    data = view.newest_dataset
     if data is not None and data.created_at > newest.created_at:
         cmd = f"loopml eval --data {data.ref} --predictions PREDICTIONS"
         return _row(
@@ -565,7 +476,7 @@ def _analyze(facts: _Facts) -> StageRow:
             "analyze.stale",
             cmd,
         )
-    ev = facts.evaluation(newest.id)
+    ev = view.evaluation(newest.id)
     if ev is None:
         return _row(
             "analyze",
@@ -575,10 +486,7 @@ def _analyze(facts: _Facts) -> StageRow:
             f"{newest.id} cannot be loaded from the store: run `loopml store check`",
             "analyze.unreadable",
         )
-    try:
-        pr = priorities_for(ev, facts.project)
-    except (ImportError, LoopmlError):
-        pr = None
+    pr = view.priorities_of(newest.id)
     cmd = f"loopml analyze {newest.id}"
     if pr is not None and pr.findings:
         f = pr.findings[0]
@@ -638,8 +546,8 @@ def _analyze(facts: _Facts) -> StageRow:
     )
 
 
-def _audit(facts: _Facts) -> StageRow:
-    checks = facts.project.spec.audit
+def _audit(view: ProjectView) -> StageRow:
+    checks = view.project.spec.audit
     if not checks:
         return _row(
             "audit",
@@ -651,7 +559,8 @@ def _audit(facts: _Facts) -> StageRow:
             "audit.no_checks",
         )
     exists = [f"{len(checks)} audit check(s) in loopml.toml"]
-    if not facts.evaluations:
+    latest = view.latest_evaluation
+    if latest is None:
         return _row(
             "audit",
             "todo",
@@ -660,10 +569,10 @@ def _audit(facts: _Facts) -> StageRow:
             "evaluate a model first (`loopml eval`), then audit it",
             "audit.no_evaluation",
         )
-    newest = facts.evaluations[-1].id
-    runs = [r for r in facts.audits if r.name == newest]
+    newest = latest.id
+    last = view.audit_of(newest)
     cmd = f"loopml audit {newest}"
-    if not runs:
+    if last is None:
         return _row(
             "audit",
             "todo",
@@ -673,9 +582,8 @@ def _audit(facts: _Facts) -> StageRow:
             "audit.not_run",
             cmd,
         )
-    last = runs[-1]
     exists.append(f"audit {last.id} of {newest}")
-    failed = [c for c in last.payload.get("checks", []) if not c.get("passed", True)]
+    failed = last.failures
     if failed:
         c = failed[0]
         more = f" (and {len(failed) - 1} more)" if len(failed) > 1 else ""
@@ -683,21 +591,20 @@ def _audit(facts: _Facts) -> StageRow:
             "audit",
             "attention",
             exists,
-            [f"check {c.get('name')!r} passing"],
-            f"audit failure: {c.get('name')!r} ({c.get('check')}): {c.get('message')}{more}; "
+            [f"check {c.name!r} passing"],
+            f"audit failure: {c.name!r} ({c.check}): {c.message}{more}; "
             "fix it before the model may ship",
             "audit.failed",
             cmd,
         )
-    findings = last.payload.get("findings") or []
-    if last.payload.get("passed") is False and findings:
-        f = findings[0]
+    if not last.passed and last.findings:
+        f = last.findings[0]
         return _row(
             "audit",
             "attention",
             exists,
             ["a model better than the majority class"],
-            f"audit failure: {f.get('message')}; {f.get('action')}",
+            f"audit failure: {f.message}; {f.action}",
             "audit.failed",
             cmd,
         )
@@ -706,7 +613,7 @@ def _audit(facts: _Facts) -> StageRow:
         "done",
         exists,
         [],
-        f"all {len(last.payload.get('checks', []))} checks passed on {newest}",
+        f"all {len(last.checks)} checks passed on {newest}",
         "audit.done",
     )
 
@@ -728,19 +635,17 @@ def _age(when: str) -> str:
     return f"{seconds:.0f} s"
 
 
-def _deploy(facts: _Facts) -> StageRow:
-    from loopml.registry import current_holder
-
-    champion = current_holder(facts.project, "champion")
-    decisions = facts.project.store.list("decision")
+def _deploy(view: ProjectView) -> StageRow:
+    champion = view.champion
+    decision = view.latest_decision
+    models = view.of("model")
     exists: list[str] = []
     if champion is not None and champion.model:
         exists.append(f"champion {champion.model} for {_age(champion.when)}")
-    if decisions:
-        d = decisions[-1]
-        verdict = "passed" if d.payload.get("passed") else "refused"
-        exists.append(f"newest gate decision {d.id} ({d.payload.get('candidate')}): {verdict}")
-    if not facts.models:
+    if decision is not None:
+        verdict = "passed" if decision.passed else "refused"
+        exists.append(f"newest gate decision {decision.id} ({decision.candidate}): {verdict}")
+    if not models:
         return _row(
             "deploy",
             "todo",
@@ -749,7 +654,7 @@ def _deploy(facts: _Facts) -> StageRow:
             "train or register a model first, then promote it through the gate",
             "deploy.no_model",
         )
-    newest = facts.models[-1].ref
+    newest = models[-1].ref
     cmd = f"loopml promote {newest}"
     if champion is None or not champion.model:
         return _row(
@@ -761,8 +666,7 @@ def _deploy(facts: _Facts) -> StageRow:
             "deploy.no_champion",
             cmd,
         )
-    judged = {d.payload.get("candidate") for d in decisions}
-    if newest != champion.model and newest not in judged:
+    if newest != champion.model and newest not in view.judged_candidates:
         return _row(
             "deploy",
             "todo",
@@ -782,7 +686,7 @@ def _deploy(facts: _Facts) -> StageRow:
     )
 
 
-_RULES: tuple[Callable[[_Facts], StageRow], ...] = (
+_RULES: tuple[Callable[[ProjectView], StageRow], ...] = (
     _scope,
     _metric,
     _data,
@@ -794,23 +698,29 @@ _RULES: tuple[Callable[[_Facts], StageRow], ...] = (
 )
 
 
-def project_status(project: Project | str | Path | None = None) -> StatusBoard:
-    """The status board of ``project`` (an opened project, or a directory to open).
+def project_status(project: Project | ProjectView | str | Path | None = None) -> StatusBoard:
+    """The status board of ``project``: an opened project, its read model (a
+    :class:`~loopml.overview.ProjectView`, which the board shares with its other readers),
+    or a directory to open.
 
     Raises :class:`~loopml.errors.ProjectNotFoundError` outside a project.
     """
-    if isinstance(project, Project):
+    from loopml.overview import ProjectView, project_view
+
+    if isinstance(project, ProjectView):
         return _board(project)
+    if isinstance(project, Project):
+        return _board(project_view(project))
     with open_project(project) as opened:
-        return _board(opened)
+        return _board(project_view(opened))
 
 
-def _board(project: Project) -> StatusBoard:
-    facts = _collect(project)
-    rows = tuple(rule(facts) for rule in _RULES)
+def _board(view: ProjectView) -> StatusBoard:
+    rows = tuple(rule(view) for rule in _RULES)
+    latest = view.latest_evaluation
     return StatusBoard(
-        project=project.spec.project.name,
-        directory=str(project.dir),
+        project=view.name,
+        directory=str(view.project.dir),
         rows=rows,
-        evaluation=facts.evaluations[-1].id if facts.evaluations else None,
+        evaluation=latest.id if latest is not None else None,
     )
