@@ -3,7 +3,8 @@
 For every key slice value of an evaluation (and every rare class) the table gives the share
 of the data, the optimizing metric with its interval, the reference it should reach (HLP for
 the slice when known, else HLP overall, else the best baseline evaluation), the gap, the
-expected overall gain if the gap were closed, that gain's 95% interval, the team's ease and
+expected overall gain if the gap were closed, that gain's interval (at the spec's
+confidence), the team's ease and
 importance weights (``[priorities]`` in loopml.toml) and a priority score, ranked.
 
 The gain is ``weight x gap``. For metrics that are means over rows (accuracy, error rate,

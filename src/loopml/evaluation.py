@@ -48,6 +48,7 @@ from loopml.metrics._catalog import Task, metric_names
 from loopml.slices import quote_identifier as _q
 from loopml.slices import sql_literal
 from loopml.spec import Constraint, Spec, did_you_mean, parse_constraint
+from loopml.tableview import Column, TableView, confidence_label
 
 __all__ = [
     "Curves",
@@ -392,6 +393,119 @@ class Evaluation:
         cm = self.counts.overall.confusion
         return None if cm is None else cm.matrix[0].tolist()
 
+    def ranked_slices(self) -> tuple[list[SliceRow], list[SliceRow]]:
+        """The key slices worst first on the optimizing metric (undefined values last), and
+        apart the slices under ``min_support`` rows, which are too small to rank."""
+        rows = self.slices()
+        opt = self.optimizing
+        info = resolve_metric(opt)
+        sign = 1.0 if info is None or info.higher_is_better else -1.0
+
+        def key(r: SliceRow) -> float:
+            v = r.metrics[opt].value
+            return sign * (sign * math.inf if math.isnan(v) else v)
+
+        judged = sorted((r for r in rows if not r.too_small and opt in r.metrics), key=key)
+        return judged, [r for r in rows if r.too_small]
+
+    def metrics_table(self) -> TableView:
+        """Every metric on the whole table with its interval and the interval's method."""
+        rows = [
+            {"metric": k, "value": (m.value, m.low, m.high), "method": m.method or ""}
+            for k, m in self.overall().items()
+        ]
+        return TableView(
+            "Metrics",
+            [
+                Column("metric"),
+                Column("value", "value", kind="interval", digits=4),
+                Column("method", priority=2),
+            ],
+            rows,
+            confidence=self.confidence,
+        )
+
+    def confusion_table(self) -> TableView | None:
+        """The confusion matrix (rows: label, columns: prediction); None for regression or
+        more than 12 classes."""
+        cm = self.confusion_matrix()
+        if cm is None or len(cm) > 12:
+            return None
+        keys = [f"c{j}" for j in range(len(self.classes))]
+        return TableView(
+            "Confusion matrix",
+            [
+                Column("label", "label \\ predicted"),
+                *(Column(k, str(c), kind="count") for k, c in zip(keys, self.classes, strict=True)),
+            ],
+            [
+                {"label": str(c), **dict(zip(keys, row, strict=True))}
+                for c, row in zip(self.classes, cm, strict=True)
+            ],
+        )
+
+    def slices_table(self, top: int = 15) -> TableView | None:
+        """The ``top`` worst key slices (:meth:`ranked_slices`); None without key slices."""
+        rows = self.slices()
+        if not rows:
+            return None
+        judged, small = self.ranked_slices()
+        opt = self.optimizing
+        notes = []
+        if small:
+            notes.append(
+                f"{len(small)} slice(s) under min_support={self.min_support} rows are too small "
+                "to judge and are not ranked"
+            )
+        if len(judged) > top:
+            notes.append(f"{len(judged) - top} more slice(s) not shown (--top, or --json)")
+        return TableView(
+            f"Key slices, worst {opt} first ({len(rows)} slices)",
+            [
+                Column("slice"),
+                Column("support", kind="count"),
+                Column("share", kind="percent", priority=2),
+                Column(opt, opt, kind="interval", digits=4),
+            ],
+            [
+                {
+                    "slice": r.slice,
+                    "support": r.support,
+                    "share": r.share,
+                    opt: (r.metrics[opt].value, r.metrics[opt].low, r.metrics[opt].high),
+                }
+                for r in judged[:top]
+            ],
+            notes=notes,
+            confidence=self.confidence,
+        )
+
+    def comparison_table(self, top: int = 30) -> TableView | None:
+        """The slice-by-slice difference from the evaluation compared ``against``."""
+        if not self.comparison:
+            return None
+        return TableView(
+            "Difference from the earlier evaluation (this - that)",
+            [
+                Column("slice"),
+                Column("metric"),
+                Column("this", kind="number", digits=4, priority=2),
+                Column("that", kind="number", digits=4, priority=2),
+                Column("difference", kind="interval", digits=4, signed=True),
+            ],
+            [
+                {
+                    "slice": row["slice"],
+                    "metric": row["metric"],
+                    "this": row["a"],
+                    "that": row["b"],
+                    "difference": (row["difference"], row["low"], row["high"]),
+                }
+                for row in self.comparison[:top]
+            ],
+            confidence=self.confidence,
+        )
+
     def score_counts(self) -> ScoreCounts | None:
         """The whole table's score histogram of a binary evaluation (None otherwise)."""
         scores = self.counts.overall.scores
@@ -484,7 +598,8 @@ class Evaluation:
         return (
             f"<div><h4>Evaluation {e(self.id or '')} ({self.task}, n={self.n})</h4>{warn}"
             f"<p><b>{e(self.optimizing)}</b> = {_fmt(v['value'])}</p><ul>{checks}</ul>"
-            f"<table><tr><th>metric</th><th>value</th><th>95% interval</th></tr>{rows}</table>"
+            f"<table><tr><th>metric</th><th>value</th>"
+            f"<th>{confidence_label(self.confidence)} interval</th></tr>{rows}</table>"
             f"<table><tr><th>group</th><th>slice</th><th>n</th><th>{e(self.optimizing)}</th>"
             f"<th></th></tr>{slices}</table></div>"
         )

@@ -173,7 +173,17 @@ def _discover_command(eval_id: str | None, options: dict[str, Any], as_json: boo
     console.print(f"[bold]Discovered slices[/]: {escape(result.search_summary())}")
     rate = result.rate_name
     table = Table(title="Significant weak slices, most excess error first")
-    for col in ("#", "slice", "support", rate, "95% interval", "excess", "excess 95%", "adj. p"):
+    lv = f"{100 * result.confidence:.10g}%"
+    for col in (
+        "#",
+        "slice",
+        "support",
+        rate,
+        f"{lv} interval",
+        "excess",
+        f"excess {lv}",
+        "adj. p",
+    ):
         table.add_column(col, justify="left" if col == "slice" else "right")
     for s in result.slices:
         parents = (

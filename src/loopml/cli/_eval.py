@@ -8,7 +8,6 @@ from typing import Any
 
 import typer
 from rich.markup import escape
-from rich.table import Table
 
 from loopml.cli._common import console, handles_errors, print_json, project_dir
 
@@ -115,66 +114,13 @@ def render_evaluation(ev: Any, *, top: int = 15) -> None:
         mark = {True: "[green]pass[/]", False: "[red]FAIL[/]", None: "[dim]n/a[/]"}[c["passed"]]
         extra = c.get("note") or f"value {_fmt(c['value'])} {_iv(c.get('low'), c.get('high'))}"
         console.print(f"  {mark} {c['constraint']}: {extra}")
-    table = Table(title=f"Metrics ({100 * ev.confidence:.10g}% intervals)")
-    table.add_column("metric")
-    table.add_column("value", justify="right")
-    table.add_column("interval", justify="right")
-    table.add_column("method", style="dim")
-    for k, m in ev.overall().items():
-        table.add_row(k, _fmt(m.value), _iv(m.low, m.high), m.method or "")
-    console.print(table)
-    cm = ev.confusion_matrix()
-    if cm is not None and len(cm) <= 12:
-        t = Table(title="Confusion matrix (rows: label, columns: prediction)")
-        t.add_column("")
-        for c in ev.classes:
-            t.add_column(str(c), justify="right")
-        for c, row in zip(ev.classes, cm, strict=True):
-            t.add_row(str(c), *[f"{x:,}" for x in row])
-        console.print(t)
-    rows = ev.slices()
-    if rows:
-        opt = ev.optimizing
-        judged = [r for r in rows if not r.too_small and opt in r.metrics]
-        small = [r for r in rows if r.too_small]
-        from loopml.metrics import resolve_metric
-
-        info = resolve_metric(opt)
-        sign = 1.0 if info is None or info.higher_is_better else -1.0
-        judged.sort(key=lambda r: sign * _nan_last(r.metrics[opt].value, sign))
-        t = Table(title=f"Key slices, worst {opt} first ({len(rows)} slices)")
-        for col in ("slice", "support", "share", opt, "interval"):
-            t.add_column(col, justify="left" if col == "slice" else "right")
-        for r in judged[:top]:
-            m = r.metrics[opt]
-            t.add_row(
-                r.slice, f"{r.support:,}", f"{r.share:.1%}", _fmt(m.value), _iv(m.low, m.high)
-            )
-        console.print(t)
-        if small:
-            console.print(
-                f"[dim]{len(small)} slice(s) under min_support={ev.min_support} rows are too "
-                "small to judge and are not ranked[/]"
-            )
+    for view in (ev.metrics_table(), ev.confusion_table(), ev.slices_table(top)):
+        if view is not None:
+            console.print(view)
     if ev.threshold_choice:
         tc = ev.threshold_choice
         metrics = ", ".join(f"{k} {_fmt(x)}" for k, x in tc["metrics"].items())
         console.print(f"[bold]chosen threshold[/] {tc['threshold']:.4f}: {metrics}")
-    if ev.comparison:
-        t = Table(title="Difference from the earlier evaluation (this - that)")
-        for col in ("slice", "metric", "this", "that", "difference", "interval"):
-            t.add_column(col)
-        for row in ev.comparison[: 2 * top]:
-            t.add_row(
-                row["slice"],
-                row["metric"],
-                _fmt(row["a"]),
-                _fmt(row["b"]),
-                f"{row['difference']:+.4f}",
-                _iv(row["low"], row["high"]),
-            )
-        console.print(t)
-
-
-def _nan_last(value: float, sign: float) -> float:
-    return value if not math.isnan(value) else sign * math.inf
+    comparison = ev.comparison_table(2 * top)
+    if comparison is not None:
+        console.print(comparison)

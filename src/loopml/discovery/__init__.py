@@ -81,6 +81,7 @@ def discover(
     max_values: int = 1000,
     correction: Literal["holm", "bonferroni"] = "holm",
     engine: Literal["duckdb"] = "duckdb",
+    confidence: float = 0.95,
 ) -> DiscoveryResult:
     """The slices (conjunctions of up to ``max_predicates`` predicates) whose error rate (or
     mean loss) is significantly above the overall one, most excess error first.
@@ -142,6 +143,12 @@ def discover(
             f"alpha={alpha!r} was given; expected a significance level in (0, 1)",
             hint="use alpha=0.05",
             where="alpha",
+        )
+    if not (isinstance(confidence, float | int) and 0.5 < float(confidence) < 1.0):
+        raise InputError(
+            f"confidence={confidence!r} was given; expected a level in (0.5, 1)",
+            hint="use confidence=0.95 (the spec's metric.confidence for stored evaluations)",
+            where="confidence",
         )
     if not (isinstance(weight, float | int) and 0.0 < float(weight) <= 1.0):
         raise InputError(
@@ -209,7 +216,14 @@ def discover(
         enc, sigma=min_support, max_predicates=max_predicates, alpha=float(alpha), rate=rate
     )
     res = findings(
-        found, enc, tot, alpha=float(alpha), correction=correction, k=k, weight=float(weight)
+        found,
+        enc,
+        tot,
+        alpha=float(alpha),
+        correction=correction,
+        k=k,
+        weight=float(weight),
+        confidence=float(confidence),
     )
     return DiscoveryResult(
         slices=tuple(res.slices),
@@ -233,6 +247,7 @@ def discover(
         column_sets=found.column_sets,
         column_sets_skipped=found.skipped_sets,
         detectable=_detectable(tot, min_support, max(1, found.family), float(alpha)),
+        confidence=float(confidence),
     )
 
 
@@ -320,6 +335,7 @@ def discover_evaluation(
     payload = record.payload
     task = payload["task"]
     inputs = payload.get("inputs", {})
+    options.setdefault("confidence", float(payload.get("confidence", 0.95)))
     if task == "regression":
         options.setdefault("loss", "absolute")
         if options["loss"] == "zero_one":

@@ -7,8 +7,9 @@ are then grouped, comparing each with its *parents* (one predicate fewer, or one
 predicate widened to a larger one of the same column) that are significant too; with
 ``R = parent minus child``:
 
-- the child is *redundant* when it is not separated from ``R`` (its 95% interval of the rate
-  does not lie above ``R``'s): it only adds a predicate; it is not reported;
+- the child is *redundant* when it is not separated from ``R`` (it is not significantly
+  worse than ``R``, at the family's corrected level): it only adds a predicate; it is not
+  reported;
 - the parent is *explained* by the child when they are separated and ``R`` on its own is not
   significant: the parent's excess is the child's; it is shown with the child
   ("and its parent ...") instead of as a finding of its own.
@@ -65,14 +66,14 @@ def _pvalues(n: FloatArray, t1: FloatArray, t2: FloatArray | None, tot: Totals) 
 
 
 def _intervals(
-    n: FloatArray, t1: FloatArray, t2: FloatArray | None, tot: Totals
+    n: FloatArray, t1: FloatArray, t2: FloatArray | None, tot: Totals, confidence: float
 ) -> tuple[FloatArray, FloatArray]:
-    """95% interval of the slice's error rate (Wilson) or mean loss (Student t)."""
+    """The ``confidence`` interval of the slice's error rate (Wilson) or mean loss (t)."""
     if tot.binary:
-        return wilson(t1, n)
+        return wilson(t1, n, confidence)
     assert t2 is not None
     # sums of the loss centered at the overall mean: shift back
-    lo, hi = mean_interval(n, t1, t2)
+    lo, hi = mean_interval(n, t1, t2, confidence)
     return lo + tot.rate, hi + tot.rate
 
 
@@ -85,6 +86,7 @@ def findings(
     correction: str,
     k: int,
     weight: float,
+    confidence: float = 0.95,
 ) -> Findings:
     levels = search.levels
     if not levels:
@@ -165,7 +167,7 @@ def findings(
     if not top:
         return Findings([], 0)
     idx = np.asarray(top)
-    lo, hi = _intervals(n[idx], t1[idx], None if t2 is None else t2[idx], tot)
+    lo, hi = _intervals(n[idx], t1[idx], None if t2 is None else t2[idx], tot, confidence)
     rate_s = t1[idx] / n[idx] if tot.binary else tot.rate + t1[idx] / n[idx]
     scores = sliceline_score(
         n[idx], rate_s * n[idx], rows=tot.rows, error_rate=tot.rate, weight=weight

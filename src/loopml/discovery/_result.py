@@ -7,6 +7,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from loopml.slices import Expr
+from loopml.tableview import confidence_label
 
 _LOSS_WORDS = {
     "zero_one": ("error rate", "errors"),
@@ -20,8 +21,9 @@ class DiscoveredSlice:
     """One weak slice and its evidence.
 
     ``excess`` is what fixing it is worth: ``support * (error_rate - overall rate)``, the
-    errors (or loss) above what the slice would have at the overall rate, with its 95%
-    interval ``[excess_low, excess_high]`` (from the interval of the slice's rate).
+    errors (or loss) above what the slice would have at the overall rate, with its
+    interval ``[excess_low, excess_high]`` at the result's ``confidence`` (from the interval
+    of the slice's rate).
     ``parents`` are broader slices whose excess this slice explains (shown with it, not as
     findings of their own).
     """
@@ -112,6 +114,7 @@ class DiscoveryResult:
     column_sets: int = 0
     column_sets_skipped: int = 0
     detectable: tuple[tuple[int, float | None], ...] = ()
+    confidence: float = 0.95  # of the slices' intervals (ci_low/high, excess_low/high)
 
     @property
     def significant(self) -> tuple[DiscoveredSlice, ...]:
@@ -217,9 +220,9 @@ class DiscoveryResult:
             "slice",
             "support",
             self.rate_name,
-            "95% CI",
+            f"{confidence_label(self.confidence)} CI",
             "excess",
-            "excess 95% CI",
+            f"excess {confidence_label(self.confidence)} CI",
             "score",
             "p",
             "p adj.",

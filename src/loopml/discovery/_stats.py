@@ -156,10 +156,12 @@ def mean_interval(
     return np.asarray(mean - half, dtype=np.float64), np.asarray(mean + half, dtype=np.float64)
 
 
-def wilson(errors: npt.ArrayLike, support: npt.ArrayLike) -> tuple[FloatArray, FloatArray]:
+def wilson(
+    errors: npt.ArrayLike, support: npt.ArrayLike, confidence: float = 0.95
+) -> tuple[FloatArray, FloatArray]:
     from loopml.metrics import wilson_interval
 
-    lo, hi = wilson_interval(errors, support)
+    lo, hi = wilson_interval(errors, support, confidence)
     return (
         np.atleast_1d(np.asarray(lo, dtype=np.float64)),
         np.atleast_1d(np.asarray(hi, dtype=np.float64)),

@@ -10,10 +10,6 @@ from loopml.tableview import confidence_label
 
 __all__ = ["discovered", "priorities"]
 
-#: discovery's Wilson and t intervals are at 95% whatever the spec says
-#: (loopml.discovery._present); the label says so rather than the spec's level
-DISCOVERY_CONFIDENCE = 0.95
-
 
 def priorities(ctx: Ctx) -> str:
     record, ev = ctx.record, ctx.ev
@@ -55,7 +51,7 @@ def discovered(ctx: Ctx) -> str:
     if not d.slices:
         return placeholder(d.nothing_found())
     head = f"<p>{e(d.search_summary())}</p>"
-    lv = confidence_label(DISCOVERY_CONFIDENCE)
+    lv = confidence_label(d.confidence)
     return head + table(
         ["#", "slice", "rows", "error rate", f"{lv} interval", "excess", f"excess {lv}", "p adj."],
         [
