@@ -215,15 +215,13 @@ def _factorize(
         keep = np.asarray(res[keys[0]][rows], dtype=bool)
         idx = np.where(keep, 0, -1).astype(np.int64)
         return [(True,)], idx
-    import pandas as pd
-
-    # factorize each key column (vectorized), then the combinations of their codes
+    # factorize each key column (the result rows: one per slice value and cell, not per
+    # data row), then the combinations of their codes
     codes, uniques = [], []
     for k in keys:
-        column = _to_list(res[k][rows])
-        c, u = pd.factorize(pd.Series(column, dtype=object), use_na_sentinel=False)
-        codes.append(c.astype(np.int64))
-        uniques.append(list(u))
+        c, u = _factorize_values(_to_list(res[k][rows]))
+        codes.append(c)
+        uniques.append(u)
     if not codes[0].size:
         return [], np.zeros(0, dtype=np.int64)
     shape = tuple(len(u) for u in uniques)
@@ -238,6 +236,16 @@ def _factorize(
     rank = np.empty(len(values), dtype=np.int64)
     rank[perm] = np.arange(len(values))
     return [values[j] for j in perm], rank[idx.ravel()]
+
+
+def _factorize_values(column: list[Any]) -> tuple[npt.NDArray[np.int64], list[Any]]:
+    """Codes in order of first appearance and the distinct values (``None`` is a value),
+    like ``pandas.factorize(..., use_na_sentinel=False)`` on objects, without pandas."""
+    index: dict[Any, int] = {}
+    codes = np.empty(len(column), dtype=np.int64)
+    for i, v in enumerate(column):
+        codes[i] = index.setdefault(v, len(index))
+    return codes, list(index)
 
 
 def _missing(v: Any) -> bool:

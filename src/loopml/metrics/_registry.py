@@ -226,8 +226,9 @@ def _auc_parts(counts: ScoreCounts) -> tuple[FloatArray, FloatArray]:
     return auc, bound
 
 
-def _ap_parts(counts: ScoreCounts) -> tuple[FloatArray, FloatArray, FloatArray]:
-    """Per-class binned AP, and the lower and upper bounds of the AP of any raw scores."""
+def _ap_cumulative(
+    counts: ScoreCounts,
+) -> tuple[FloatArray, FloatArray, FloatArray, FloatArray, FloatArray, FloatArray]:
     pos, neg = _ovr(counts)
     total_pos = pos.sum(axis=-1)
     tp_at = np.flip(np.cumsum(np.flip(pos, -1), axis=-1), -1)  # positives with bin >= b
@@ -235,6 +236,13 @@ def _ap_parts(counts: ScoreCounts) -> tuple[FloatArray, FloatArray, FloatArray]:
     has = pos > 0
     prec = np.where(has, tp_at / np.where(has, tp_at + fp_at, 1.0), 0.0)
     ap = _div((pos * prec).sum(axis=-1), total_pos)
+    return ap, pos, neg, total_pos, tp_at, fp_at
+
+
+def _ap_parts(counts: ScoreCounts) -> tuple[FloatArray, FloatArray, FloatArray]:
+    """Per-class binned AP, and the lower and upper bounds of the AP of any raw scores."""
+    ap, pos, neg, total_pos, tp_at, fp_at = _ap_cumulative(counts)
+    has = pos > 0
     above_tp = tp_at - pos  # strictly higher bins
     above_n = above_tp + fp_at - neg
     c = above_n + neg
@@ -255,7 +263,7 @@ def _score_metric(spec: MetricSpec, counts: ScoreCounts) -> FloatArray:
     if spec.base == "roc_auc":
         return _nanmean(_auc_parts(counts)[0])
     if spec.base == "average_precision":
-        return _nanmean(_ap_parts(counts)[0])
+        return _nanmean(_ap_cumulative(counts)[0])  # the value needs no bounds (nor scipy)
     raise AssertionError(spec.base)  # pragma: no cover
 
 

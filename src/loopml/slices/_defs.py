@@ -10,7 +10,6 @@ from typing import Any
 
 import numpy as np
 import numpy.typing as npt
-import pandas as pd
 
 from loopml.errors import InputError, SliceExpressionError
 from loopml.slices._ast import And, Column, Compare, Expr, IsNull, Literal, LiteralValue
@@ -50,7 +49,7 @@ class Slice:
     def mask(self, frame: Frame) -> npt.NDArray[np.bool_]:
         """The rows of ``frame`` in the slice."""
         if self.expr is None:
-            n = len(frame) if isinstance(frame, pd.DataFrame) else _mapping_len(frame)
+            n = len(frame) if _is_pandas_frame(frame) else _mapping_len(frame)
             return np.ones(n, dtype=bool)
         return evaluate(self.expr, frame)
 
@@ -164,12 +163,27 @@ def column_slices(columns: str | Sequence[str], values: Iterable[Any]) -> list[S
     return result
 
 
+def _is_pandas_frame(frame: Any) -> bool:
+    return type(frame).__module__.startswith("pandas") and type(frame).__name__ == "DataFrame"
+
+
+def _pandas_missing(value: Any) -> bool:
+    """``pd.NA`` or ``pd.NaT`` (pandas imported only when a value may be one of them)."""
+    if not type(value).__module__.startswith("pandas"):
+        return False
+    import pandas as pd
+
+    return value is pd.NA or value is pd.NaT
+
+
 def _to_literal(value: Any, column: str) -> LiteralValue:
-    if value is None or value is pd.NA or value is pd.NaT:
+    if value is None or _pandas_missing(value):
         return None
     if isinstance(value, np.datetime64):
         if np.isnat(value):
             return None
+        import pandas as pd
+
         value = pd.Timestamp(value)
     if isinstance(value, np.generic):
         value = value.item()

@@ -11,11 +11,10 @@ from __future__ import annotations
 import datetime as dt
 import operator
 from collections.abc import Callable, Mapping
-from typing import Any
+from typing import TYPE_CHECKING, Any, TypeAlias
 
 import numpy as np
 import numpy.typing as npt
-import pandas as pd
 
 from loopml.errors import InputError, SliceExpressionError
 from loopml.slices._ast import (
@@ -36,8 +35,12 @@ from loopml.slices._validate import suggest_column
 
 __all__ = ["evaluate"]
 
+if TYPE_CHECKING:
+    import pandas as pd
+
 BoolArray = npt.NDArray[np.bool_]
-Frame = pd.DataFrame | Mapping[str, Any]
+# pandas is imported only when a slice is evaluated in Python (never on the engine path)
+Frame: TypeAlias = "pd.DataFrame | Mapping[str, Any]"
 
 _OPS: dict[str, Callable[[Any, Any], Any]] = {
     "=": operator.eq,
@@ -63,6 +66,8 @@ def evaluate(expr: Expr, frame: Frame) -> BoolArray:
 
 class _Evaluator:
     def __init__(self, frame: Frame, expr: Expr) -> None:
+        import pandas as pd
+
         self.frame = frame
         self.cache: dict[str, tuple[npt.NDArray[Any], BoolArray]] = {}
         if isinstance(frame, pd.DataFrame):
@@ -80,6 +85,8 @@ class _Evaluator:
 
     # -- operands ----------------------------------------------------------------------
     def column(self, node: Column) -> tuple[npt.NDArray[Any], BoolArray]:
+        import pandas as pd
+
         cached = self.cache.get(node.name)
         if cached is not None:
             return cached
@@ -221,6 +228,8 @@ def _side(node: Operand) -> str:
 
 def _coerce_scalar(value: Any, values: npt.NDArray[Any]) -> Any:
     """Turn a string literal into a date/timestamp when the column holds dates."""
+    import pandas as pd
+
     if not isinstance(value, str):
         return value
     if values.dtype.kind == "M":
