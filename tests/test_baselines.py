@@ -222,7 +222,11 @@ def test_regression_dummies_and_a_lower_is_better_leaderboard(tmp_path: Path) ->
         assert run.get(f"dummy_{strategy}").value == pytest.approx(expected, rel=1e-9)
     board = leaderboard(p)
     assert not board.higher_is_better
-    assert [r.value for r in board.rows] == sorted(r.value for r in board.rows)  # type: ignore[type-var]
-    worst = board.rows[-1]
-    assert worst.gap_to_best_baseline == pytest.approx(board.rows[0].value - worst.value)  # type: ignore[operator]
-    assert worst.gap_to_best_baseline < 0  # type: ignore[operator]
+    values = [r.value for r in board.rows]
+    assert None not in values
+    assert values == sorted(v for v in values if v is not None)
+    best, worst = board.rows[0], board.rows[-1]
+    assert best.value is not None and worst.value is not None
+    assert worst.gap_to_best_baseline is not None
+    assert worst.gap_to_best_baseline == pytest.approx(best.value - worst.value)
+    assert worst.gap_to_best_baseline < 0

@@ -42,7 +42,9 @@ def test_regression_finds_the_slice_with_the_larger_absolute_error() -> None:
     loss = (df["y"] - df["yhat"]).abs()
     assert result.error_rate == pytest.approx(loss.mean())
     for s in result.slices:
-        mask = df.eval(s.expression.replace(" = ", " == ")).to_numpy()
+        selected = df.eval(s.expression.replace(" = ", " == "))
+        assert isinstance(selected, pd.Series)
+        mask = selected.to_numpy()
         ref = ttest_ind(loss[mask], loss[~mask], equal_var=False, alternative="greater")
         assert s.p_value == pytest.approx(ref.pvalue, rel=1e-6, abs=1e-300)
         assert s.error_rate == pytest.approx(loss[mask].mean())
@@ -95,7 +97,7 @@ def test_min_errors_to_prove_is_the_brute_force_minimum(
 
     def best(e: int) -> float:
         return min(
-            binomtest(x, s, rate, alternative="greater").pvalue
+            float(binomtest(x, s, rate, alternative="greater").pvalue)
             for x in range(0, e + 1)
             for s in range(max(sigma, x), max(sigma, x) + 3)
         )
@@ -199,7 +201,7 @@ def test_an_old_stored_record_still_loads() -> None:
 def test_bad_settings_get_clear_errors() -> None:
     df = regression_table(0, 500)
     with pytest.raises(InputError, match="number of rows, not a share"):
-        discover(df, label="y", prediction="yhat", loss="absolute", min_support=0.01)
+        discover(df, label="y", prediction="yhat", loss="absolute", min_support=0.01)  # type: ignore[arg-type]
     with pytest.raises(InputError, match=r"tails contains 0\.7"):
         discover(df, label="y", prediction="yhat", loss="absolute", tails=(0.1, 0.7))
     with pytest.raises(InputError, match="loss='l1'"):

@@ -26,7 +26,7 @@ def binary_frame(n: int = 3000, seed: int = 0, pos: float = 0.3) -> pd.DataFrame
             "label": y,
             "score": score,
             "prediction": (score >= 0.5).astype(int),
-            "region": rng.choice(["north", "south", "east", None], n),
+            "region": rng.choice(np.array(["north", "south", "east", None], dtype=object), n),
             "device": rng.choice(["old", "new"], n),
             "age": rng.integers(15, 90, n),
         }
@@ -52,12 +52,12 @@ def test_binary_overall_matches_sklearn() -> None:
     for name, expected in exact.items():
         assert o[name].value == pytest.approx(expected, rel=1e-9), name
     auc = skm.roc_auc_score(y, s)
-    bound = float(np.asarray(roc_auc_bound(ev.counts.overall.scores)).ravel()[0])
+    scores = ev.counts.overall.scores
+    assert scores is not None
+    bound = float(np.asarray(roc_auc_bound(scores)).ravel()[0])
     assert abs(o["roc_auc"].value - auc) <= bound + 1e-12
-    assert (
-        o["accuracy"].low is not None
-        and o["accuracy"].low < o["accuracy"].value < o["accuracy"].high
-    )
+    low, high = o["accuracy"].low, o["accuracy"].high
+    assert low is not None and high is not None and low < o["accuracy"].value < high
     assert ev.confusion_matrix() == skm.confusion_matrix(y, p).tolist()
 
 
@@ -281,6 +281,7 @@ def test_in_memory_inputs_are_kept_so_rows_can_be_read_again(binary_project: Pro
     data_path, preds_path = evaluation_sources(
         binary_project, load_evaluation(binary_project, ev.id)
     )
+    assert data_path is not None and preds_path is not None
     assert pd.read_parquet(data_path)["label"].tolist() == df["label"].tolist()
     assert pd.read_parquet(preds_path)["score"].tolist() == df["score"].tolist()
     unstored = evaluate(df, task="binary", store=False)

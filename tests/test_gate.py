@@ -18,7 +18,7 @@ from loopml.data import add_dataset, split_dataset
 from loopml.evaluation import load_evaluation
 from loopml.models import add_model, model_data
 from loopml.project import Project, init_project, open_project
-from loopml.registry import decide, joint_counts, mcnemar_exact, promote
+from loopml.registry import JointCounts, decide, joint_counts, mcnemar_exact, promote
 from loopml.registry._paired import holm, paired_difference
 
 SPEC = """\
@@ -245,11 +245,9 @@ def _rows(n: int = 2000, seed: int = 0) -> tuple[np.ndarray, np.ndarray, np.ndar
     return y, c, h
 
 
-def _joint(y: np.ndarray, c: np.ndarray, h: np.ndarray) -> object:
-    from loopml.registry import JointCounts
-
+def _joint(y: np.ndarray, c: np.ndarray, h: np.ndarray) -> JointCounts:
     cells = np.zeros((1, 2, 2, 2), dtype=np.int64)
-    np.add.at(cells, (0, y, c, h), 1)
+    np.add.at(cells, (np.zeros_like(y), y, c, h), 1)
     return JointCounts("overall", ["all"], (0, 1), cells)
 
 
@@ -267,20 +265,20 @@ def test_holm_equals_statsmodels() -> None:
 def test_paired_counts_give_the_2x2_table_and_both_confusions() -> None:
     y, c, h = _rows()
     joint = _joint(y, c, h)
-    t = joint.table2x2()[0]  # type: ignore[attr-defined]
+    t = joint.table2x2()[0]
     cr, hr = c == y, h == y
     assert t.tolist() == [
         [int((cr & hr).sum()), int((cr & ~hr).sum())],
         [int((~cr & hr).sum()), int((~cr & ~hr).sum())],
     ]
-    np.testing.assert_array_equal(joint.candidate_matrix()[0], confusion_matrix(y, c))  # type: ignore[attr-defined]
-    np.testing.assert_array_equal(joint.champion_matrix()[0], confusion_matrix(y, h))  # type: ignore[attr-defined]
+    np.testing.assert_array_equal(joint.candidate_matrix()[0], confusion_matrix(y, c))
+    np.testing.assert_array_equal(joint.champion_matrix()[0], confusion_matrix(y, h))
 
 
 @pytest.mark.parametrize("metric", ["accuracy", "f1"])
 def test_paired_interval_equals_a_per_row_paired_bootstrap(metric: str) -> None:
     y, c, h = _rows()
-    d = paired_difference(_joint(y, c, h), metric, task="binary", n_boot=4000, seed=3)[0]  # type: ignore[arg-type]
+    d = paired_difference(_joint(y, c, h), metric, task="binary", n_boot=4000, seed=3)[0]
 
     def score(yy: np.ndarray, pp: np.ndarray) -> np.ndarray:
         if metric == "accuracy":

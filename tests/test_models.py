@@ -15,7 +15,7 @@ import pytest
 import skops.io as sio
 from sklearn.linear_model import LogisticRegression
 from sklearn.metrics import f1_score
-from sklearn.pipeline import make_pipeline
+from sklearn.pipeline import Pipeline, make_pipeline
 from sklearn.preprocessing import StandardScaler
 
 from loopml.data import add_dataset, split_dataset
@@ -52,7 +52,7 @@ def project(tmp_path: Path) -> Project:
     return p
 
 
-def _fit_lr(project: Project) -> tuple[object, pd.DataFrame, pd.DataFrame]:
+def _fit_lr(project: Project) -> tuple[Pipeline, pd.DataFrame, pd.DataFrame]:
     md = model_data(project)
     model = make_pipeline(StandardScaler(), LogisticRegression()).fit(md.x("train"), md.y("train"))
     return model, md.x("test"), md.test
@@ -63,8 +63,8 @@ def test_skops_round_trip_gives_identical_predictions(project: Project) -> None:
     blob = dump_model(model)
     assert zipfile.is_zipfile(io.BytesIO(blob))
     back = load_model_bytes(blob)
-    np.testing.assert_array_equal(back.predict(x_test), model.predict(x_test))  # type: ignore[attr-defined]
-    np.testing.assert_array_equal(back.predict_proba(x_test), model.predict_proba(x_test))  # type: ignore[attr-defined]
+    np.testing.assert_array_equal(back.predict(x_test), model.predict(x_test))
+    np.testing.assert_array_equal(back.predict_proba(x_test), model.predict_proba(x_test))
 
 
 def test_a_pickle_file_is_refused_and_nothing_is_stored(project: Project, tmp_path: Path) -> None:
@@ -107,18 +107,18 @@ def test_add_a_skops_file_is_evaluated_against_sklearn(project: Project, tmp_pat
     sio.dump(model, path)
     mv = add_model(project, path, name="elsewhere")
     assert mv.source == "skops" and mv.ref == "elsewhere@1" and mv.model_artifact
-    expected = f1_score(test["label"], model.predict(x_test))  # type: ignore[attr-defined]
+    expected = f1_score(test["label"], model.predict(x_test))
     assert mv.value == pytest.approx(expected, abs=1e-12)
     assert mv.lineage["dataset"] == "train@1" and mv.lineage["split"] == "train@1@1"
     assert mv.deployment is not None
     assert mv.deployment.model_size_mb == pytest.approx(path.stat().st_size / 1e6)
     back = load_model(project, "elsewhere")
-    np.testing.assert_array_equal(back.predict(x_test), model.predict(x_test))  # type: ignore[attr-defined]
+    np.testing.assert_array_equal(back.predict(x_test), model.predict(x_test))
 
 
 def test_add_predictions_only(project: Project, tmp_path: Path) -> None:
     model, x_test, test = _fit_lr(project)
-    pred = model.predict(x_test)  # type: ignore[attr-defined]
+    pred = model.predict(x_test)
     path = tmp_path / "preds.csv"
     pd.DataFrame({"id": test["id"], "prediction": pred}).to_csv(path, index=False)
     mv = add_model(project, predictions=path, name="vendor", measure=False)
@@ -176,7 +176,7 @@ def test_evaluate_a_stored_model_on_a_split_part(project: Project, tmp_path: Pat
     sio.dump(model, path)
     mv = add_model(project, path, name="elsewhere")
     ev = evaluate_model(project, mv.ref, "train@1:test")
-    expected = f1_score(test["label"], model.predict(x_test))  # type: ignore[attr-defined]
+    expected = f1_score(test["label"], model.predict(x_test))
     assert ev.overall()["f1"].value == pytest.approx(expected)
     assert ev.inputs["model"] == mv.ref and ev.inputs["split"] == "test"
     # --against accepts the model (its evaluation) as well as an evaluation id
@@ -188,8 +188,8 @@ def test_evaluate_a_stored_model_on_a_split_part(project: Project, tmp_path: Pat
         evaluate_model(project, mv.ref, v2.ref)
 
 
-def _predictions_of(model: object, test: pd.DataFrame) -> pd.DataFrame:
+def _predictions_of(model: Pipeline, test: pd.DataFrame) -> pd.DataFrame:
     x = test[["a", "b", "c", "d"]]
     return pd.DataFrame(
-        {"id": test["id"], "score": model.predict_proba(x)[:, 1], "prediction": model.predict(x)}  # type: ignore[attr-defined]
+        {"id": test["id"], "score": model.predict_proba(x)[:, 1], "prediction": model.predict(x)}
     )

@@ -43,8 +43,9 @@ def view(demo: Project) -> ProjectView:
 def test_records_are_the_stores_by_kind(demo: Project, view: ProjectView) -> None:
     for kind in KINDS:
         assert [r.id for r in view.of(kind)] == [r.id for r in demo.store.list(kind)]
-    assert view.focus is not None
-    assert view.focus.id == demo.store.latest("evaluation").id  # type: ignore[union-attr]
+    latest = demo.store.latest("evaluation")
+    assert view.focus is not None and latest is not None
+    assert view.focus.id == latest.id
     newest = max(demo.store.list("dataset"), key=lambda r: r.created_at)
     assert view.newest_dataset is not None and view.newest_dataset.id == newest.id
     splits = demo.store.list("split", name=newest.ref)

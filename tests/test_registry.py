@@ -98,7 +98,8 @@ def test_other_aliases_and_the_canary_share(three: Project) -> None:
     p = three
     moved = promote(p, "better@1", to="canary", canary_share=0.1)
     assert moved.move is not None and moved.move.canary_share == 0.1
-    assert current_holder(p, "champion").model == "champ@1"  # type: ignore[union-attr]
+    champion = current_holder(p, "champion")
+    assert champion is not None and champion.model == "champ@1"
     assert [m.alias for m in model_history(p, "canary")] == ["canary"]
     with pytest.raises(InputError, match="--canary-share is for --to canary"):
         promote(p, "better@1", to="shadow", canary_share=0.1)

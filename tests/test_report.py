@@ -206,7 +206,7 @@ def test_confusion_matrix_matches_sklearn(report: Any, built: Built) -> None:
 
 def _binned(score: pd.Series) -> np.ndarray[Any, Any]:
     """Scores snapped to the lower edge of the engine's 1000 histogram bins."""
-    return np.floor(score.to_numpy() * 1000) / 1000
+    return np.asarray(np.floor(score.to_numpy(dtype=float) * 1000) / 1000)
 
 
 def test_roc_and_pr_curves_match_sklearn(report: Any, built: Built) -> None:

@@ -39,10 +39,10 @@ FIGURES = {
 
 def _need_browser() -> Any:
     problems = []
+    sync_playwright: Any = None
     try:
         from playwright.sync_api import sync_playwright
     except ImportError:
-        sync_playwright = None
         problems.append("the playwright package is not installed (pip install playwright)")
     if not CHROMIUM.is_file():
         problems.append(f"{CHROMIUM} is missing (run tools/install_browser.sh)")

@@ -12,6 +12,7 @@ import re
 from pathlib import Path
 from typing import Any
 
+import pydantic
 import pytest
 
 from loopml.baselines import _DUMMY_CLS, _DUMMY_REG, baseline_config
@@ -315,7 +316,7 @@ require_token = true
     assert spec.priorities["region=north"].as_dict() == {"ease": 0.5, "importance": 1.0}
     assert (spec.serve.port, spec.serve.canary_share, spec.serve.id_column) == (0, 0.1, "user")
     assert spec.serve.require_token is True and spec.serve.workers == 1
-    with pytest.raises(Exception, match="frozen"):
+    with pytest.raises(pydantic.ValidationError, match="frozen"):
         spec.serve.port = 1  # type: ignore[misc]
 
 

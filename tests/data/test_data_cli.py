@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from pathlib import Path
 
 import pandas as pd
@@ -13,6 +14,10 @@ from typer.testing import CliRunner
 from loopml.cli._common import CliState, set_state
 from loopml.cli._data import register
 from loopml.project import Project
+
+# A command line run in the project: the arguments after `loopml -C <project>` in, the exit
+# code and the output out.
+Invoke = Callable[..., tuple[int, str]]
 
 
 def make_app() -> typer.Typer:
@@ -27,7 +32,7 @@ def make_app() -> typer.Typer:
 
 
 @pytest.fixture
-def run(project: Project) -> object:
+def run(project: Project) -> Invoke:
     runner = CliRunner()
     app = make_app()
 
@@ -38,8 +43,8 @@ def run(project: Project) -> object:
     return invoke
 
 
-def test_data_commands(run: object, tmp_path: Path) -> None:
-    invoke = run  # type: ignore[assignment]
+def test_data_commands(run: Invoke, tmp_path: Path) -> None:
+    invoke = run
     a = tmp_path / "a.csv"
     b = tmp_path / "b.csv"
     pd.DataFrame(
@@ -69,8 +74,8 @@ def test_data_commands(run: object, tmp_path: Path) -> None:
     assert code == 2 and "train@9" in out
 
 
-def test_validate_exit_code_and_bad_csv(run: object, tmp_path: Path) -> None:
-    invoke = run  # type: ignore[assignment]
+def test_validate_exit_code_and_bad_csv(run: Invoke, tmp_path: Path) -> None:
+    invoke = run
     dup = tmp_path / "dup.csv"
     pd.DataFrame({"id": [1, 1, 2], "label": list("aab")}).to_csv(dup, index=False)
     assert invoke("data", "add", str(dup), "--name", "d")[0] == 0
@@ -82,8 +87,8 @@ def test_validate_exit_code_and_bad_csv(run: object, tmp_path: Path) -> None:
     assert code == 2 and "bad.csv:4" in out.replace("\n", "")
 
 
-def test_labels_commands(run: object, tmp_path: Path) -> None:
-    invoke = run  # type: ignore[assignment]
+def test_labels_commands(run: Invoke, tmp_path: Path) -> None:
+    invoke = run
     data = tmp_path / "d.csv"
     pd.DataFrame({"id": [1, 2, 3, 4], "region": list("nnss"), "label": list("abab")}).to_csv(
         data, index=False
@@ -109,8 +114,8 @@ def test_labels_commands(run: object, tmp_path: Path) -> None:
     assert code == 0 and "gold" in out
 
 
-def test_data_add_split_and_validate_say_what_went_wrong(run: object, tmp_path: Path) -> None:
-    invoke = run  # type: ignore[assignment]
+def test_data_add_split_and_validate_say_what_went_wrong(run: Invoke, tmp_path: Path) -> None:
+    invoke = run
     n = 200
     x = [str(i / 10) for i in range(n)]
     x[5] = "n/a"

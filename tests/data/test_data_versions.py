@@ -150,7 +150,7 @@ def test_failed_add_before_put_stores_nothing(
         raise OSError("disk full")
 
     monkeypatch.setattr(project.store.artifacts, "put_bytes", boom)
-    with pytest.raises(OSError):
+    with pytest.raises(OSError, match="disk full"):  # the injected failure, not another
         add_dataset(project, frame(30), name="train")
     assert [r.id for r in project.store.list("dataset")] == before
 

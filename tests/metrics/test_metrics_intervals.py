@@ -12,7 +12,7 @@ from hypothesis import strategies as st
 from metrics_helpers import binary_scores, labels, multiclass_proba
 from scipy.stats import beta, binomtest
 from sklearn import metrics as skm
-from statsmodels.stats.proportion import proportion_confint  # type: ignore[import-untyped]
+from statsmodels.stats.proportion import proportion_confint
 
 from loopml.errors import ComputationError, InputError
 from loopml.metrics import (

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
@@ -14,6 +16,8 @@ from sklearn.preprocessing import label_binarize
 
 from loopml.errors import InputError
 from loopml.metrics import (
+    ALIASES,
+    AVERAGES,
     ConfusionCounts,
     RegressionCounts,
     ScoreCounts,
@@ -22,6 +26,7 @@ from loopml.metrics import (
     compute,
     confusion_from_arrays,
     metric_names,
+    parse_metric,
     per_class_report,
     regression_counts_from_arrays,
     resolve_metric,
@@ -349,3 +354,178 @@ def test_wrong_names_counts_and_tasks_raise_input_errors() -> None:
         compute("mae", counts, task="multiclass")
     with pytest.raises(InputError, match="deployment metric"):
         compute("latency_p99_ms", counts, task="multiclass")
+
+
+# ----------------------------------------------------------- every catalogued metric, by name
+#
+# The tests above pick their metrics by hand; this one reads the names from the catalogue,
+# so a metric added to loopml.metrics cannot skip the comparison with scikit-learn: it needs
+# an entry in ORACLES (scikit-learn's value on the same rows), or in NO_ORACLE with the
+# reason there is none.
+
+NO_ORACLE: dict[str, str] = {
+    "latency_p50_ms": "deployment measure: timed on the model, not computed from counts",
+    "latency_p99_ms": "deployment measure: timed on the model, not computed from counts",
+    "model_size_mb": "deployment measure: the size of the model file, not a count",
+    "throughput_rows_per_s": "deployment measure: timed on the model, not computed from counts",
+}
+
+ORACLE_BINS = 50  # few bins, so that many scores share one (ties within a bin)
+
+
+@dataclass(frozen=True)
+class Rows:
+    """Seeded rows of one task; ``edge_scores`` are the scores moved to their bin's lower
+    edge, on which loopml's binned ROC AUC and average precision are exact."""
+
+    task: Task
+    k: int
+    y: Any
+    pred: Any
+    scores: Any = None
+    edge_scores: Any = None
+
+
+def _oracle_rows(task: Task, seed: int) -> Rows:
+    rng = np.random.default_rng(seed)
+    n = 400
+    if task == "regression":
+        target = rng.normal(size=n) * 10.0
+        target = np.where(np.abs(target) < 0.1, 1.0, target)  # away from 0 for MAPE
+        return Rows(task, 0, target, target + rng.normal(size=n) * 4.0)
+    k = 2 if task == "binary" else 4
+    y = labels(rng, n, k, all_classes=True)
+    # right 70% of the time, else any class: every cell of the confusion matrix is filled,
+    # so no metric is 0/0 and the comparison is between numbers
+    pred = np.where(rng.random(n) < 0.7, y, rng.integers(0, k, size=n))
+    scores = binary_scores(rng, y, decimals=None) if k == 2 else multiclass_proba(rng, y, k)
+    if k == 2:
+        scores = np.clip(scores, 0.01, 0.99)  # log loss without clipping at 0 and 1
+    edges = score_counts_from_arrays(y, scores, bins=ORACLE_BINS).edges
+    edge_scores = edges[np.clip(np.searchsorted(edges, scores, side="right") - 1, 0, None)]
+    return Rows(task, k, y, pred, scores, edge_scores)
+
+
+def _oracle_labels(name: str, rows: Rows) -> float:
+    return float(quiet(_sk_label_metric, name, rows.y, rows.pred, rows.k, rows.task))
+
+
+def _onehot(rows: Rows) -> Any:
+    return label_binarize(rows.y, classes=list(range(rows.k)))
+
+
+def _oracle_roc_auc(name: str, rows: Rows) -> float:
+    if rows.task == "binary":
+        return float(skm.roc_auc_score(rows.y, rows.edge_scores))
+    # one-vs-rest, macro (multi_class="ovr" wants rows that sum to 1; edge scores do not)
+    return float(skm.roc_auc_score(_onehot(rows), rows.edge_scores, average="macro"))
+
+
+def _oracle_average_precision(name: str, rows: Rows) -> float:
+    if rows.task == "binary":
+        return float(skm.average_precision_score(rows.y, rows.edge_scores))
+    return float(skm.average_precision_score(_onehot(rows), rows.edge_scores, average="macro"))
+
+
+def _oracle_log_loss(name: str, rows: Rows) -> float:
+    return float(skm.log_loss(rows.y, rows.scores, labels=list(range(rows.k))))
+
+
+def _oracle_brier(name: str, rows: Rows) -> float:
+    if rows.task == "binary":
+        return float(skm.brier_score_loss(rows.y, rows.scores))
+    return float(skm.brier_score_loss(rows.y, rows.scores, labels=list(range(rows.k))))
+
+
+def _regression_oracle(fn: Callable[..., Any]) -> Callable[[str, Rows], float]:
+    def oracle(name: str, rows: Rows) -> float:
+        return float(fn(rows.y, rows.pred))
+
+    return oracle
+
+
+# keyed by the base name parse_metric gives (averages and F-beta's beta stripped)
+ORACLES: dict[str, Callable[[str, Rows], float]] = {
+    **dict.fromkeys(
+        [
+            "accuracy",
+            "error_rate",
+            "balanced_accuracy",
+            "precision",
+            "recall",
+            "specificity",
+            "f1",
+            "fbeta",
+            "mcc",
+            "cohen_kappa",
+        ],
+        _oracle_labels,
+    ),
+    "roc_auc": _oracle_roc_auc,
+    "average_precision": _oracle_average_precision,
+    "log_loss": _oracle_log_loss,
+    "brier": _oracle_brier,
+    "mae": _regression_oracle(skm.mean_absolute_error),
+    "mse": _regression_oracle(skm.mean_squared_error),
+    "rmse": _regression_oracle(skm.root_mean_squared_error),
+    "mape": _regression_oracle(skm.mean_absolute_percentage_error),
+    "r2": _regression_oracle(skm.r2_score),
+}
+
+FBETA_EXAMPLES = ("fbeta_2", "fbeta_0.5")
+
+
+def _accepted_names() -> list[str]:
+    """Every name the catalogue accepts, one representative per pattern: the canonical
+    names, F-beta with two betas, every averaging suffix it accepts on any of them, and the
+    scikit-learn aliases."""
+    names = [*metric_names(), *FBETA_EXAMPLES]
+    averaged = [f"{m}_{a}" for m in names for a in AVERAGES if resolve_metric(f"{m}_{a}")]
+    return [*names, *averaged, *ALIASES]
+
+
+def test_every_catalogued_metric_has_a_sklearn_oracle_or_a_stated_reason() -> None:
+    catalogued = set(metric_names())
+    assert not set(NO_ORACLE) & set(ORACLES)
+    missing = sorted(catalogued - set(NO_ORACLE) - set(ORACLES))
+    assert not missing, f"add a scikit-learn oracle (or a reason in NO_ORACLE) for {missing}"
+    assert set(NO_ORACLE) <= catalogued, "NO_ORACLE names a metric the catalogue dropped"
+    # an exemption holds only for what cannot be computed from counts
+    counts = confusion_from_arrays(np.array([0, 1]), np.array([0, 1]), 2)
+    for name in NO_ORACLE:
+        with pytest.raises(InputError, match="deployment metric"):
+            compute(name, counts, task="binary")
+    # every averaged and F-beta name resolves to an oracle too
+    for name in _accepted_names():
+        if parse_metric(name).info.name not in NO_ORACLE:
+            assert parse_metric(name).base in ORACLES, name
+    assert {"f1_macro", "recall_weighted", "fbeta_2_micro"} <= set(_accepted_names())
+
+
+def _counts_of(rows: Rows, kind: str) -> ConfusionCounts | ScoreCounts | RegressionCounts:
+    if kind == "labels":
+        return confusion_from_arrays(rows.y, rows.pred, rows.k)
+    if kind == "scores":
+        return score_counts_from_arrays(rows.y, rows.scores, bins=ORACLE_BINS)
+    assert kind == "regression", kind
+    return regression_counts_from_arrays(rows.y, rows.pred)
+
+
+@pytest.mark.parametrize("seed", [0, 1, 2])
+@pytest.mark.parametrize("task", ["binary", "multiclass", "regression"])
+def test_every_catalogued_metric_equals_sklearn_on_seeded_rows(task: Task, seed: int) -> None:
+    rows = _oracle_rows(task, seed)
+    checked = []
+    for name in _accepted_names():
+        spec = parse_metric(name)
+        if task not in spec.info.tasks or spec.info.name in NO_ORACLE:
+            continue
+        got = compute(name, _counts_of(rows, spec.info.kind), task=task)
+        expected = ORACLES[spec.base](spec.info.name, rows)  # aliases: the canonical name
+        assert np.isfinite(expected), (name, expected)  # a comparison of numbers, not NaNs
+        assert isinstance(got, float)
+        np.testing.assert_allclose(got, expected, rtol=RTOL, atol=1e-12, err_msg=name)
+        checked.append(spec.info.name)
+    # every catalogued metric of the task (deployment measures aside) was compared
+    expected_names = set(metric_names(task)) - set(NO_ORACLE)
+    assert expected_names <= set(checked), sorted(expected_names - set(checked))

@@ -290,7 +290,10 @@ def test_nesting_deeper_than_the_limit_is_refused_before_python_recursion_fails(
 def test_nesting_up_to_the_limit_parses_and_siblings_do_not_add_up() -> None:
     deep = parse("(" * 64 + "a = 1" + ")" * 64)
     assert deep == Compare("=", a, Literal(1))
-    assert parse("not " * 64 + "a") is not None
+    negated: Not | Column = a
+    for _ in range(64):
+        negated = Not(negated)
+    assert parse("not " * 64 + "a") == negated
     # 500 parenthesized conditions side by side are one level deep each
     wide = parse(" and ".join(f"(x{i} = {i})" for i in range(500)))
     assert isinstance(wide, And) and len(wide.operands) == 500

@@ -96,7 +96,9 @@ def test_float_literals_are_read_back_exactly_as_double(
     con: duckdb.DuckDBPyConnection, value: float
 ) -> None:
     sql = sql_literal(value)
-    kind, read = con.execute(f"SELECT typeof({sql}), {sql}").fetchone()  # type: ignore[misc]
+    row = con.execute(f"SELECT typeof({sql}), {sql}").fetchone()
+    assert row is not None
+    kind, read = row
     assert kind == "DOUBLE"
     assert read == value
 
@@ -148,7 +150,8 @@ def test_numpy_scalars_render_like_python_values() -> None:
 
     from loopml.slices import sql_literal
 
-    assert sql_literal(np.int64(3)) == sql_literal(3) == "3"
+    # sql_literal's annotation lists only Python scalars, though it accepts numpy's
+    assert sql_literal(np.int64(3)) == sql_literal(3) == "3"  # type: ignore[arg-type]
     assert sql_literal(np.float64(0.5)) == sql_literal(0.5)
-    assert sql_literal(np.bool_(True)) == "TRUE"
+    assert sql_literal(np.bool_(True)) == "TRUE"  # type: ignore[arg-type]
     assert sql_literal(np.str_("it's")) == "'it''s'"

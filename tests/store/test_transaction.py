@@ -68,7 +68,7 @@ def test_a_refused_second_put_rolls_back_the_first(tmp_path: Path) -> None:
 
 def test_put_and_nested_blocks_inside_a_transaction_join_it(tmp_path: Path) -> None:
     with Store.open(tmp_path) as store:
-        with pytest.raises(RuntimeError), store.transaction() as tx:
+        with pytest.raises(RuntimeError, match="abort all three"), store.transaction() as tx:
             tx.put("model", "m", {})
             store.put("evaluation", "e", {})  # joins the block: same lock, same commit
             with store.transaction() as inner:
