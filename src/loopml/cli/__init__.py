@@ -54,7 +54,17 @@ def _root(
 
 
 def _register() -> None:
-    from loopml.cli import _analyze, _data, _eval, _project, _registry, _report, _store, _train
+    from loopml.cli import (
+        _analyze,
+        _data,
+        _eval,
+        _project,
+        _registry,
+        _report,
+        _serve,
+        _store,
+        _train,
+    )
 
     _project.register(app)
     _data.register(app)
@@ -64,6 +74,7 @@ def _register() -> None:
     _report.register(app)
     _store.register(app)
     _registry.register(app)
+    _serve.register(app)
 
 
 _register()
