@@ -172,17 +172,25 @@ CASES: list[tuple[str, str, str, str]] = [
     ("[serve]\ncanary_share = 1.0", "serve.canary_share", "canary_share = 1.0", "less than 1"),
     ("[serve]\ncanary_share = -0.1", "serve.canary_share", "canary_share = -0.1", "0"),
     ("[serve]\ncanary_share = inf", "serve.canary_share", "canary_share = inf", "finite"),
-    ('[serve]\nid_column = ""', "serve.id_column", 'id_column = ""', "at least 1"),
-    ("[serve]\nmax_body_bytes = 0", "serve.max_body_bytes", "max_body_bytes = 0", "1"),
+    ('[serve]\nshadow = "no"', "serve.shadow", 'shadow = "no"', "true"),
+    ("[serve]\nlog = 1", "serve.log", "log = 1", "true"),
+    ("[serve]\nmax_body_mb = 0", "serve.max_body_mb", "max_body_mb = 0", "greater than 0"),
+    ("[serve]\nmax_rows = 0", "serve.max_rows", "max_rows = 0", "1"),
     ('[serve]\nrequire_token = "yes"', "serve.require_token", 'require_token = "yes"', "true"),
-    ("[serve]\nlog_flush_rows = 0", "serve.log_flush_rows", "log_flush_rows = 0", "1"),
+    ("[serve]\nflush_rows = 0", "serve.flush_rows", "flush_rows = 0", "1"),
     (
-        "[serve]\nlog_flush_seconds = 0",
-        "serve.log_flush_seconds",
-        "log_flush_seconds = 0",
+        "[serve]\nflush_seconds = 0",
+        "serve.flush_seconds",
+        "flush_seconds = 0",
         "greater than 0",
     ),
-    ("[serve]\npoll_seconds = -1", "serve.poll_seconds", "poll_seconds = -1", "greater than 0"),
+    (
+        "[serve]\nflush_rows = 5000\nqueue_rows = 100",
+        "serve.queue_rows",
+        "queue_rows = 100",
+        "smaller than flush_rows",
+    ),
+    ("[serve]\nwatch_seconds = -1", "serve.watch_seconds", "watch_seconds = -1", "0"),
     ("[serve]\nprot = 8001", "serve.prot", "prot = 8001", "unknown key"),
 ]
 
@@ -304,7 +312,7 @@ ease = 0.5
 [serve]
 port = 0
 canary_share = 0.1
-id_column = "user"
+shadow = false
 require_token = true
 """
     spec = load_spec(_write(tmp_path, extra))
@@ -314,7 +322,7 @@ require_token = true
     assert spec.baselines.literature[0].value == 1.0
     assert spec.model.params == {"C": 10.0} and spec.model.features == ("a", "b")
     assert spec.priorities["region=north"].as_dict() == {"ease": 0.5, "importance": 1.0}
-    assert (spec.serve.port, spec.serve.canary_share, spec.serve.id_column) == (0, 0.1, "user")
+    assert (spec.serve.port, spec.serve.canary_share, spec.serve.shadow) == (0, 0.1, False)
     assert spec.serve.require_token is True and spec.serve.workers == 1
     with pytest.raises(pydantic.ValidationError, match="frozen"):
         spec.serve.port = 1  # type: ignore[misc]
@@ -368,9 +376,8 @@ def test_every_template_init_writes_loads(tmp_path: Path, task: str, archetype: 
     assert uncommented.count("\n[") > text.count("\n[")
     (tmp_path / "loopml.toml").write_text(uncommented, encoding="utf-8")
     spec = load_spec(tmp_path / "loopml.toml")
-    # the [serve] values the template shows are the defaults (id_column has none)
-    assert spec.serve.model_copy(update={"id_column": None}) == ServeSpec()
-    assert spec.serve.id_column == "id"
+    # the [serve] values the template shows are the defaults
+    assert spec.serve == ServeSpec()
     assert (
         spec.baselines.dummy
         == DUMMY_STRATEGIES["regression" if task == "regression" else "classification"]

@@ -494,24 +494,41 @@ class PriorityWeights(_Model):
 
 
 class ServeSpec(_Model):
-    """``[serve]``: the prediction server (``loopml serve``).
+    """``[serve]``: the prediction server (``loopml serve``; every key is also an option).
 
-    ``canary_share`` of the requests (picked by a stable hash of ``id_column``) go to the
-    canary alias; ``require_token`` makes predict and feedback need ``LOOPML_ADMIN_TOKEN``
-    too; the prediction log is flushed every ``log_flush_rows`` rows or
-    ``log_flush_seconds``; the server re-reads its aliases every ``poll_seconds``.
+    ``canary_share`` overrides the share recorded when the canary alias moved (the canary
+    gets the requests whose id hashes below it). The prediction log is written every
+    ``flush_rows`` rows or ``flush_seconds``; at most ``queue_rows`` rows wait for the disk
+    (then requests wait: the bound on what a kill -9 can lose). ``require_token`` makes
+    predict and feedback need ``LOOPML_API_TOKEN``; admin routes always need
+    ``LOOPML_ADMIN_TOKEN``. The server re-reads its aliases every ``watch_seconds`` (0:
+    only on ``/admin/reload``). See docs/serving.md.
     """
 
     host: StrictStr = Field(default="127.0.0.1", min_length=1)
     port: StrictInt = Field(default=8000, ge=0, le=65535)
     workers: StrictInt = Field(default=1, ge=1)
-    canary_share: FiniteNumber = Field(default=0.0, ge=0.0, lt=1.0)
-    id_column: StrictStr | None = Field(default=None, min_length=1)
-    max_body_bytes: StrictInt = Field(default=1_048_576, ge=1)
+    canary_share: FiniteNumber | None = Field(default=None, ge=0.0, lt=1.0)
+    shadow: StrictBool = True
+    log: StrictBool = True
+    flush_rows: StrictInt = Field(default=1000, ge=1)
+    flush_seconds: FiniteNumber = Field(default=0.2, gt=0.0)
+    queue_rows: StrictInt = Field(default=10_000, ge=1)
+    max_body_mb: FiniteNumber = Field(default=1.0, gt=0.0)
+    max_rows: StrictInt = Field(default=10_000, ge=1)
     require_token: StrictBool = False
-    log_flush_rows: StrictInt = Field(default=1000, ge=1)
-    log_flush_seconds: FiniteNumber = Field(default=0.2, gt=0.0)
-    poll_seconds: FiniteNumber = Field(default=1.0, gt=0.0)
+    watch_seconds: FiniteNumber = Field(default=1.0, ge=0.0)
+
+    @model_validator(mode="after")
+    def _queue_holds_a_segment(self) -> ServeSpec:
+        if self.queue_rows < self.flush_rows:
+            raise _Problem(
+                f"queue_rows = {self.queue_rows} is smaller than flush_rows = "
+                f"{self.flush_rows}: the queue must hold one segment's rows",
+                f"queue_rows = {max(10_000, self.flush_rows)}",
+                sub=("queue_rows",),
+            )
+        return self
 
 
 class Spec(_Model):
@@ -795,12 +812,15 @@ _KEY_HINTS: dict[tuple[str, ...], str] = {
     ("serve", "port"): "port = 8000 (0 picks a free port)",
     ("serve", "workers"): "workers = 1",
     ("serve", "canary_share"): "canary_share = 0.05 (a share of the requests, 0 <= share < 1)",
-    ("serve", "id_column"): 'id_column = "user_id"',
-    ("serve", "max_body_bytes"): "max_body_bytes = 1048576",
+    ("serve", "shadow"): "shadow = true",
+    ("serve", "log"): "log = true",
+    ("serve", "flush_rows"): "flush_rows = 1000",
+    ("serve", "flush_seconds"): "flush_seconds = 0.2",
+    ("serve", "queue_rows"): "queue_rows = 10000",
+    ("serve", "max_body_mb"): "max_body_mb = 1.0",
+    ("serve", "max_rows"): "max_rows = 10000",
     ("serve", "require_token"): "require_token = true",
-    ("serve", "log_flush_rows"): "log_flush_rows = 1000",
-    ("serve", "log_flush_seconds"): "log_flush_seconds = 0.2",
-    ("serve", "poll_seconds"): "poll_seconds = 1.0",
+    ("serve", "watch_seconds"): "watch_seconds = 1.0",
 }
 
 _MISSING_HINTS = {
@@ -1000,17 +1020,19 @@ kpi_target = ""  # e.g. "-10% manual review time"
 # ease = 1.0
 # importance = 2.0
 
-# The prediction server (`loopml serve`). The values shown are the defaults, but
-# id_column has none (optional).
+# The prediction server (`loopml serve`; docs/serving.md). The values shown are the
+# defaults; each is also a command-line option.
 # [serve]
-# host = "127.0.0.1"         # bind address; keep 127.0.0.1 unless a proxy sits in front
-# port = 8000                # 0 picks a free port
-# workers = 1
-# canary_share = 0.0         # share of requests sent to the canary, 0 <= share < 1
-# id_column = {_q(id_column)}  # the column whose stable hash picks the canary requests
-# max_body_bytes = 1048576   # larger request bodies are refused
-# require_token = false      # true: predict and feedback need LOOPML_ADMIN_TOKEN too
-# log_flush_rows = 1000      # the prediction log is written every this many rows ...
-# log_flush_seconds = 0.2    # ... or this often, whichever comes first
-# poll_seconds = 1.0         # how often the server re-reads its model aliases
+# host = "127.0.0.1"     # bind address; keep 127.0.0.1 unless a proxy sits in front
+# port = 8000            # 0 picks a free port
+# workers = 1            # processes; each writes its own log segments
+# shadow = true          # run the shadow alias's model on every request, off the response
+# log = true             # the prediction log (feedback and monitoring read it)
+# flush_rows = 1000      # a log segment is written every this many rows ...
+# flush_seconds = 0.2    # ... or this often, whichever comes first
+# queue_rows = 10000     # rows waiting for the disk before requests wait (kill -9 bound)
+# max_body_mb = 1.0      # larger request bodies are refused (413)
+# max_rows = 10000       # rows per request
+# require_token = false  # true: predict and feedback need LOOPML_API_TOKEN
+# watch_seconds = 1.0    # how often the server re-reads its model aliases (0: never)
 """

@@ -18,45 +18,55 @@ def register(app: typer.Typer) -> None:
 
 @handles_errors
 def serve_command(
-    host: str = typer.Option(
-        "127.0.0.1", "--host", help="Interface to bind (loopback by default)."
+    host: str | None = typer.Option(
+        None, "--host", help="Interface to bind ([serve] host; default 127.0.0.1)."
     ),
-    port: int = typer.Option(8000, "--port", help="TCP port."),
-    workers: int = typer.Option(
-        1, "--workers", min=1, help="Worker processes (each logs its own segments)."
+    port: int | None = typer.Option(None, "--port", help="TCP port ([serve] port; 8000)."),
+    workers: int | None = typer.Option(
+        None, "--workers", min=1, help="Worker processes (each logs its own segments)."
     ),
     canary_share: float | None = typer.Option(
         None, "--canary-share", min=0.0, max=1.0, help="Override the canary's share of traffic."
     ),
-    no_shadow: bool = typer.Option(False, "--no-shadow", help="Do not run the shadow model."),
-    no_log: bool = typer.Option(
-        False, "--no-log", help="Do not log predictions (no feedback, no shadow)."
+    shadow: bool | None = typer.Option(
+        None, "--shadow/--no-shadow", help="Run the shadow model ([serve] shadow; on)."
     ),
-    flush_rows: int = typer.Option(
-        1000, "--flush-rows", min=1, help="Write a log segment every N rows..."
+    log: bool | None = typer.Option(
+        None, "--log/--no-log", help="Log predictions ([serve] log; on; off: no feedback)."
     ),
-    flush_seconds: float = typer.Option(
-        0.2, "--flush-seconds", min=0.001, help="...or every T seconds."
+    flush_rows: int | None = typer.Option(
+        None, "--flush-rows", min=1, help="Write a log segment every N rows (1000)..."
     ),
-    queue_rows: int = typer.Option(
-        10_000,
+    flush_seconds: float | None = typer.Option(
+        None, "--flush-seconds", min=0.001, help="...or every T seconds (0.2)."
+    ),
+    queue_rows: int | None = typer.Option(
+        None,
         "--queue-rows",
         min=1,
-        help="Rows held before requests wait (the kill -9 loss bound).",
+        help="Rows held before requests wait (10000; the kill -9 loss bound).",
     ),
-    max_body_mb: float = typer.Option(1.0, "--max-body-mb", min=0.001, help="Request body limit."),
-    max_rows: int = typer.Option(10_000, "--max-rows", min=1, help="Rows per request."),
-    require_token: bool = typer.Option(
-        False,
-        "--require-token",
+    max_body_mb: float | None = typer.Option(
+        None, "--max-body-mb", min=0.001, help="Request body limit (1.0)."
+    ),
+    max_rows: int | None = typer.Option(None, "--max-rows", min=1, help="Rows per request."),
+    require_token: bool | None = typer.Option(
+        None,
+        "--require-token/--no-require-token",
         help="Predict and feedback need LOOPML_API_TOKEN as a Bearer token.",
     ),
-    watch_seconds: float = typer.Option(
-        1.0, "--watch-seconds", min=0.0, help="Poll the aliases this often (0: only /admin/reload)."
+    watch_seconds: float | None = typer.Option(
+        None,
+        "--watch-seconds",
+        min=0.0,
+        help="Poll the aliases this often (0: only /admin/reload).",
     ),
     access_log: bool = typer.Option(False, "--access-log", help="Log every request (slower)."),
 ) -> None:
-    """Serve the models holding the aliases (champion, canary, shadow) over HTTP."""
+    """Serve the models holding the aliases (champion, canary, shadow) over HTTP.
+
+    Every option defaults to the [serve] table of loopml.toml, then to the built-in value.
+    """
     import os
 
     from loopml.errors import InputError, NotFoundError
@@ -65,19 +75,28 @@ def serve_command(
     from loopml.server import ServeSettings, require_extra, run
 
     require_extra()
-    if queue_rows < flush_rows:
-        raise InputError(
-            f"--queue-rows {queue_rows} is smaller than --flush-rows {flush_rows}",
-            hint="hold at least one segment's rows: --queue-rows >= --flush-rows",
-            where="--queue-rows",
-        )
-    if require_token and not os.environ.get("LOOPML_API_TOKEN"):
-        raise InputError(
-            "--require-token needs the token in LOOPML_API_TOKEN, which is empty",
-            hint="export LOOPML_API_TOKEN=... (clients send Authorization: Bearer ...)",
-            where="LOOPML_API_TOKEN",
-        )
     with open_project(project_dir()) as project:
+        cfg = project.spec.serve.model_copy(
+            update={
+                k: v
+                for k, v in {
+                    "host": host,
+                    "port": port,
+                    "workers": workers,
+                    "canary_share": canary_share,
+                    "shadow": shadow,
+                    "log": log,
+                    "flush_rows": flush_rows,
+                    "flush_seconds": flush_seconds,
+                    "queue_rows": queue_rows,
+                    "max_body_mb": max_body_mb,
+                    "max_rows": max_rows,
+                    "require_token": require_token,
+                    "watch_seconds": watch_seconds,
+                }.items()
+                if v is not None
+            }
+        )
         holder = current_holder(project, "champion")
         if holder is None or holder.model is None:
             raise NotFoundError(
@@ -86,21 +105,42 @@ def serve_command(
                 where="alias champion",
             )
         root = project.dir
+    if cfg.queue_rows < cfg.flush_rows:
+        raise InputError(
+            f"the queue holds {cfg.queue_rows} rows, fewer than a segment's {cfg.flush_rows}",
+            hint="hold at least one segment's rows: --queue-rows >= --flush-rows",
+            where="--queue-rows",
+        )
+    if cfg.require_token and not os.environ.get("LOOPML_API_TOKEN"):
+        raise InputError(
+            "require_token needs the token in LOOPML_API_TOKEN, which is empty",
+            hint="export LOOPML_API_TOKEN=... (clients send Authorization: Bearer ...)",
+            where="LOOPML_API_TOKEN",
+        )
     settings = ServeSettings(
-        canary_share=canary_share,
-        shadow=not no_shadow,
-        log=not no_log,
-        flush_rows=flush_rows,
-        flush_seconds=flush_seconds,
-        max_queue_rows=queue_rows,
-        max_body_bytes=int(max_body_mb * 1_000_000),
-        max_rows=max_rows,
-        require_token=require_token,
-        watch_seconds=watch_seconds,
+        canary_share=cfg.canary_share,
+        shadow=cfg.shadow,
+        log=cfg.log,
+        flush_rows=cfg.flush_rows,
+        flush_seconds=cfg.flush_seconds,
+        max_queue_rows=cfg.queue_rows,
+        max_body_bytes=int(cfg.max_body_mb * 1_000_000),
+        max_rows=cfg.max_rows,
+        require_token=cfg.require_token,
+        watch_seconds=cfg.watch_seconds,
     )
-    if host not in ("127.0.0.1", "localhost", "::1"):
-        console.print(f"[yellow]note[/]: binding {host}: the server is reachable from the network")
-    run(root, host=host, port=port, workers=workers, settings=settings, access_log=access_log)
+    if cfg.host not in ("127.0.0.1", "localhost", "::1"):
+        console.print(
+            f"[yellow]note[/]: binding {cfg.host}: the server is reachable from the network"
+        )
+    run(
+        root,
+        host=cfg.host,
+        port=cfg.port,
+        workers=cfg.workers,
+        settings=settings,
+        access_log=access_log,
+    )
 
 
 @handles_errors
