@@ -140,9 +140,9 @@ def test_a_changed_or_missing_file_is_an_error_naming_it(
 def test_large_files_are_checked_by_size_and_mtime(
     binary_project: Project, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    import loopml.evaluation as evaluation
+    import loopml.evaluation._inputs as evaluation_inputs
 
-    monkeypatch.setattr(evaluation, "HASH_LIMIT", 100)  # every file here is "large"
+    monkeypatch.setattr(evaluation_inputs, "HASH_LIMIT", 100)  # every file here is "large"
     write_files(tmp_path, seed=0, flip=0.2, n=200)
     ev = evaluate(tmp_path / "t.csv", tmp_path / "p.csv", project=binary_project)
     fp = ev.inputs["files"]["data"]

@@ -30,7 +30,8 @@ import numpy as np
 
 from loopml.engine import GroupCounts
 from loopml.errors import InputError, SliceExpressionError
-from loopml.evaluation import Evaluation, _take, as_evaluation, load_evaluation
+from loopml.evaluation import Evaluation, as_evaluation, load_evaluation
+from loopml.evaluation._compare import _take
 from loopml.evidence import metric_support, support_unit
 from loopml.metrics import (
     ConfusionCounts,

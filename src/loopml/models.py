@@ -665,7 +665,8 @@ def evaluate_predictions(
     evaluation keeps them); :func:`store_model` writes the evaluation record together with
     the model record, in one transaction.
     """
-    from loopml.evaluation import _keep_in_memory_inputs, evaluate
+    from loopml.evaluation import evaluate
+    from loopml.evaluation._rows import _keep_in_memory_inputs
 
     ev = evaluate(data.test, preds, project=project, name=name, model=model, store=False, **options)
     ev.inputs.update(_keep_in_memory_inputs(project, data.test, preds))
@@ -948,7 +949,8 @@ def evaluate_model(
 
     ``options`` go to :func:`loopml.evaluation.evaluate` (slices, against, choose, ...).
     """
-    from loopml.evaluation import _dataset_source, evaluate
+    from loopml.evaluation import evaluate
+    from loopml.evaluation._rows import _dataset_source
 
     mv = model if isinstance(model, ModelVersion) else get_model(project, model)
     estimator = load_model(project, mv, trust=trust)

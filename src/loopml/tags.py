@@ -692,7 +692,8 @@ def tag_slices(
 def _aggregate(
     ev: Evaluation, rows: EvaluationRows, groups: list[GroupDef]
 ) -> tuple[Any, list[str]]:
-    from loopml.evaluation import _classification, _Inputs
+    from loopml.evaluation._classification import _classification
+    from loopml.evaluation._inputs import _Inputs
 
     warnings: list[str] = []
     if ev.task == "regression":

@@ -329,7 +329,7 @@ def _evaluation_on(
 
 
 def _golden_key(project: Project, golden: str) -> dict[str, Any]:
-    from loopml.evaluation import _dataset_source
+    from loopml.evaluation._rows import _dataset_source
 
     try:
         _, info = _dataset_source(project, golden)

@@ -308,7 +308,8 @@ def joint_counts(
     labels, naming how they differ.
     """
     from loopml.engine import aggregate_classification
-    from loopml.evaluation import _group_defs, open_rows
+    from loopml.evaluation import open_rows
+    from loopml.evaluation._inputs import _group_defs
     from loopml.slices import quote_identifier as q
 
     if candidate.task != champion.task or [str(c) for c in candidate.classes] != [
@@ -842,7 +843,8 @@ def paired_sums(
         _plain,
         _run,
     )
-    from loopml.evaluation import _group_defs, open_rows
+    from loopml.evaluation import open_rows
+    from loopml.evaluation._inputs import _group_defs
     from loopml.metrics import parse_metric
     from loopml.slices import quote_identifier as q
 
