@@ -13,7 +13,13 @@ Timed, each as the median of --repeat runs:
 - numpy, same outputs: np.bincount of everything loopml's engine returns (confusion counts,
   score histograms with score sums, exact log-loss and Brier sums per slice value, and the
   fine overall histogram): the floor for the same count tensors;
-- pandas: groupby(...).size() of the confusion counts of each slice column;
+- pandas, same outputs: groupby of every slice column by (label, prediction, score bin)
+  with count and the score, log-loss and Brier sums, plus the fine overall histogram;
+- polars, same outputs: the same group_by aggregations in polars;
+- the decision work: ``ev.slices()`` (metrics and intervals of every slice) on the stored
+  counts, as a share of the whole evaluation;
+- peak memory of one evaluation at --rows, in a child process reading the same rows from
+  Parquet (resident set size above the loaded table);
 - fairlearn: MetricFrame (accuracy, precision, recall, f1) on 1M rows and the four smallest
   slice columns (it is slow; it would take minutes on the full table).
 """
@@ -51,6 +57,41 @@ def median_time(fn: Callable[[], object], repeat: int) -> float:
         fn()
         times.append(time.perf_counter() - t0)
     return statistics.median(times)
+
+
+_CHILD = """
+import resource, sys
+import pyarrow.parquet as pq
+table = pq.read_table(sys.argv[1])
+import os
+with open("/proc/self/statm") as f:  # resident pages now (the table is loaded)
+    before = int(f.read().split()[1]) * os.sysconf("SC_PAGE_SIZE") / 1024
+from loopml.evaluation import evaluate
+ev = evaluate(table, task="binary", optimizing="f1", constraints=["recall >= 0.5"],
+              slices=sys.argv[2].split(","), store=False)
+ev.overall(); ev.slices()
+print((resource.getrusage(resource.RUSAGE_SELF).ru_maxrss - before) / 1024)  # KiB -> MiB
+"""
+
+
+def _peak_memory(df: pd.DataFrame, slice_cols: list[str]) -> float:
+    """MiB of peak resident memory an evaluation adds above its loaded input table (Linux:
+    the resident set after loading, from /proc, against the peak after evaluating)."""
+    import subprocess
+    import sys
+    import tempfile
+    from pathlib import Path
+
+    with tempfile.TemporaryDirectory() as tmp:
+        path = Path(tmp) / "rows.parquet"
+        df.to_parquet(path)
+        out = subprocess.run(
+            [sys.executable, "-c", _CHILD, str(path), ",".join(slice_cols)],
+            capture_output=True,
+            text=True,
+            check=True,
+        )
+    return float(out.stdout.strip().splitlines()[-1])
 
 
 def main() -> None:
@@ -107,24 +148,72 @@ def main() -> None:
             for w in (score, ll, br):
                 np.bincount(key, weights=w, minlength=card * 80)
 
+    frame = df.assign(
+        __ll=-np.log(p_true),
+        __br=(score - y) ** 2,
+        __bs=np.minimum((score * 20).astype(np.int64), 19),
+        __bo=np.minimum((score * 1000).astype(np.int64), 999),
+    )
+    sums = {"n": ("score", "size"), "s": ("score", "sum"), "ll": ("__ll", "sum")}
+    sums["br"] = ("__br", "sum")
+
     def run_pandas() -> None:
+        frame.groupby(["label", "prediction", "__bo"]).agg(n=("score", "size"), s=("score", "sum"))
         for c in slice_cols:
-            df.groupby([c, "label", "prediction"], observed=True).size()
+            frame.groupby([c, "label", "prediction", "__bs"]).agg(**sums)
+
+    def run_polars() -> None:
+        import polars as pl
+
+        pf = pl.from_pandas(frame)
+        aggs = [
+            pl.len().alias("n"),
+            pl.col("score").sum().alias("s"),
+            pl.col("__ll").sum().alias("ll"),
+            pl.col("__br").sum().alias("br"),
+        ]
+        pf.group_by(["label", "prediction", "__bo"]).agg(aggs[:2])
+        for c in slice_cols:
+            pf.group_by([c, "label", "prediction", "__bs"]).agg(aggs)
 
     results: dict[str, float] = {}
     run_loopml()  # warm up imports
     results["loopml"] = median_time(run_loopml, args.repeat)
     results["numpy_floor"] = median_time(run_numpy, args.repeat)
     results["numpy_same_outputs"] = median_time(run_numpy_same_outputs, args.repeat)
-    results["pandas_groupby"] = median_time(run_pandas, args.repeat)
-    print(f"rows={args.rows:,} slice columns=8 repeat={args.repeat} (medians)")
-    for k, v in results.items():
-        print(f"  {k:<16} {v:8.3f} s")
-    print(f"  loopml / numpy floor   = {results['loopml'] / results['numpy_floor']:.2f}x")
-    print(
-        f"  loopml / numpy, same outputs = {results['loopml'] / results['numpy_same_outputs']:.2f}x"
+    results["pandas_same_outputs"] = median_time(run_pandas, args.repeat)
+    try:
+        import polars  # noqa: F401
+
+        results["polars_same_outputs"] = median_time(run_polars, args.repeat)
+    except ImportError:
+        print("polars not installed: pip install 'loopml[polars]' to compare with it")
+    ev = evaluate(
+        df,
+        task="binary",
+        optimizing="f1",
+        constraints=["recall >= 0.5"],
+        slices=slice_cols,
+        store=False,
     )
-    print(f"  pandas / loopml        = {results['pandas_groupby'] / results['loopml']:.2f}x faster")
+
+    def run_decision() -> None:
+        ev._cache.clear()
+        ev.slices()
+
+    results["decision_slices"] = median_time(run_decision, args.repeat)
+    n_slices = sum(len(g.values) for g in ev.counts.groups)
+    print(f"rows={args.rows:,} slice columns=8 ({n_slices} slices) repeat={args.repeat} (medians)")
+    for k, v in results.items():
+        print(f"  {k:<20} {v:8.3f} s")
+    total = results["loopml"]
+    print(f"  loopml / numpy floor            = {total / results['numpy_floor']:.2f}x")
+    print(f"  loopml / numpy, same outputs    = {total / results['numpy_same_outputs']:.2f}x")
+    print(f"  pandas, same outputs / loopml   = {results['pandas_same_outputs'] / total:.2f}x")
+    if "polars_same_outputs" in results:
+        print(f"  polars, same outputs / loopml   = {results['polars_same_outputs'] / total:.2f}x")
+    print(f"  decision work (slices) / total  = {results['decision_slices'] / total:.1%}")
+    print(f"  peak memory of one evaluation   = {_peak_memory(df, slice_cols):,.0f} MiB")
 
     try:
         from fairlearn.metrics import MetricFrame
