@@ -367,3 +367,28 @@ def test_binary_fast_path_equals_the_per_class_metrics() -> None:
     assert compute("specificity", c, task="binary") == pytest.approx(
         skm.recall_score(y, p, pos_label=0)
     )
+
+
+@pytest.mark.parametrize("name", ["f1", "precision", "fbeta_2"])
+def test_posterior_shortcuts_draw_the_same_distribution(name: str) -> None:
+    """Binary metrics of the positive class skip the true-negative draws (and F1 draws
+    FP + FN as one gamma): the draws must follow the full Dirichlet posterior (two-sample
+    KS test against the metric of full four-cell gamma draws, per slice)."""
+    from scipy.stats import ks_2samp
+
+    from loopml.metrics._intervals import _confusion_of, _posterior_samples
+
+    matrix = np.array([[[50, 4], [3, 9]], [[900, 30], [12, 60]], [[5, 0], [1, 2]]])
+    counts = ConfusionCounts(classes=(0, 1), matrix=matrix)
+    fast = _posterior_samples(name, counts, "binary", 20_000, np.random.default_rng(1))
+    alpha = matrix + confusion_prior(2)
+    full_draws = np.random.default_rng(2).standard_gamma(np.broadcast_to(alpha, (20_000, 3, 2, 2)))
+    full = np.asarray(compute(name, _confusion_of((0, 1), full_draws), task="binary"))
+    assert fast.shape == full.shape == (20_000, 3)
+    for s in range(3):
+        assert ks_2samp(fast[:, s], full[:, s]).pvalue > 1e-3, (name, s)
+    # and the shortcut is really taken: a different stream from the full draw of seed 1
+    same_seed = np.random.default_rng(1).standard_gamma(np.broadcast_to(alpha, (20_000, 3, 2, 2)))
+    assert not np.allclose(
+        fast, np.asarray(compute(name, _confusion_of((0, 1), same_seed), task="binary"))
+    )

@@ -253,6 +253,10 @@ def _confusion_of(classes: tuple[Any, ...], matrix: FloatArray) -> ConfusionCoun
     return out
 
 
+#: binary metrics of the positive class that depend on TP, FP and FN only
+_WITHOUT_TRUE_NEGATIVES = frozenset({"precision", "recall", "f1", "fbeta"})
+
+
 def _posterior_samples(
     name: str, counts: ConfusionCounts, task: Task, n_boot: int, rng: np.random.Generator
 ) -> FloatArray:
@@ -263,7 +267,31 @@ def _posterior_samples(
     """
     m = counts.matrix
     alpha = m + confusion_prior(m.shape[-1])
-    draws = rng.standard_gamma(np.broadcast_to(alpha, (n_boot, *alpha.shape)))
+    spec = parse_metric(name)
+    if (
+        task == "binary"
+        and m.shape[-1] == 2
+        and spec.average is None
+        and spec.base in _WITHOUT_TRUE_NEGATIVES
+    ):
+        # these metrics of the positive class never read the true negatives: their gamma
+        # draws (a quarter of the work) are left out and the cell holds its prior mean. F1
+        # reads FP and FN only through FP + FN, which is one gamma of the summed shapes
+        # (the aggregation property of the Dirichlet): its FN cell holds that sum.
+        f1 = spec.base == "f1"
+        fp_shape = alpha[..., 0, 1] + alpha[..., 1, 0] if f1 else alpha[..., 0, 1]
+        parts = (
+            [fp_shape, alpha[..., 1, 1]] if f1 else [fp_shape, alpha[..., 1, 0], alpha[..., 1, 1]]
+        )
+        cells = np.stack(parts, axis=-1)
+        g = rng.standard_gamma(np.broadcast_to(cells, (n_boot, *cells.shape)))
+        draws = np.empty((n_boot, *alpha.shape))
+        draws[..., 0, 0] = alpha[..., 0, 0]
+        draws[..., 0, 1] = g[..., 0]
+        draws[..., 1, 0] = 0.0 if f1 else g[..., 1]
+        draws[..., 1, 1] = g[..., -1]
+    else:
+        draws = rng.standard_gamma(np.broadcast_to(alpha, (n_boot, *alpha.shape)))
     return np.asarray(
         compute(name, _confusion_of(counts.classes, draws), task=task), dtype=np.float64
     )
