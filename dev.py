@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """Set up and run loopml with nothing but Python 3.11+ and pip.
 
-    python3 dev.py demo    create .venv, install loopml, run the end-to-end demo
+    python3 dev.py demo    create .venv, install loopml (with its server), run the demo
     python3 dev.py test    create .venv, install loopml with its dev tools, then run
                            ruff (format + lint), mypy --strict, lint-imports (the
                            layers of ARCHITECTURE.md) and pytest (with the browser
@@ -63,7 +63,7 @@ def main(argv: list[str]) -> None:
     command = argv[0] if argv else "help"
     rest = argv[1:]
     if command == "demo":
-        ensure_venv("")
+        ensure_venv("serve")  # the demo serves the champion on a loopback port
         run(BIN / "loopml", "demo", *rest)
     elif command == "test":
         ensure_venv("dev,browser,mlflow,serve")
@@ -73,7 +73,7 @@ def main(argv: list[str]) -> None:
         ensure_venv("dev")
         lint()
     elif command == "bench":
-        ensure_venv("dev,bench")
+        ensure_venv("dev,bench,serve,mlflow")
         for script in sorted((ROOT / "benchmarks").glob("bench_*.py")):
             run(PY, script, *rest)
     else:

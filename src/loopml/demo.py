@@ -133,6 +133,111 @@ def _hlp(hlp: Any) -> str:
     return text
 
 
+def _free_port() -> int:
+    import socket
+
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def _http(url: str, body: Any | None = None, timeout: float = 10.0) -> Any:
+    """GET (``body`` None) or POST JSON with the standard library; JSON or text back."""
+    import json
+    import urllib.request
+
+    data = None if body is None else json.dumps(body).encode()
+    req = urllib.request.Request(url, data=data, headers={"Content-Type": "application/json"})
+    with urllib.request.urlopen(req, timeout=timeout) as resp:
+        text = resp.read().decode()
+    return json.loads(text) if resp.headers.get_content_type() == "application/json" else text
+
+
+def _serve_and_log(root: Path, test: pd.DataFrame, *, seed: int) -> list[tuple[str, str]]:
+    """Start ``loopml serve`` on a free loopback port, send the test rows as production
+    traffic with their labels (and a KPI) as feedback, read /metrics, stop it with SIGTERM
+    and read the prediction log back. Skipped, saying why, without the serve extra."""
+    import importlib.util
+    import signal
+    import subprocess
+    import sys
+    import time
+    import urllib.error
+
+    if any(importlib.util.find_spec(m) is None for m in ("fastapi", "uvicorn")):
+        return [("serve", "skipped: the server needs pip install 'loopml[serve]'")]
+    from loopml.serving import read_joined
+
+    port = _free_port()
+    url = f"http://127.0.0.1:{port}"
+    out = root / "server.log"
+    cmd = [sys.executable, "-c", "from loopml.cli import main; main()", "-C", str(root)]
+    with open(out, "wb") as sink:
+        proc = subprocess.Popen(
+            [*cmd, "serve", "--port", str(port)], stdout=sink, stderr=subprocess.STDOUT
+        )
+    try:
+        deadline = time.monotonic() + 60
+        while True:
+            if proc.poll() is not None:
+                raise RuntimeError(f"the server exited: {out.read_text(errors='replace')}")
+            try:
+                ready = _http(f"{url}/ready", timeout=1)
+                break
+            except (urllib.error.URLError, OSError):
+                if time.monotonic() > deadline:
+                    raise RuntimeError("the server did not start in 60 s") from None
+                time.sleep(0.1)
+        champion = ready.get("models", {}).get("champion", "?") if isinstance(ready, dict) else "?"
+        rows = test.drop(columns=["label"]).to_dict("records")
+        rows = [{k: (v.item() if hasattr(v, "item") else v) for k, v in r.items()} for r in rows]
+        served: list[dict[str, Any]] = []
+        latencies = []
+        for i in range(0, len(rows), 10):
+            t0 = time.perf_counter()
+            served += _http(f"{url}/predict", {"records": rows[i : i + 10]})["predictions"]
+            latencies.append(time.perf_counter() - t0)
+        # the pathologists' verdicts come back later; the KPI: minutes of review each flag costs
+        feedback = [
+            {"request_id": p["request_id"], "label": int(y), "kpi": 12.0 * int(p["prediction"])}
+            for p, y in zip(served, test["label"], strict=True)
+        ]
+        _http(f"{url}/feedback", {"feedback": feedback})
+        metrics = _http(f"{url}/metrics")
+        counted = sum(
+            float(line.rsplit(" ", 1)[1])
+            for line in str(metrics).splitlines()
+            if line.startswith("loopml_predictions_total{")
+        )
+    finally:
+        if proc.poll() is None:
+            proc.send_signal(signal.SIGTERM)
+        code = proc.wait(60)
+    log = read_joined(root)
+    labelled = sum(1 for v in log.column("label").to_pylist() if v is not None)
+    latencies.sort()
+    p50 = 1000 * latencies[len(latencies) // 2]
+    right = sum(int(p["prediction"]) == int(y) for p, y in zip(served, test["label"], strict=True))
+    return [
+        (
+            "serve",
+            f"champion {champion} on {url}: {len(served)} rows in {len(latencies)} requests "
+            f"(p50 {p50:.0f} ms), {labelled} labels fed back, /metrics counted {counted:.0f}; "
+            + (
+                "stopped by SIGTERM, log flushed"
+                if code in (0, -signal.SIGTERM)
+                else f"the server exited with {code} (see {out})"
+            ),
+        ),
+        (
+            "prediction log",
+            f"{log.num_rows} rows in the log, {labelled} joined with their feedback; "
+            f"{right} of {len(served)} served predictions were right; "
+            f"review minutes (KPI) {sum(f['kpi'] for f in feedback):.0f}",
+        ),
+    ]
+
+
 def run_demo(
     directory: str | Path | None = None,
     *,
@@ -409,6 +514,10 @@ def run_demo(
     )
     second = promote(project, f"{other_name}@1")
     step("gate refuses", second.decision.summary())
+
+    # -- serve the champion, send traffic and feedback, read the log back (the ship stage)
+    for stage, summary in _serve_and_log(root, test, seed=seed):
+        step(stage, summary)
 
     # -- report and status (the see stage)
     from loopml.report import build_report

@@ -169,5 +169,6 @@ def demo(
         f"  loopml -C {d} status\n"
         f"  loopml -C {d} analyze --discover\n"
         f"  loopml -C {d} leaderboard\n"
+        f"  loopml -C {d} serve    (then POST /predict on http://127.0.0.1:8000)\n"
         f"  loopml -C {d} audit {result.evaluations.get('boosting', '')} --junit audit.xml"
     )
