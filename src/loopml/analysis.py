@@ -40,6 +40,7 @@ from loopml.metrics import (
 from loopml.spec import Spec
 
 if TYPE_CHECKING:
+    from loopml.project import Project
     from loopml.tableview import TableView
 
 __all__ = ["Priorities", "PriorityRow", "Reference", "analyze", "resolve_reference"]
@@ -231,7 +232,7 @@ def _hlp_payload(ref: Reference, payload: Mapping[str, Any], metric: str) -> Non
 def resolve_reference(
     evaluation: Evaluation,
     *,
-    project: Any | None = None,
+    project: Project | None = None,
     spec: Spec | None = None,
     reference: float | Evaluation | None = None,
     hlp: Mapping[str, Any] | None = None,
@@ -695,7 +696,7 @@ def _slice_rows(
 def analyze(
     evaluation: Evaluation | str | None = None,
     *,
-    project: Any | None = None,
+    project: Project | None = None,
     spec: Spec | None = None,
     reference: float | Evaluation | None = None,
     hlp: Mapping[str, Any] | None = None,

@@ -24,7 +24,7 @@ import xml.etree.ElementTree as ET
 from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 import numpy as np
 
@@ -42,6 +42,9 @@ from loopml.metrics import (
     resolve_metric,
 )
 from loopml.spec import AuditCheckSpec, Spec
+
+if TYPE_CHECKING:
+    from loopml.project import Project
 
 __all__ = ["AuditResult", "CheckResult", "ParsedCheck", "parse_check", "run_audit"]
 
@@ -692,7 +695,7 @@ def _class_bound(ev: Evaluation, spec: AuditCheckSpec, pc: ParsedCheck, where: s
 def _other(
     ev: Evaluation,
     ref: str,
-    project: Any | None,
+    project: Project | None,
     others: Mapping[str, Evaluation] | None,
     where: str,
 ) -> Evaluation:
@@ -726,7 +729,7 @@ def _no_regression(
     spec: AuditCheckSpec,
     pc: ParsedCheck,
     where: str,
-    project: Any | None,
+    project: Project | None,
     others: Mapping[str, Evaluation] | None,
 ) -> CheckResult:
     assert pc.other is not None
@@ -866,7 +869,7 @@ def run_audit(
     evaluation: Evaluation | str,
     checks: Sequence[AuditCheckSpec | str | Mapping[str, Any]] | None = None,
     *,
-    project: Any | None = None,
+    project: Project | None = None,
     spec: Spec | None = None,
     others: Mapping[str, Evaluation] | None = None,
     store: bool = True,

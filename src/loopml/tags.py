@@ -23,7 +23,7 @@ import math
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import numpy.typing as npt
@@ -33,6 +33,9 @@ from loopml.errors import InputError, SchemaError
 from loopml.evaluation import Evaluation, EvaluationRows, as_evaluation, open_rows
 from loopml.slices import parse, sql_literal, to_sql
 from loopml.slices import quote_identifier as _q
+
+if TYPE_CHECKING:
+    from loopml.project import Project
 
 __all__ = [
     "TAG_PREFIX",
@@ -302,7 +305,7 @@ def export_review(
     *,
     n: int,
     out: str | Path,
-    project: Any | None = None,
+    project: Project | None = None,
     seed: int = 0,
     overwrite: bool = False,
 ) -> ReviewExport:
@@ -540,7 +543,7 @@ def _tag_pairs(frame: Any, path: Path, id_col: str) -> tuple[list[tuple[str, str
 def add_tags(
     path: str | Path,
     *,
-    project: Any,
+    project: Project,
     name: str = "review",
     evaluation: Evaluation | str | None = None,
 ) -> TagSet:
@@ -600,7 +603,7 @@ def add_tags(
     return TagSet.from_record(record)
 
 
-def list_tags(project: Any, *, latest: bool = False) -> list[TagSet]:
+def list_tags(project: Project, *, latest: bool = False) -> list[TagSet]:
     """The stored tag sets, oldest first; with ``latest``, only the newest of each name."""
     sets = [TagSet.from_record(r) for r in project.store.list("tagset")]
     if not latest:
@@ -611,7 +614,7 @@ def list_tags(project: Any, *, latest: bool = False) -> list[TagSet]:
     return list(newest.values())
 
 
-def load_tag_table(project: Any, tagsets: Sequence[TagSet] | None = None) -> Any:
+def load_tag_table(project: Project, tagsets: Sequence[TagSet] | None = None) -> Any:
     """The (id, tag) pairs of the newest tag set of each name, as a pandas DataFrame."""
     import pandas as pd
 
@@ -643,7 +646,7 @@ def tag_group(tag: str, id_col: str, table: str = "__tags") -> GroupDef:
 
 
 def tag_slices(
-    ev: Evaluation, project: Any, *, tagsets: Sequence[TagSet] | None = None
+    ev: Evaluation, project: Project, *, tagsets: Sequence[TagSet] | None = None
 ) -> TagSlices:
     """Counts of every tag slice of ``ev`` from one engine aggregation (see module doc).
 

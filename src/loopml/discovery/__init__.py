@@ -16,7 +16,7 @@ tests (see ``_present`` and docs/discover.md).
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 import numpy as np
 
@@ -26,6 +26,9 @@ from loopml.discovery._result import DiscoveredSlice, DiscoveryResult
 from loopml.discovery._search import search
 from loopml.discovery._stats import holm_adjust, sliceline_score
 from loopml.errors import ComputationError, InputError
+
+if TYPE_CHECKING:
+    from loopml.project import Project
 
 __all__ = [
     "DEFAULT_TAILS",
@@ -307,7 +310,7 @@ def _check_int(name: str, value: Any, low: int, example: str, *, high: int | Non
 
 
 def discover_evaluation(
-    project: Any,
+    project: Project,
     ref: str | None = None,
     *,
     store: bool = True,

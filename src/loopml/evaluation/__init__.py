@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import replace
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from loopml.engine import (
     QueryError,
@@ -60,6 +60,9 @@ from loopml.metrics._catalog import Task, metric_names
 from loopml.slices import quote_identifier as _q
 from loopml.spec import Constraint, Spec, did_you_mean
 
+if TYPE_CHECKING:
+    from loopml.project import Project
+
 __all__ = [
     "Curves",
     "Evaluation",
@@ -83,7 +86,7 @@ def evaluate(
     data: Any,
     predictions: Any | None = None,
     *,
-    project: Any | None = None,
+    project: Project | None = None,
     task: Task | None = None,
     label: str | None = None,
     id: str | None = None,
@@ -264,7 +267,16 @@ def evaluate(
     if choose is not None:
         decided["threshold_choice"] = _choose(ev, chosen)
     if against is not None:
-        other = against if isinstance(against, Evaluation) else load_evaluation(project, against)
+        if isinstance(against, Evaluation):
+            other = against
+        elif project is None:
+            raise InputError(
+                f"against={against!r} names a stored evaluation, but no project was given",
+                hint="pass project= to compare with a stored evaluation, or an Evaluation",
+                where="against",
+            )
+        else:
+            other = load_evaluation(project, against)
         decided["comparison"] = compare(ev, other)
     if decided:
         ev = replace(ev, **decided)

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import uuid
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from loopml.engine import (
     Aggregate,
@@ -12,10 +12,13 @@ from loopml.errors import InputError, NotFoundError
 from loopml.evaluation._result import Evaluation, _plain
 from loopml.spec import parse_constraint
 
+if TYPE_CHECKING:
+    from loopml.project import Project
+
 # --------------------------------------------------------------------------- storage
 
 
-def evaluation_payload(project: Any, ev: Evaluation) -> dict[str, Any]:
+def evaluation_payload(project: Project, ev: Evaluation) -> dict[str, Any]:
     """Write ``ev``'s counts artifact and return the payload of its evaluation record.
 
     Callers that store an evaluation together with other records (``train`` stores the model
@@ -35,12 +38,12 @@ def evaluation_payload(project: Any, ev: Evaluation) -> dict[str, Any]:
     return summary
 
 
-def _store(project: Any, ev: Evaluation) -> Any:
+def _store(project: Project, ev: Evaluation) -> Any:
     return project.store.put("evaluation", ev.name, evaluation_payload(project, ev))
 
 
 def record_evaluation(
-    project: Any, ev: Evaluation, *, data: Any = None, predictions: Any = None
+    project: Project, ev: Evaluation, *, data: Any = None, predictions: Any = None
 ) -> Evaluation:
     """Store a computed evaluation as an ``evaluation`` record and return it as stored
     (with its id and lineage); ``ev`` itself is not changed.
@@ -58,7 +61,7 @@ def record_evaluation(
     return replace(kept, id=record.id, lineage=record.lineage())
 
 
-def as_evaluation(evaluation: Evaluation | str | None, project: Any | None) -> Evaluation:
+def as_evaluation(evaluation: Evaluation | str | None, project: Project | None) -> Evaluation:
     """``evaluation`` itself, or the stored one it names (the newest when None)."""
     if isinstance(evaluation, Evaluation):
         return evaluation
@@ -70,7 +73,7 @@ def as_evaluation(evaluation: Evaluation | str | None, project: Any | None) -> E
     return load_evaluation(project, evaluation)
 
 
-def load_evaluation(project: Any, ref: str | None = None) -> Evaluation:
+def load_evaluation(project: Project, ref: str | None = None) -> Evaluation:
     """Rebuild a stored evaluation from its counts (the newest when ``ref`` is None)."""
     import json
 

@@ -7,7 +7,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 from loopml.engine import (
     Backend,
@@ -20,12 +20,15 @@ from loopml.evaluation._inputs import _Inputs, _prepare, _verified
 from loopml.evaluation._result import Evaluation
 from loopml.slices import quote_identifier as _q
 
+if TYPE_CHECKING:
+    from loopml.project import Project
+
 
 def _is_path(text: str) -> bool:
     return Path(text).exists() or "://" in text
 
 
-def _dataset_source(project: Any, text: str) -> tuple[Any, dict[str, Any]]:
+def _dataset_source(project: Project, text: str) -> tuple[Any, dict[str, Any]]:
     """``test@1`` (a dataset version), ``data@2:test`` / ``data@2:train`` (a part of its
     newest split) or ``data@2:all`` (every row).
 
@@ -61,7 +64,7 @@ def _dataset_source(project: Any, text: str) -> tuple[Any, dict[str, Any]]:
 
 
 def _training_rows(
-    project: Any,
+    project: Project,
     con: Backend,
     inp: _Inputs,
     id_col: str,
@@ -134,7 +137,7 @@ def _id_table(ids: Any) -> Any:
 
 
 #: Files up to this size are checked by their sha256; larger ones by size and mtime.
-def _keep_in_memory_inputs(project: Any, data: Any, predictions: Any) -> dict[str, str]:
+def _keep_in_memory_inputs(project: Project, data: Any, predictions: Any) -> dict[str, str]:
     """Write in-memory data/predictions to the artifact store as Parquet, so that the rows
     behind a stored evaluation can be read again (discovery, review, tags)."""
     import io
@@ -174,7 +177,7 @@ class EvaluationRows:
 
 
 @contextmanager
-def open_rows(ev: Evaluation, project: Any | None) -> Iterator[EvaluationRows]:
+def open_rows(ev: Evaluation, project: Project | None) -> Iterator[EvaluationRows]:
     """The evaluation's rows (data joined with predictions) as a DuckDB view."""
 
     data, preds = evaluation_sources(project, ev)
@@ -202,7 +205,7 @@ def open_rows(ev: Evaluation, project: Any | None) -> Iterator[EvaluationRows]:
         con.close()
 
 
-def evaluation_sources(project: Any, ev: Evaluation) -> tuple[str, str | None]:
+def evaluation_sources(project: Project | None, ev: Evaluation) -> tuple[str, str | None]:
     """Readable paths of the data and predictions behind a stored evaluation.
 
     In-memory inputs were kept as Parquet artifacts and dataset versions are in the store

@@ -37,6 +37,7 @@ from loopml.errors import ComputationError, InputError
 
 if TYPE_CHECKING:
     from loopml.evaluation import Evaluation, EvaluationRows
+    from loopml.project import Project
 
 __all__ = [
     "JointCounts",
@@ -294,7 +295,7 @@ def _ids_sql(rows: EvaluationRows) -> str:
 
 
 def joint_counts(
-    project: Any,
+    project: Project,
     candidate: Evaluation,
     champion: Evaluation,
     *,
@@ -814,7 +815,7 @@ def _value_sql(ev: Evaluation, columns: dict[str, str], base: str) -> tuple[str,
 
 
 def paired_sums(
-    project: Any,
+    project: Project,
     candidate: Evaluation,
     champion: Evaluation,
     metric: str,
