@@ -31,7 +31,7 @@ import numpy as np
 from loopml.engine import GroupCounts
 from loopml.errors import InputError, SliceExpressionError
 from loopml.evaluation import Evaluation, as_evaluation, load_evaluation
-from loopml.evaluation._compare import _take
+from loopml.evaluation._compare import _take, slice_difference
 from loopml.evidence import metric_support, support_unit
 from loopml.metrics import (
     ConfusionCounts,
@@ -766,20 +766,11 @@ def _no_regression(
             missing.append(label)
             continue
         og, j = other_index[label]
-        ca, cb = ev._counts_for(metric, g), other._counts_for(metric, og)
-        if ca is None or cb is None:
+        d = slice_difference(ev, g, i, other, og, j, metric)
+        if d is None:
             missing.append(label)
             continue
-        iv = difference_interval(
-            metric,
-            _take(ca, i),
-            _take(cb, j),
-            task=ev.task,
-            confidence=ev.confidence,
-            n_boot=ev.n_boot,
-            seed=ev.seed,
-        )
-        diff, low, high = _f(iv.estimate), _f(iv.low), _f(iv.high)
+        diff, low, high = _f(d.difference.value), d.difference.low, d.difference.high
         above = low is not None and low > tol
         regressed = (high is not None and high < -tol) if higher else above
         evid = min(
@@ -789,8 +780,8 @@ def _no_regression(
         rows.append(
             {
                 "slice": label,
-                "this": _f(compute(metric, _take(ca, i), task=ev.task)),
-                "that": _f(compute(metric, _take(cb, j), task=ev.task)),
+                "this": _f(d.this),
+                "that": _f(d.that),
                 "difference": diff,
                 "low": low,
                 "high": high,

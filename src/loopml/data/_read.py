@@ -23,7 +23,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from loopml.data._util import MAX_EXAMPLES
-from loopml.engine import DuckDBBackend, QueryError
+from loopml.engine import DuckDBBackend, QueryError, file_format
 from loopml.errors import InputError, SchemaError
 from loopml.slices import quote_identifier as qident
 
@@ -73,33 +73,10 @@ def _first_line(text: str) -> str:
     return text.strip().splitlines()[0] if text.strip() else text
 
 
-def _magic_format(path: Path) -> str | None:
-    try:
-        with open(path, "rb") as handle:
-            head = handle.read(6)
-    except OSError:
-        return None
-    if head[:4] == b"PAR1":
-        return "parquet"
-    if head == b"ARROW1":
-        return "arrow"
-    return None
-
-
 def _format_of(name: str) -> str:
-    lower = name.lower()
-    for suffix in _COMPRESSED:
-        lower = lower.removesuffix(suffix)
-    if lower.endswith((".parquet", ".pq", ".parq")):
-        return "parquet"
-    if lower.endswith((".csv", ".tsv", ".txt")):
-        return "csv"
-    if lower.endswith((".arrow", ".feather", ".ipc", ".arrows")):
-        return "arrow"
-    if "://" not in name or name.startswith("file://"):
-        found = _magic_format(Path(name.removeprefix("file://")))
-        if found is not None:
-            return found
+    found = file_format(name)  # the engine's rule: by the name, else by the first bytes
+    if found is not None:
+        return found
     raise InputError(
         f"cannot tell the format of {name!r}; expected a .parquet, .csv (.tsv) or "
         ".arrow (.feather, .ipc) file",

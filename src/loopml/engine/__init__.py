@@ -23,7 +23,13 @@ from loopml.engine._backend import (
     as_runner,
     connect,
 )
-from loopml.engine._sources import INTEGER_TYPES, describe, is_integer_or_bool, register
+from loopml.engine._sources import (
+    INTEGER_TYPES,
+    describe,
+    file_format,
+    is_integer_or_bool,
+    register,
+)
 
 __all__ = [
     "INTEGER_TYPES",
@@ -41,6 +47,7 @@ __all__ = [
     "as_runner",
     "connect",
     "describe",
+    "file_format",
     "is_integer_or_bool",
     "register",
 ]

@@ -8,13 +8,10 @@ from typing import Any
 
 from loopml.errors import InputError
 
-__all__ = ["TableLike", "describe", "register"]
+__all__ = ["TableLike", "describe", "file_format", "register"]
 
 TableLike = Any  # str | Path | pandas.DataFrame | polars.DataFrame | pyarrow.Table | ...
 
-_PARQUET = {".parquet", ".pq", ".parq"}
-_CSV = {".csv", ".tsv", ".txt", ".csv.gz", ".tsv.gz"}
-_ARROW = {".arrow", ".feather", ".ipc"}
 
 #: DuckDB's integer type names (the engine's own vocabulary; see duckdb.org/docs/sql/data_types)
 INTEGER_TYPES = frozenset(
@@ -39,26 +36,34 @@ def is_integer_or_bool(type_name: str) -> bool:
     return t == "BOOLEAN" or t in INTEGER_TYPES
 
 
-def _suffix(path: str) -> str:
-    """The format of ``path`` by its name, or by its first bytes when the name has no known
-    suffix (artifacts in the store are named by their hash)."""
-    low = path.lower()
-    for s in (".csv.gz", ".tsv.gz"):
-        if low.endswith(s):
-            return s
-    suffix = Path(low).suffix
-    if suffix in _PARQUET | _CSV | _ARROW or "://" in path:
-        return suffix
+_COMPRESSED = (".gz", ".zst", ".bz2")
+
+
+def file_format(name: str) -> str | None:
+    """``"parquet"``, ``"csv"`` or ``"arrow"`` by the file's name (compression suffixes
+    such as ``.csv.gz`` allowed), else by its first bytes (artifacts in the store are named
+    by their hash); None when neither tells. The one format rule of every table reader."""
+    lower = name.lower()
+    for suffix in _COMPRESSED:
+        lower = lower.removesuffix(suffix)
+    if lower.endswith((".parquet", ".pq", ".parq")):
+        return "parquet"
+    if lower.endswith((".csv", ".tsv", ".txt")):
+        return "csv"
+    if lower.endswith((".arrow", ".feather", ".ipc", ".arrows")):
+        return "arrow"
+    if "://" in name and not name.startswith("file://"):
+        return None
     try:
-        with open(path, "rb") as handle:
+        with open(name.removeprefix("file://"), "rb") as handle:
             magic = handle.read(6)
     except OSError:
-        return suffix
+        return None
     if magic[:4] == b"PAR1":
-        return ".parquet"
+        return "parquet"
     if magic == b"ARROW1":
-        return ".arrow"
-    return suffix
+        return "arrow"
+    return None
 
 
 def register(con: Any, obj: TableLike, view: str, *, what: str = "table") -> str:
@@ -68,26 +73,26 @@ def register(con: Any, obj: TableLike, view: str, *, what: str = "table") -> str
     if isinstance(obj, str | Path):
         path = str(obj)
         label = path
-        suffix = _suffix(path)
+        fmt = file_format(path)
         is_url = "://" in path and not path.startswith("file://")
         if not is_url and not Path(path).exists():
             raise InputError(f"{what} file {path} does not exist", hint="check the path")
         try:
-            if is_url:
-                rel = con.from_arrow(_read_url(path, suffix))
-            elif suffix in _PARQUET:
-                rel = con.read_parquet(path)
-            elif suffix in _CSV:
-                rel = con.read_csv(path, sep="\t" if suffix.startswith(".tsv") else None)
-            elif suffix in _ARROW:
-                import pyarrow.feather as feather
-
-                rel = con.from_arrow(feather.read_table(path))
-            else:
+            if fmt is None:
                 raise InputError(
-                    f"cannot read {what} file {path}: unknown file type {suffix or '(none)'}",
+                    f"cannot read {what} file {path}: unknown file type "
+                    f"{Path(path).suffix or '(none)'}",
                     hint="use Parquet (.parquet), CSV (.csv/.tsv) or Arrow IPC (.arrow/.feather)",
                 )
+            if is_url:
+                rel = con.from_arrow(_read_url(path, fmt))
+            elif fmt == "parquet":
+                rel = con.read_parquet(path)
+            elif fmt == "csv":
+                tab = path.lower().removesuffix(".gz").endswith(".tsv")
+                rel = con.read_csv(path, sep="\t" if tab else None)
+            else:
+                rel = con.from_arrow(_read_arrow(path, what))
             rel.to_view(view, replace=True)
             con.sql(f'SELECT * FROM "{view}" LIMIT 0')
         except duckdb.Error as exc:
@@ -111,16 +116,33 @@ def register(con: Any, obj: TableLike, view: str, *, what: str = "table") -> str
     return f"the {what} ({type(obj).__name__})"
 
 
-def _read_url(url: str, suffix: str) -> Any:
+def _read_arrow(path: str, what: str) -> Any:
+    """An Arrow IPC file or stream (``.arrow``, ``.feather``, ``.arrows``)."""
+    import pyarrow as pa
+
+    for opener in (pa.ipc.open_file, pa.ipc.open_stream):
+        try:
+            with pa.memory_map(path) as source:
+                return opener(source).read_all()
+        except (pa.ArrowInvalid, OSError):
+            continue
+    raise InputError(
+        f"cannot read {what} file {path} as an Arrow IPC file or stream",
+        hint="write it with pyarrow.feather.write_feather or pyarrow.ipc",
+        where=path,
+    )
+
+
+def _read_url(url: str, fmt: str) -> Any:
     import fsspec
     import pyarrow.csv as pacsv
     import pyarrow.feather as feather
     import pyarrow.parquet as pq
 
     with fsspec.open(url, "rb") as handle:
-        if suffix in _PARQUET:
+        if fmt == "parquet":
             return pq.read_table(handle)
-        if suffix in _ARROW:
+        if fmt == "arrow":
             return feather.read_table(handle)
         return pacsv.read_csv(handle)
 

@@ -3,13 +3,16 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 
+from loopml.engine import GroupCounts
 from loopml.errors import InputError
 from loopml.evaluation._result import LABEL_METRICS, Evaluation, _f
 from loopml.metrics import (
+    Estimate,
     ScoreCounts,
     choose_threshold,
     compute,
@@ -95,10 +98,47 @@ def _choose(ev: Evaluation, c: Constraint | None) -> dict[str, Any]:
     return choice.to_dict()
 
 
-def compare(a: Evaluation, b: Evaluation) -> list[dict[str, Any]]:
-    """Per-slice differences a - b on the decision metrics, with intervals."""
+@dataclass(frozen=True)
+class SliceDifference:
+    """One slice's metric in two evaluations and the difference ``this - that`` with its
+    interval (independent posterior or bootstrap draws of the two count tensors)."""
+
+    this: float
+    that: float
+    difference: Estimate
+
+
+def slice_difference(
+    a: Evaluation, ga: GroupCounts, i: int, b: Evaluation, gb: GroupCounts, j: int, metric: str
+) -> SliceDifference | None:
+    """``metric`` on slice ``i`` of ``ga`` (in ``a``) against slice ``j`` of ``gb`` (in
+    ``b``); None when either evaluation has no counts for the metric. The one comparison
+    that ``compare`` and the audit's no-regression check both use."""
     from loopml.metrics import difference_interval
 
+    ca, cb = a._counts_for(metric, ga), b._counts_for(metric, gb)
+    if ca is None or cb is None:
+        return None
+    iv = difference_interval(
+        metric,
+        _take(ca, i),
+        _take(cb, j),
+        task=a.task,
+        confidence=a.confidence,
+        n_boot=a.n_boot,
+        seed=a.seed,
+    )
+    return SliceDifference(
+        this=_first(compute(metric, _take(ca, i), task=a.task)),
+        that=_first(compute(metric, _take(cb, j), task=b.task)),
+        difference=Estimate(
+            _first(iv.estimate), _f(_first(iv.low)), _f(_first(iv.high)), iv.method
+        ),
+    )
+
+
+def compare(a: Evaluation, b: Evaluation) -> list[dict[str, Any]]:
+    """Per-slice differences a - b on the decision metrics, with intervals."""
     if a.task != b.task:
         raise InputError(f"cannot compare a {a.task} evaluation with a {b.task} one")
     out = []
@@ -117,28 +157,19 @@ def compare(a: Evaluation, b: Evaluation) -> list[dict[str, Any]]:
             if j is None:
                 continue
             for name in a.decision_metrics():
-                ca, cb = a._counts_for(name, ga), b._counts_for(name, gb)
-                if ca is None or cb is None:
+                d = slice_difference(a, ga, i, b, gb, j, name)
+                if d is None:
                     continue
-                iv = difference_interval(
-                    name,
-                    _take(ca, i),
-                    _take(cb, j),
-                    task=a.task,
-                    confidence=a.confidence,
-                    n_boot=a.n_boot,
-                    seed=a.seed,
-                )
                 out.append(
                     {
                         "group": ga.definition.name if ga.definition else "all",
                         "slice": labels[i],
                         "metric": name,
-                        "a": _first(compute(name, _take(ca, i), task=a.task)),
-                        "b": _first(compute(name, _take(cb, j), task=b.task)),
-                        "difference": _first(iv.estimate),
-                        "low": _f(_first(iv.low)),
-                        "high": _f(_first(iv.high)),
+                        "a": d.this,
+                        "b": d.that,
+                        "difference": d.difference.value,
+                        "low": d.difference.low,
+                        "high": d.difference.high,
                     }
                 )
     return out
