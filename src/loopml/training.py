@@ -373,12 +373,16 @@ class SanityReport:
     causes: list[str]
     estimator: str
 
-    def summary(self) -> str:
+    def verdict(self) -> str:
+        """The verdict alone, without the likely causes (the CLI lists those itself)."""
         verdict = "can overfit" if self.passed else "CANNOT overfit"
-        text = (
+        return (
             f"{self.estimator} {verdict} {self.n_rows} rows: training {self.metric} "
             f"{self.value:.3f} (needs >= {self.threshold:g})"
         )
+
+    def summary(self) -> str:
+        text = self.verdict()
         if not self.passed and self.causes:
             text += "; likely causes: " + "; ".join(self.causes[:3])
         return text

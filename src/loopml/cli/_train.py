@@ -169,7 +169,7 @@ def train_command(
     if result.sanity is not None:
         s = result.sanity
         mark = "[green]sanity ok[/]" if s.passed else "[yellow]sanity FLAGGED[/]"
-        console.print(f"{mark}: {s.summary().split('; likely causes')[0]}")
+        console.print(f"{mark}: {s.verdict()}")
         for c in s.causes:
             console.print(f"  - likely cause: {c}")
     if result.curve is not None:
