@@ -69,10 +69,10 @@ def serve_command(
     """
     import os
 
-    from loopml.errors import InputError, NotFoundError
+    from loopml.errors import InputError
     from loopml.project import open_project
-    from loopml.registry import current_holder
     from loopml.server import ServeSettings, require_extra, run
+    from loopml.serving._predict import require_champion
 
     require_extra()
     with open_project(project_dir()) as project:
@@ -97,13 +97,7 @@ def serve_command(
                 if v is not None
             }
         )
-        holder = current_holder(project, "champion")
-        if holder is None or holder.model is None:
-            raise NotFoundError(
-                "no model holds the champion alias, so there is nothing to serve",
-                hint="promote a model first: loopml promote MODEL@V",
-                where="alias champion",
-            )
+        require_champion(project)
         root = project.dir
     if cfg.queue_rows < cfg.flush_rows:
         raise InputError(

@@ -13,7 +13,6 @@ from loopml.errors import InputError
 from loopml.evaluation._result import LABEL_METRICS, Evaluation, _f
 from loopml.metrics import (
     Estimate,
-    ScoreCounts,
     choose_threshold,
     compute,
     resolve_metric,
@@ -81,16 +80,8 @@ def _choose(ev: Evaluation, c: Constraint | None) -> dict[str, Any]:
             hint="add the positive-class probability as 'score'",
             where=_CHOOSE,
         )
-    scores: ScoreCounts = ev.counts.overall.scores
-    flat = ScoreCounts(
-        classes=scores.classes,
-        edges=scores.edges,
-        hist=scores.hist[0],
-        score_sum=scores.score_sum[0],
-        logloss_sum=scores.logloss_sum[0],
-        brier_sum=scores.brier_sum[0],
-        n=scores.n[0],
-    )
+    flat = ev.score_counts()
+    assert flat is not None  # a binary evaluation with scores
     info = resolve_metric(ev.optimizing)
     # thresholds move label metrics only; a score metric is optimized through F1
     opt = ev.optimizing if info is not None and info.kind == "labels" else "f1"

@@ -493,6 +493,20 @@ def _row_outputs(
     return rows
 
 
+def require_champion(project: Project) -> Any:
+    """The champion alias's current move; a clear error when no model holds it."""
+    from loopml.registry import current_holder
+
+    champ = current_holder(project, "champion")
+    if champ is None or champ.model is None:
+        raise NotFoundError(
+            "no model holds the champion alias, so there is nothing to serve",
+            hint="promote a model first: loopml promote MODEL@V",
+            where="alias champion",
+        )
+    return champ
+
+
 def load_predictor(
     project: Project,
     *,
@@ -509,13 +523,7 @@ def load_predictor(
     from loopml.registry import current_holder
 
     key = alias_key(project)
-    champ = current_holder(project, "champion")
-    if champ is None or champ.model is None:
-        raise NotFoundError(
-            "no model holds the champion alias, so there is nothing to serve",
-            hint="promote a model first: loopml promote MODEL@V",
-            where="alias champion",
-        )
+    champ = require_champion(project)
     champion = load_model_version(project, get_model(project, champ.model_id or champ.model))
     can_model: LoadedModel | None = None
     share = 0.0
