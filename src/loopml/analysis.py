@@ -38,6 +38,7 @@ from loopml.metrics import (
     wilson_interval,
 )
 from loopml.spec import Spec
+from loopml.tableview import HtmlRepr
 
 if TYPE_CHECKING:
     from loopml.project import Project
@@ -53,7 +54,7 @@ _READINGS = 3
 
 
 @dataclass
-class Reference:
+class Reference(HtmlRepr):
     """Where the reference values come from.
 
     ``hlp_overall``: HLP for the optimizing metric (``targets.hlp`` or the "hlp" record);
@@ -301,7 +302,7 @@ def _higher(metric: str) -> bool:
 
 
 @dataclass(frozen=True)
-class PriorityRow:
+class PriorityRow(HtmlRepr):
     """One row of the error-analysis table (a key slice value, a tag or a rare class)."""
 
     kind: str  # "slice", "tag" or "class"

@@ -42,6 +42,7 @@ from loopml.metrics import (
     resolve_metric,
 )
 from loopml.spec import AuditCheckSpec, Spec
+from loopml.tableview import HtmlRepr
 
 if TYPE_CHECKING:
     from loopml.project import Project
@@ -164,7 +165,7 @@ def parse_check(text: str, *, name: str = "") -> ParsedCheck:
 
 
 @dataclass(frozen=True)
-class CheckResult:
+class CheckResult(HtmlRepr):
     """One check's outcome and its evidence (value, interval, threshold, support)."""
 
     name: str

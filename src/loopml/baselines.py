@@ -28,6 +28,7 @@ from loopml.errors import (
 )
 from loopml.models import ModelData, model_data, prediction_frame
 from loopml.spec import dummy_strategies
+from loopml.tableview import HtmlRepr
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -93,7 +94,7 @@ def baseline_config(project: Project) -> BaselineConfig:
 
 
 @dataclass(frozen=True)
-class BaselineResult:
+class BaselineResult(HtmlRepr):
     """One baseline's number on the optimizing metric (an evaluation, HLP or literature)."""
 
     name: str
@@ -493,7 +494,7 @@ def run_baselines(
 
 
 @dataclass(frozen=True)
-class LeaderboardRow:
+class LeaderboardRow(HtmlRepr):
     name: str
     kind: str  # model | dummy | rules | quick | older_system | hlp | literature
     ref: str | None

@@ -24,6 +24,8 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from loopml.tableview import HtmlRepr
+
 __all__ = ["DemoResult", "make_demo_data", "run_demo"]
 
 ANSWERS = """\
@@ -59,7 +61,7 @@ easy_to_correct = true
 
 
 @dataclass
-class DemoResult:
+class DemoResult(HtmlRepr):
     directory: Path
     steps: list[tuple[str, str]] = field(default_factory=list)
     evaluations: dict[str, str] = field(default_factory=dict)

@@ -27,6 +27,7 @@ import numpy as np
 import numpy.typing as npt
 
 from loopml.metrics import ConfusionCounts, compute, parse_metric, resolve_metric, wilson_interval
+from loopml.tableview import HtmlRepr
 
 if TYPE_CHECKING:
     from loopml.engine import GroupCounts
@@ -46,7 +47,7 @@ FAR_BELOW = 0.2
 
 
 @dataclass(frozen=True)
-class Finding:
+class Finding(HtmlRepr):
     """One thing the user must hear first: what, how strong the evidence is, what to do."""
 
     kind: str  # "majority" or "class_recall"
@@ -163,7 +164,7 @@ def _majority_value(ev: Evaluation, metric: str) -> tuple[float | None, str]:
 
 
 @dataclass(frozen=True)
-class MajorityCheck:
+class MajorityCheck(HtmlRepr):
     """Is the model better than the majority-class baseline, beyond its interval?"""
 
     metric: str

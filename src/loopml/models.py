@@ -31,6 +31,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from loopml.errors import ConfigurationError, InputError, NotFoundError, SchemaError
+from loopml.tableview import HtmlRepr
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -378,7 +379,7 @@ def prediction_frame(
 
 
 @dataclass(frozen=True)
-class DeploymentReport:
+class DeploymentReport(HtmlRepr):
     """Serialized size, single-row latency and batch throughput, and the constraint checks."""
 
     model_size_mb: float | None

@@ -28,6 +28,7 @@ from typing import TYPE_CHECKING, Any
 from loopml.errors import LoopmlError
 from loopml.project import Project
 from loopml.store import Record
+from loopml.tableview import HtmlRepr
 
 if TYPE_CHECKING:
     import numpy as np
@@ -89,7 +90,7 @@ class ResidualSums:
 
 
 @dataclass(frozen=True, eq=False)
-class ProjectView:
+class ProjectView(HtmlRepr):
     """A project as every interface reads it (build it with :func:`project_view`).
 
     ``records`` holds every record of :data:`KINDS`, oldest first, read once. The other

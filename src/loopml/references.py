@@ -21,6 +21,7 @@ from typing import TYPE_CHECKING, Any
 
 from loopml.errors import LoopmlError
 from loopml.metrics import resolve_metric
+from loopml.tableview import HtmlRepr
 
 if TYPE_CHECKING:
     from loopml.evaluation import Evaluation
@@ -47,7 +48,7 @@ def _num(x: Any) -> float | None:
 
 
 @dataclass(frozen=True)
-class ProjectReference:
+class ProjectReference(HtmlRepr):
     """HLP and the best baseline of a project on one metric."""
 
     metric: str

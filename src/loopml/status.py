@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
 
 from loopml.project import Project, open_project
+from loopml.tableview import HtmlRepr
 
 if TYPE_CHECKING:
     from loopml.evaluation import Evaluation
@@ -40,7 +41,7 @@ STAGES: tuple[str, ...] = (
 
 
 @dataclass(frozen=True)
-class StageRow:
+class StageRow(HtmlRepr):
     """One stage of the board: its state, what exists, what is missing, the next action.
 
     ``rule`` names the rule (docs/status.md) that produced the advice; ``command`` is the

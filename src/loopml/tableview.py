@@ -65,10 +65,12 @@ if TYPE_CHECKING:
 __all__ = [
     "Column",
     "ColumnKind",
+    "HtmlRepr",
     "Interval",
     "TableView",
     "assert_legible",
     "confidence_label",
+    "dict_html",
     "format_number",
     "interval_header",
     "legibility_problems",
@@ -693,6 +695,54 @@ class TableView:
 
     def __str__(self) -> str:
         return render_text(self)
+
+
+_HTML_DEPTH = 4
+_HTML_ITEMS = 50
+
+
+def dict_html(value: Any, *, title: str | None = None, _depth: int = 0) -> str:
+    """A result's ``to_dict()`` as escaped nested HTML (a definition table per mapping, a
+    list per sequence; long lists cut at 50 items, deep nesting at 4 levels), for results
+    whose notebook view is their data rather than a table."""
+    e = html.escape
+    if _depth >= _HTML_DEPTH:
+        return f"<code>{e(str(value)[:200])}</code>"
+    if isinstance(value, Mapping):
+        rows = "".join(
+            f"<tr><th style='text-align:left;vertical-align:top'>{e(str(k))}</th>"
+            f"<td>{dict_html(v, _depth=_depth + 1)}</td></tr>"
+            for k, v in list(value.items())[:_HTML_ITEMS]
+        )
+        more = "<tr><td colspan=2>...</td></tr>" if len(value) > _HTML_ITEMS else ""
+        head = f"<caption style='text-align:left'><b>{e(title)}</b></caption>" if title else ""
+        return f"<table>{head}{rows}{more}</table>"
+    if isinstance(value, list | tuple):
+        if not value:
+            return "<i>none</i>"
+        items = "".join(f"<li>{dict_html(v, _depth=_depth + 1)}</li>" for v in value[:_HTML_ITEMS])
+        more = f"<li>... {len(value) - _HTML_ITEMS} more</li>" if len(value) > _HTML_ITEMS else ""
+        return f"<ul>{items}{more}</ul>"
+    if value is None:
+        return "<i>none</i>"
+    if isinstance(value, float):
+        return e(format_number(value))
+    return e(str(value))
+
+
+class HtmlRepr:
+    """Mixin: a notebook view of a result from its ``to_dict()``."""
+
+    def to_dict(self) -> dict[str, Any]:  # pragma: no cover - every user defines it
+        raise NotImplementedError
+
+    def _repr_html_(self) -> str:
+        table = getattr(self, "table", None)
+        if callable(table):  # a result with a table view shows the rows the CLI shows
+            view = table()
+            if isinstance(view, TableView):
+                return view.to_html()
+        return dict_html(self.to_dict(), title=type(self).__name__)
 
 
 def render_text(view: TableView, width: int = 80) -> str:

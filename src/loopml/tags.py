@@ -33,6 +33,7 @@ from loopml.errors import InputError, SchemaError
 from loopml.evaluation import Evaluation, EvaluationRows, as_evaluation, open_rows
 from loopml.slices import parse, sql_literal, to_sql
 from loopml.slices import quote_identifier as _q
+from loopml.tableview import HtmlRepr
 
 if TYPE_CHECKING:
     from loopml.project import Project
@@ -74,7 +75,7 @@ class Stratum:
 
 
 @dataclass(frozen=True)
-class ReviewExport:
+class ReviewExport(HtmlRepr):
     """What :func:`export_review` wrote."""
 
     evaluation: str | None
@@ -102,7 +103,7 @@ class ReviewExport:
 
 
 @dataclass(frozen=True)
-class TagSet:
+class TagSet(HtmlRepr):
     """A stored tag file (a record of kind "tagset")."""
 
     id: str

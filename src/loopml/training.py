@@ -37,6 +37,7 @@ from loopml.models import (
     prediction_frame,
     store_model,
 )
+from loopml.tableview import HtmlRepr
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -69,7 +70,7 @@ SANITY_R2 = 0.9
 
 
 @dataclass(frozen=True)
-class ModelSpec:
+class ModelSpec(HtmlRepr):
     """The validated ``[model]`` table (or its overrides)."""
 
     estimator: str

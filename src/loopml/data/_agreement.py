@@ -38,6 +38,7 @@ import numpy.typing as npt
 import pandas as pd
 
 from loopml.errors import ComputationError, InputError, SchemaError
+from loopml.tableview import HtmlRepr
 
 __all__ = [
     "AgreementReport",
@@ -444,7 +445,7 @@ def cohen_kappa_pairs(m: AnnotationMatrix) -> list[KappaPair]:
 
 
 @dataclass(frozen=True)
-class FleissResult:
+class FleissResult(HtmlRepr):
     """Fleiss' kappa on the items that carry ``n_raters`` ratings each."""
 
     kappa: float
@@ -534,7 +535,7 @@ def fleiss_kappa(m: AnnotationMatrix) -> FleissResult:
 
 
 @dataclass(frozen=True)
-class AlphaResult:
+class AlphaResult(HtmlRepr):
     """Krippendorff's alpha for nominal data, with its coincidence matrix."""
 
     alpha: float

@@ -45,6 +45,7 @@ from loopml.data._versions import (
     read_table,
 )
 from loopml.errors import ComputationError, InputError, NotFoundError, SchemaError
+from loopml.tableview import HtmlRepr
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -396,7 +397,7 @@ def label_agreement(
 
 
 @dataclass(frozen=True)
-class HLPScore:
+class HLPScore(HtmlRepr):
     """The score of one annotator (or of all, pooled) on one slice (or overall)."""
 
     who: str  # an annotator, or "pooled"

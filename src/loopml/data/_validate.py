@@ -40,6 +40,7 @@ from loopml.data._versions import (
 )
 from loopml.errors import InputError
 from loopml.slices import quote_identifier as qident
+from loopml.tableview import HtmlRepr
 
 if TYPE_CHECKING:
     from loopml.project import Project
@@ -51,7 +52,7 @@ _ORDER = {"error": 0, "warning": 1, "info": 2}
 
 
 @dataclass(frozen=True)
-class Finding:
+class Finding(HtmlRepr):
     """One validation finding: what, how bad, how many rows (or values), and examples."""
 
     check: str

@@ -7,7 +7,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from loopml.slices import Expr
-from loopml.tableview import confidence_label
+from loopml.tableview import HtmlRepr, confidence_label
 
 _LOSS_WORDS = {
     "zero_one": ("error rate", "errors"),
@@ -17,7 +17,7 @@ _LOSS_WORDS = {
 
 
 @dataclass(frozen=True, slots=True)
-class DiscoveredSlice:
+class DiscoveredSlice(HtmlRepr):
     """One weak slice and its evidence.
 
     ``excess`` is what fixing it is worth: ``support * (error_rate - overall rate)``, the

@@ -25,7 +25,7 @@ from loopml.metrics import (
 )
 from loopml.metrics._catalog import Task
 from loopml.spec import Constraint
-from loopml.tableview import Column, TableView, confidence_label
+from loopml.tableview import Column, HtmlRepr, TableView, confidence_label
 
 _SAMPLE = 5
 _PROBA_TOL = 1e-3
@@ -61,7 +61,7 @@ MetricValue = Estimate  # the name results used before Estimate; one type
 
 
 @dataclass(frozen=True, eq=False)
-class Curves:
+class Curves(HtmlRepr):
     """The ROC and precision-recall curves and the calibration table of a binary
     evaluation with scores, from its stored score histogram (no renderer touches counts)."""
 
@@ -88,7 +88,7 @@ class Curves:
 
 
 @dataclass(frozen=True)
-class SliceRow:
+class SliceRow(HtmlRepr):
     group: str
     slice: str
     values: tuple[Any, ...]

@@ -32,3 +32,12 @@ class Estimate:
 
     def to_dict(self) -> dict[str, Any]:
         return {"value": self.value, "low": self.low, "high": self.high, "method": self.method}
+
+    def __str__(self) -> str:
+        if self.low is None or self.high is None:
+            return f"{self.value:.4g}"
+        return f"{self.value:.4g} [{self.low:.4g}, {self.high:.4g}]"
+
+    def _repr_html_(self) -> str:
+        method = f" <small>({self.method})</small>" if self.method else ""
+        return f"<span>{self}{method}</span>"

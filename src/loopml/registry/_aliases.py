@@ -19,6 +19,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from loopml.errors import InputError, NotFoundError, StoreError
+from loopml.tableview import HtmlRepr
 
 if TYPE_CHECKING:
     from loopml.project import Project
@@ -37,7 +38,7 @@ ALIASES = ("champion", "challenger", "shadow", "canary")
 
 
 @dataclass(frozen=True)
-class AliasMove:
+class AliasMove(HtmlRepr):
     """One move of an alias (one ``alias`` record)."""
 
     id: str

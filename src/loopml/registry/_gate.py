@@ -37,6 +37,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from loopml.errors import ConfigurationError, InputError, LoopmlError, NotFoundError
+from loopml.tableview import HtmlRepr
 
 if TYPE_CHECKING:
     from loopml.evaluation import Evaluation
@@ -50,7 +51,7 @@ __all__ = ["Decision", "GateCheck", "Promotion", "decide", "promote"]
 
 
 @dataclass(frozen=True)
-class GateCheck:
+class GateCheck(HtmlRepr):
     """One check of the gate: what, its status, its figure and interval, why."""
 
     check: str  # rows | optimizing | slice | constraint | baseline | audit | leakage
@@ -99,7 +100,7 @@ def _num(x: Any) -> float | None:
 
 
 @dataclass
-class Decision:
+class Decision(HtmlRepr):
     """The gate's decision on one candidate (a ``decision`` record once stored)."""
 
     candidate: str
@@ -843,7 +844,7 @@ def decide(
 
 
 @dataclass
-class Promotion:
+class Promotion(HtmlRepr):
     """What :func:`promote` did: the decision, and the move when the alias moved."""
 
     decision: Decision

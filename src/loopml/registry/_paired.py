@@ -34,6 +34,7 @@ import numpy as np
 import numpy.typing as npt
 
 from loopml.errors import ComputationError, InputError
+from loopml.tableview import HtmlRepr
 
 if TYPE_CHECKING:
     from loopml.evaluation import Evaluation, EvaluationRows
@@ -116,7 +117,7 @@ def holm(pvalues: Sequence[float]) -> list[float]:
 
 
 @dataclass(frozen=True)
-class PairedDifference:
+class PairedDifference(HtmlRepr):
     """The signed difference (positive: the candidate is better) of one metric on one slice
     value, its interval, the McNemar test on the 2x2 table and the one-sided p-value of
     "worse by more than ``tolerance``"."""

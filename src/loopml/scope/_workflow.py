@@ -16,6 +16,7 @@ from loopml.scope._answers import interactive_answers, load_answers
 from loopml.scope._assess import Assessment, assess
 from loopml.scope._bank import Question
 from loopml.scope._portfolio import PortfolioRow, portfolio_figure, rank_portfolio
+from loopml.tableview import HtmlRepr
 
 if TYPE_CHECKING:
     from loopml.project import Project
@@ -64,7 +65,7 @@ def latest_assessment(project: Project) -> ScopeResult | None:
 
 
 @dataclass(frozen=True)
-class PortfolioResult:
+class PortfolioResult(HtmlRepr):
     rows: list[PortfolioRow]
     png: Path | None = None
     svg: Path | None = None

@@ -34,6 +34,7 @@ from loopml.serving._schema import (
     input_schema,
     validate_columns,
 )
+from loopml.tableview import HtmlRepr
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -561,7 +562,7 @@ def load_predictor(
 
 
 @dataclass(frozen=True)
-class PredictFileResult:
+class PredictFileResult(HtmlRepr):
     """What ``loopml predict`` wrote."""
 
     out: Path

@@ -22,6 +22,7 @@ import sqlalchemy as sa
 from loopml.errors import InputError
 from loopml.store._artifacts import ArtifactFile, is_sha256
 from loopml.store._schema import records
+from loopml.tableview import HtmlRepr
 
 if TYPE_CHECKING:
     from loopml.store._store import Store
@@ -88,7 +89,7 @@ class Leftover:
 
 
 @dataclass(frozen=True)
-class StoreCheck:
+class StoreCheck(HtmlRepr):
     """What :meth:`Store.verify` found. ``ok`` when no record or artifact is broken
     (leftovers are not problems: ``loopml store gc`` removes them)."""
 
@@ -125,7 +126,7 @@ class StoreCheck:
 
 
 @dataclass(frozen=True)
-class GcResult:
+class GcResult(HtmlRepr):
     """What :meth:`Store.gc` removed (or, with ``dry_run``, would remove)."""
 
     dry_run: bool

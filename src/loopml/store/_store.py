@@ -35,6 +35,7 @@ from loopml._lineage import git_commit, loopml_version, utcnow
 from loopml.errors import InputError, NotFoundError, StoreError
 from loopml.store._artifacts import ArtifactStore
 from loopml.store._schema import NAME_MAX, PROJECT_MAX, records
+from loopml.tableview import HtmlRepr
 
 if TYPE_CHECKING:
     from loopml.store._maintenance import GcResult, StoreCheck
@@ -79,7 +80,7 @@ _GITIGNORE = (
 
 
 @dataclass(frozen=True)
-class Record:
+class Record(HtmlRepr):
     """One stored object with its lineage. ``payload`` is plain JSON data."""
 
     id: str
