@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import importlib.util
 import os
 import uuid
 from collections.abc import Iterator
@@ -16,6 +17,29 @@ from loopml.project import Project, init_project
 # in CI the examples are derandomized so that a run is reproducible.
 settings.register_profile("loopml", deadline=None, derandomize=bool(os.environ.get("CI")))
 settings.load_profile("loopml")
+
+# The server's tests need the serve extra (python3 dev.py test installs it); without it
+# they are left out with the reason in pytest's header, not failed at collection.
+_SERVE_MISSING = [
+    m
+    for m in ("fastapi", "uvicorn", "httpx", "prometheus_client", "schemathesis")
+    if importlib.util.find_spec(m) is None
+]
+collect_ignore_glob = ["serving/*"] if _SERVE_MISSING else []
+
+
+def pytest_report_header() -> list[str]:
+    if _SERVE_MISSING and os.environ.get("CI"):
+        raise pytest.UsageError(
+            f"CI runs every test, but {', '.join(_SERVE_MISSING)} is missing: "
+            "install loopml[serve] (python3 dev.py test does)"
+        )
+    if _SERVE_MISSING:
+        return [
+            f"tests/serving skipped: {', '.join(_SERVE_MISSING)} not installed "
+            "(pip install 'loopml[serve]' or python3 dev.py test)"
+        ]
+    return []
 
 
 @pytest.fixture(autouse=True)
