@@ -140,15 +140,15 @@ def _id_table(ids: Any) -> Any:
 def _keep_in_memory_inputs(project: Project, data: Any, predictions: Any) -> dict[str, str]:
     """Write in-memory data/predictions to the artifact store as Parquet, so that the rows
     behind a stored evaluation can be read again (discovery, review, tags)."""
-    import io
-
-    import pyarrow as pa
-    import pyarrow.parquet as pq
-
     out: dict[str, str] = {}
     for key, obj in (("data_artifact", data), ("predictions_artifact", predictions)):
         if obj is None or isinstance(obj, str | os.PathLike):
-            continue
+            continue  # a file: named by path and fingerprint (Parquet writing not imported)
+        import io
+
+        import pyarrow as pa
+        import pyarrow.parquet as pq
+
         module = type(obj).__module__.split(".")[0]
         if module == "pandas":
             table = pa.Table.from_pandas(obj, preserve_index=False)
