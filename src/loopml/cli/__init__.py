@@ -58,6 +58,7 @@ def _register() -> None:
         _analyze,
         _data,
         _eval,
+        _monitor,
         _project,
         _registry,
         _report,
@@ -75,6 +76,7 @@ def _register() -> None:
     _store.register(app)
     _registry.register(app)
     _serve.register(app)
+    _monitor.register(app)
 
 
 _register()
