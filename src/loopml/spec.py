@@ -519,6 +519,11 @@ class ServeSpec(_Model):
     require_token: StrictBool = False
     watch_seconds: FiniteNumber = Field(default=1.0, ge=0.0)
 
+    @property
+    def max_body_bytes(self) -> int:
+        """``max_body_mb`` in bytes (the request body limit)."""
+        return int(self.max_body_mb * 1_000_000)
+
     @model_validator(mode="after")
     def _queue_holds_a_segment(self) -> ServeSpec:
         if self.queue_rows < self.flush_rows:

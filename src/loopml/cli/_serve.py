@@ -71,7 +71,7 @@ def serve_command(
 
     from loopml.errors import InputError
     from loopml.project import open_project
-    from loopml.server import ServeSettings, require_extra, run
+    from loopml.server import require_extra, run
     from loopml.serving._predict import require_champion
 
     require_extra()
@@ -111,18 +111,6 @@ def serve_command(
             hint="export LOOPML_API_TOKEN=... (clients send Authorization: Bearer ...)",
             where="LOOPML_API_TOKEN",
         )
-    settings = ServeSettings(
-        canary_share=cfg.canary_share,
-        shadow=cfg.shadow,
-        log=cfg.log,
-        flush_rows=cfg.flush_rows,
-        flush_seconds=cfg.flush_seconds,
-        max_queue_rows=cfg.queue_rows,
-        max_body_bytes=int(cfg.max_body_mb * 1_000_000),
-        max_rows=cfg.max_rows,
-        require_token=cfg.require_token,
-        watch_seconds=cfg.watch_seconds,
-    )
     if cfg.host not in ("127.0.0.1", "localhost", "::1"):
         console.print(
             f"[yellow]note[/]: binding {cfg.host}: the server is reachable from the network"
@@ -132,7 +120,7 @@ def serve_command(
         host=cfg.host,
         port=cfg.port,
         workers=cfg.workers,
-        settings=settings,
+        settings=cfg,
         access_log=access_log,
     )
 

@@ -90,7 +90,7 @@ class ServerState:
                 self.dir,
                 flush_rows=self.settings.flush_rows,
                 flush_seconds=self.settings.flush_seconds,
-                max_queue_rows=self.settings.max_queue_rows,
+                max_queue_rows=self.settings.queue_rows,
                 on_written=lambda table, n: m.log_rows.labels(table).inc(n),
                 on_shadow_error=lambda n: m.shadow_errors.inc(n),
             )

@@ -25,7 +25,7 @@ _ENV_SETTINGS = "LOOPML_SERVE_SETTINGS"
 def app_from_env() -> Any:
     """The app factory uvicorn calls in each worker process (settings from the env)."""
     return create_app(
-        Path(os.environ[_ENV_PROJECT]), ServeSettings.from_json(os.environ[_ENV_SETTINGS])
+        Path(os.environ[_ENV_PROJECT]), ServeSettings.model_validate_json(os.environ[_ENV_SETTINGS])
     )
 
 
@@ -57,5 +57,5 @@ def run(
         uvicorn.Server(uvicorn.Config(app, **common)).run()
         return
     os.environ[_ENV_PROJECT] = str(Path(project).resolve())
-    os.environ[_ENV_SETTINGS] = settings.to_json()
+    os.environ[_ENV_SETTINGS] = settings.model_dump_json()
     uvicorn.run("loopml.server._run:app_from_env", factory=True, workers=workers, **common)
