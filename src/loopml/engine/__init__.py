@@ -25,7 +25,6 @@ from loopml.engine._backend import (
 )
 from loopml.engine._sources import (
     INTEGER_TYPES,
-    describe,
     file_format,
     is_integer_or_bool,
     register,
@@ -46,7 +45,6 @@ __all__ = [
     "as_backend",
     "as_runner",
     "connect",
-    "describe",
     "file_format",
     "is_integer_or_bool",
     "register",

@@ -171,15 +171,6 @@ class DuckDBBackend:
         with self._errors():
             return self.con.execute(sql).df()
 
-    def register_arrow(self, view: str, table: Any) -> None:
-        """Register an in-memory Arrow table (or pandas frame) as ``view``, zero copy."""
-        with self._errors():
-            self.con.register(view, table)
-
-    def describe(self, sql: str) -> list[tuple[Any, ...]]:
-        """DuckDB's DESCRIBE of a query: (name, type, ...) per column, without running it."""
-        return self.rows(f"DESCRIBE {sql}")
-
     def __enter__(self) -> DuckDBBackend:
         return self
 

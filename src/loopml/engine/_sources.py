@@ -8,7 +8,7 @@ from typing import Any
 
 from loopml.errors import InputError
 
-__all__ = ["TableLike", "describe", "file_format", "register"]
+__all__ = ["TableLike", "file_format", "register"]
 
 TableLike = Any  # str | Path | pandas.DataFrame | polars.DataFrame | pyarrow.Table | ...
 
@@ -149,9 +149,3 @@ def _read_url(url: str, fmt: str) -> Any:
 
 def _first_lines(text: str, n: int = 4) -> str:
     return " ".join(line.strip() for line in text.strip().splitlines()[:n])
-
-
-def describe(con: Any, view: str) -> dict[str, str]:
-    """Column name -> DuckDB type name."""
-    rows = con.execute(f'DESCRIBE "{view}"').fetchall()
-    return {str(r[0]): str(r[1]) for r in rows}

@@ -45,6 +45,7 @@ from loopml.monitor._drift import (
     share_shift,
     wasserstein_binned,
 )
+from loopml.serving._predict import LOG_OUTPUT_COLUMNS
 from loopml.slices import quote_identifier as _q
 from loopml.tableview import Column, TableView
 
@@ -63,22 +64,7 @@ __all__ = [
 ]
 
 #: columns of the prediction log that are not model inputs
-LOG_COLUMNS = frozenset(
-    {
-        "request_id",
-        "ts",
-        "model",
-        "version",
-        "variant",
-        "latency_ms",
-        "prediction",
-        "score",
-        "shadow_prediction",
-        "shadow_score",
-        "shadow_version",
-        "shadow_error",
-    }
-)
+LOG_COLUMNS = LOG_OUTPUT_COLUMNS
 MAX_WINDOWS = 10_000
 
 _UNITS = {"s": 1, "m": 60, "min": 60, "h": 3600, "d": 86400, "w": 7 * 86400}

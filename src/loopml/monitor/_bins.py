@@ -24,7 +24,7 @@ from typing import Any, Literal
 import numpy as np
 import numpy.typing as npt
 
-from loopml.engine import Backend
+from loopml.engine import INTEGER_TYPES, Backend
 from loopml.errors import SchemaError
 from loopml.slices import quote_identifier as _q
 
@@ -44,22 +44,7 @@ DEFAULT_BINS = 10
 MAX_CATEGORIES = 2000
 
 _NUMERIC = {"FLOAT", "DOUBLE", "REAL", "DECIMAL", "NUMERIC", "FLOAT4", "FLOAT8"}
-_INTEGER = {
-    "TINYINT",
-    "SMALLINT",
-    "INTEGER",
-    "BIGINT",
-    "HUGEINT",
-    "UTINYINT",
-    "USMALLINT",
-    "UINTEGER",
-    "UBIGINT",
-    "UHUGEINT",
-    "INT",
-    "INT2",
-    "INT4",
-    "INT8",
-}
+_INTEGER = INTEGER_TYPES | {"INT", "INT2", "INT4", "INT8"}  # and SQL's aliases
 _TEXT = {"VARCHAR", "TEXT", "STRING", "BOOLEAN", "BOOL", "ENUM", "CHAR", "BPCHAR", "UUID"}
 _TIME = {"TIMESTAMP", "TIMESTAMPTZ", "DATE", "TIMESTAMP WITH TIME ZONE", "TIMESTAMP_NS"}
 _TIME |= {"TIMESTAMP_MS", "TIMESTAMP_S", "DATETIME"}

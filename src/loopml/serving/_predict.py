@@ -431,8 +431,8 @@ class Predictor:
         )
 
 
-# the log's own columns: an input named like one of them is logged as input_<name>
-RESERVED_COLUMNS = frozenset(
+#: the columns the log writes besides the model's inputs
+LOG_OUTPUT_COLUMNS = frozenset(
     {
         "request_id",
         "ts",
@@ -446,11 +446,11 @@ RESERVED_COLUMNS = frozenset(
         "shadow_score",
         "shadow_version",
         "shadow_error",
-        "label",
-        "kpi",
-        "feedback_ts",
     }
 )
+# the log's own columns and feedback's: an input named like one of them is logged as
+# input_<name>
+RESERVED_COLUMNS = LOG_OUTPUT_COLUMNS | {"label", "kpi", "feedback_ts"}
 
 
 def input_column(name: str) -> str:
