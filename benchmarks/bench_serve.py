@@ -25,7 +25,6 @@ import argparse
 import asyncio
 import os
 import signal
-import socket
 import statistics
 import subprocess
 import sys
@@ -37,14 +36,10 @@ from typing import Any
 
 import numpy as np
 
+from loopml.server._process import free_port, wait_until_up
+
 BIN = Path(sys.executable).parent
 SETTINGS = [(8, 1), (32, 1), (8, 100), (32, 100)]  # (concurrency, rows per request)
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 def build(root: Path) -> tuple[Any, list[str], list[dict[str, Any]]]:
@@ -100,23 +95,14 @@ app = Starlette(routes=[Route("/predict", predict, methods=["POST"])])
 
 
 def start(cmd: list[str], url: str, probe: str, cwd: Path, log: Path) -> subprocess.Popen[bytes]:
-    import httpx
-
     env = {**os.environ, "PATH": f"{BIN}{os.pathsep}{os.environ.get('PATH', '')}"}
     with open(log, "wb") as out:  # mlflow runs `uvicorn` from the PATH
         proc = subprocess.Popen(cmd, cwd=cwd, stdout=out, stderr=subprocess.STDOUT, env=env)
-    deadline = time.monotonic() + 120
-    while time.monotonic() < deadline:
-        if proc.poll() is not None:
-            raise SystemExit(f"{cmd[0]} exited:\n{log.read_text()[-2000:]}")
-        try:
-            if httpx.get(url + probe, timeout=1).status_code < 500:
-                return proc
-        except httpx.HTTPError:
-            pass
-        time.sleep(0.2)
-    proc.kill()
-    raise SystemExit(f"{cmd} did not start:\n{log.read_text()[-2000:]}")
+    try:
+        wait_until_up(proc, url + probe, timeout=120, log=log)
+    except RuntimeError as exc:
+        raise SystemExit(f"{cmd[0]}: {exc}") from None
+    return proc
 
 
 async def load(url: str, bodies: list[bytes], concurrency: int) -> tuple[float, list[float]]:

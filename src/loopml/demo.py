@@ -135,14 +135,6 @@ def _hlp(hlp: Any) -> str:
     return text
 
 
-def _free_port() -> int:
-    import socket
-
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
 def _http(url: str, body: Any | None = None, timeout: float = 10.0) -> Any:
     """GET (``body`` None) or POST JSON with the standard library; JSON or text back."""
     import json
@@ -164,13 +156,13 @@ def _serve_and_log(root: Path, test: pd.DataFrame, *, seed: int) -> list[tuple[s
     import subprocess
     import sys
     import time
-    import urllib.error
 
     if any(importlib.util.find_spec(m) is None for m in ("fastapi", "uvicorn")):
         return [("serve", "skipped: the server needs pip install 'loopml[serve]'")]
+    from loopml.server._process import free_port, wait_until_up
     from loopml.serving import read_joined
 
-    port = _free_port()
+    port = free_port()
     url = f"http://127.0.0.1:{port}"
     out = root / "server.log"
     cmd = [sys.executable, "-c", "from loopml.cli import main; main()", "-C", str(root)]
@@ -179,17 +171,8 @@ def _serve_and_log(root: Path, test: pd.DataFrame, *, seed: int) -> list[tuple[s
             [*cmd, "serve", "--port", str(port)], stdout=sink, stderr=subprocess.STDOUT
         )
     try:
-        deadline = time.monotonic() + 60
-        while True:
-            if proc.poll() is not None:
-                raise RuntimeError(f"the server exited: {out.read_text(errors='replace')}")
-            try:
-                ready = _http(f"{url}/ready", timeout=1)
-                break
-            except (urllib.error.URLError, OSError):
-                if time.monotonic() > deadline:
-                    raise RuntimeError("the server did not start in 60 s") from None
-                time.sleep(0.1)
+        wait_until_up(proc, f"{url}/ready", log=out)
+        ready = _http(f"{url}/ready")
         champion = ready.get("models", {}).get("champion", "?") if isinstance(ready, dict) else "?"
         rows = test.drop(columns=["label"]).to_dict("records")
         rows = [{k: (v.item() if hasattr(v, "item") else v) for k, v in r.items()} for r in rows]

@@ -9,10 +9,8 @@ from __future__ import annotations
 
 import os
 import signal
-import socket
 import subprocess
 import sys
-import time
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -21,6 +19,7 @@ import numpy as np
 import pandas as pd
 
 from loopml.project import open_project
+from loopml.server._process import free_port, wait_until_up
 
 SPEC = """\
 [project]
@@ -73,12 +72,6 @@ def build_project(root: Path) -> None:
         assert moved.move is not None, moved.decision.summary()
 
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
 @dataclass
 class Server:
     """A real ``loopml serve`` process on 127.0.0.1."""
@@ -124,16 +117,5 @@ def start_server(
             cwd=project_dir,
         )
     server = Server(proc, f"http://127.0.0.1:{port}", project_dir, log_path)
-    deadline = time.monotonic() + 60
-    while time.monotonic() < deadline:
-        if proc.poll() is not None:
-            raise AssertionError(f"the server exited ({proc.returncode}):\n{server.output()}")
-        try:
-            r = httpx.get(f"{server.url}/{'ready' if ready else 'health'}", timeout=1)
-            if r.status_code == 200:
-                return server
-        except httpx.HTTPError:
-            pass
-        time.sleep(0.1)
-    proc.kill()
-    raise AssertionError(f"the server did not start:\n{server.output()}")
+    wait_until_up(proc, f"{server.url}/{'ready' if ready else 'health'}", log=log_path)
+    return server
