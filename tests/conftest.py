@@ -28,12 +28,15 @@ _SERVE_MISSING = [
 collect_ignore_glob = ["serving/*"] if _SERVE_MISSING else []
 
 
-def pytest_report_header() -> list[str]:
+def pytest_configure(config: pytest.Config) -> None:
     if _SERVE_MISSING and os.environ.get("CI"):
         raise pytest.UsageError(
             f"CI runs every test, but {', '.join(_SERVE_MISSING)} is missing: "
             "install loopml[serve] (python3 dev.py test does)"
         )
+
+
+def pytest_report_header() -> list[str]:
     if _SERVE_MISSING:
         return [
             f"tests/serving skipped: {', '.join(_SERVE_MISSING)} not installed "

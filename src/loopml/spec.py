@@ -519,6 +519,21 @@ class ServeSpec(_Model):
     require_token: StrictBool = False
     watch_seconds: FiniteNumber = Field(default=1.0, ge=0.0)
 
+    def with_options(self, **options: Any) -> ServeSpec:
+        """This table with command-line options applied (None: not given), validated like
+        the table itself; a problem is an InputError naming the option."""
+        given = {k: v for k, v in options.items() if v is not None}
+        try:
+            return ServeSpec.model_validate({**self.model_dump(), **given})
+        except ValidationError as exc:
+            message, hint, loc = _explain(exc)
+            key = str(loc[-1]) if loc else "serve"
+            raise InputError(
+                f"serve.{message}" if message.startswith(f"{key}:") else message,
+                hint=_hint_for(["serve", *loc]) or hint,
+                where=f"--{key.replace('_', '-')}",
+            ) from None
+
     @property
     def max_body_bytes(self) -> int:
         """``max_body_mb`` in bytes (the request body limit)."""

@@ -49,3 +49,36 @@ def test_a_serve_table_mistake_stops_the_server_before_it_binds(project_dir: Pat
     assert out.returncode == 2
     assert "serve.queue_rows" in out.stdout + out.stderr
     assert "Traceback" not in out.stdout + out.stderr
+
+
+def test_an_option_is_validated_like_the_table(project_dir: Path) -> None:
+    import subprocess
+    import sys
+
+    out = subprocess.run(
+        [
+            str(Path(sys.executable).parent / "loopml"),
+            "-C",
+            str(project_dir),
+            "serve",
+            "--flush-rows",
+            "100",
+            "--queue-rows",
+            "10",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    text = out.stdout + out.stderr
+    assert out.returncode == 2 and "serve.queue_rows" in text and "--queue-rows" in text
+    assert "Traceback" not in text
+
+
+def test_options_override_the_table_and_none_keeps_it() -> None:
+    from loopml.spec import ServeSpec
+
+    table = ServeSpec(port=9000, max_rows=5)
+    cfg = table.with_options(port=None, max_rows=7, shadow=False)
+    assert (cfg.port, cfg.max_rows, cfg.shadow) == (9000, 7, False)
+    assert table.max_rows == 5  # the table itself is unchanged

@@ -76,35 +76,23 @@ def serve_command(
 
     require_extra()
     with open_project(project_dir()) as project:
-        cfg = project.spec.serve.model_copy(
-            update={
-                k: v
-                for k, v in {
-                    "host": host,
-                    "port": port,
-                    "workers": workers,
-                    "canary_share": canary_share,
-                    "shadow": shadow,
-                    "log": log,
-                    "flush_rows": flush_rows,
-                    "flush_seconds": flush_seconds,
-                    "queue_rows": queue_rows,
-                    "max_body_mb": max_body_mb,
-                    "max_rows": max_rows,
-                    "require_token": require_token,
-                    "watch_seconds": watch_seconds,
-                }.items()
-                if v is not None
-            }
+        cfg = project.spec.serve.with_options(
+            host=host,
+            port=port,
+            workers=workers,
+            canary_share=canary_share,
+            shadow=shadow,
+            log=log,
+            flush_rows=flush_rows,
+            flush_seconds=flush_seconds,
+            queue_rows=queue_rows,
+            max_body_mb=max_body_mb,
+            max_rows=max_rows,
+            require_token=require_token,
+            watch_seconds=watch_seconds,
         )
         require_champion(project)
         root = project.dir
-    if cfg.queue_rows < cfg.flush_rows:
-        raise InputError(
-            f"the queue holds {cfg.queue_rows} rows, fewer than a segment's {cfg.flush_rows}",
-            hint="hold at least one segment's rows: --queue-rows >= --flush-rows",
-            where="--queue-rows",
-        )
     if cfg.require_token and not os.environ.get("LOOPML_API_TOKEN"):
         raise InputError(
             "require_token needs the token in LOOPML_API_TOKEN, which is empty",
