@@ -31,6 +31,7 @@ __all__ = [
     "ProjectReference",
     "best_baseline",
     "higher_is_better",
+    "number_or_none",
     "project_hlp",
     "project_reference",
 ]
@@ -41,7 +42,8 @@ def higher_is_better(metric: str) -> bool:
     return True if info is None else bool(info.higher_is_better)
 
 
-def _num(x: Any) -> float | None:
+def number_or_none(x: Any) -> float | None:
+    """``x`` as a float, or None for a missing, NaN or non-numeric value (booleans too)."""
     if isinstance(x, bool) or not isinstance(x, int | float):
         return None
     return None if math.isnan(float(x)) else float(x)
@@ -105,10 +107,16 @@ def project_hlp(
         if not isinstance(s, dict) or s.get("who") != "pooled" or s.get("column") is not None:
             continue
         m = (s.get("metrics") or {}).get(metric) or {}
-        value = _num(m.get("estimate"))
+        value = number_or_none(m.get("estimate"))
         if value is not None:
             source = f"label set {p.get('labelset')} ({rec.id}, pooled annotators)"
-            return value, _num(m.get("low")), _num(m.get("high")), source, rec.id
+            return (
+                value,
+                number_or_none(m.get("low")),
+                number_or_none(m.get("high")),
+                source,
+                rec.id,
+            )
     return None, None, None, "", rec.id
 
 

@@ -12,13 +12,13 @@ listed in docs/status.md and each is tested.
 from __future__ import annotations
 
 import html
-import math
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
 
 from loopml.project import Project, open_project
+from loopml.references import higher_is_better, number_or_none
 from loopml.tableview import HtmlRepr
 
 if TYPE_CHECKING:
@@ -139,22 +139,9 @@ def status_html(board: StatusBoard) -> str:
 # references, the loaded evaluations and the error analysis of the newest one.
 
 
-def _higher(metric: str) -> bool:
-    from loopml.metrics import resolve_metric
-
-    info = resolve_metric(metric)
-    return True if info is None else bool(info.higher_is_better)
-
-
-def _num(x: Any) -> float | None:
-    if isinstance(x, bool) or not isinstance(x, int | float):
-        return None
-    return None if math.isnan(float(x)) else float(x)
-
-
 def _value(ev: Evaluation, metric: str) -> float | None:
     mv = ev.overall().get(metric)
-    return None if mv is None else _num(mv.value)
+    return None if mv is None else number_or_none(mv.value)
 
 
 def _best_baseline(view: ProjectView) -> tuple[float, str, str] | None:
@@ -421,7 +408,7 @@ def _train(view: ProjectView) -> StageRow:
                 f"loopml analyze {newest.id}",
             )
     if value is not None and best is not None:
-        sign = 1.0 if _higher(metric) else -1.0
+        sign = 1.0 if higher_is_better(metric) else -1.0
         if sign * value < sign * best[0]:
             return _row(
                 "train",
