@@ -551,6 +551,40 @@ class ServeSpec(_Model):
         return self
 
 
+class MonitorSpec(_Model):
+    """``[monitor]``: what ``loopml monitor`` compares and when it alarms (docs/monitor.md).
+
+    ``window`` cuts production into windows (``1d``, ``6h``, ``10000rows``); ``reference``
+    is what drift is measured against (``DATASET@V:train``, a file; default: the champion's
+    training rows) and ``performance_reference`` what scores are calibrated on and
+    performance compared with (default: the champion's test rows, scored); ``columns`` the
+    features (default: all); ``alpha`` the false-alarm rate per (window, feature);
+    ``tolerance`` how far below its reference value a metric's whole interval must fall to
+    alarm; ``recent`` how many of the last windows the recommendation judges; ``metrics``
+    the metrics followed (default: the optimizing metric and the satisficing ones)."""
+
+    window: StrictStr = "1d"
+    reference: StrictStr | None = None
+    performance_reference: StrictStr | None = None
+    columns: tuple[StrictStr, ...] | None = None
+    alpha: FiniteNumber = Field(default=0.05, gt=0.0, lt=0.5)
+    tolerance: FiniteNumber = Field(default=0.01, ge=0.0)
+    recent: StrictInt = Field(default=3, ge=1)
+    metrics: tuple[StrictStr, ...] | None = None
+
+    @field_validator("window")
+    @classmethod
+    def _window(cls, value: str) -> str:
+        import re
+
+        if not re.match(r"^\s*\d+\s*(rows|s|min|m|h|d|w)\s*$", value) or value.strip()[0] == "0":
+            raise _Problem(
+                f"{{key}} is {value!r}; expected a window such as 1d, 6h or 10000rows",
+                'window = "1d"',
+            )
+        return value
+
+
 class Spec(_Model):
     """The validated loopml.toml."""
 
@@ -564,6 +598,7 @@ class Spec(_Model):
     priorities: dict[str, PriorityWeights] = Field(default_factory=dict)
     gate: GateSpec = Field(default_factory=GateSpec)
     serve: ServeSpec = Field(default_factory=ServeSpec)
+    monitor: MonitorSpec = Field(default_factory=MonitorSpec)
 
     @classmethod
     def model_validate(cls, obj: Any, **kwargs: Any) -> Self:
@@ -828,6 +863,11 @@ _KEY_HINTS: dict[tuple[str, ...], str] = {
     ("model", "seed"): "seed = 0",
     ("priorities",): 'write [priorities."region=north"] with ease = 0.5 and importance = 2',
     ("serve",): "write [serve] with e.g. port = 8000",
+    ("monitor",): 'write [monitor] with e.g. window = "1d"',
+    ("monitor", "window"): 'window = "1d" (or "6h", "10000rows")',
+    ("monitor", "alpha"): "alpha = 0.05 (the false-alarm rate per window and feature)",
+    ("monitor", "tolerance"): "tolerance = 0.01 (a drop of the metric below this is ignored)",
+    ("monitor", "recent"): "recent = 3 (windows the recommendation judges)",
     ("serve", "host"): 'host = "127.0.0.1"',
     ("serve", "port"): "port = 8000 (0 picks a free port)",
     ("serve", "workers"): "workers = 1",

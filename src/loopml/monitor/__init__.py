@@ -24,6 +24,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from loopml.errors import InputError, NotFoundError, SchemaError
+from loopml.monitor._advice import Recommendation, recommend
 from loopml.monitor._bins import (
     DEFAULT_BINS,
     MAX_CATEGORIES,
@@ -45,9 +46,11 @@ from loopml.monitor._drift import (
     share_shift,
     wasserstein_binned,
 )
+from loopml.monitor._outcomes import AuditSlice, Columns, Settings, outcomes
+from loopml.monitor._performance import PerformanceRow
 from loopml.serving._predict import LOG_OUTPUT_COLUMNS
 from loopml.slices import quote_identifier as _q
-from loopml.tableview import Column, TableView
+from loopml.tableview import Column, TableView, dict_html
 
 if TYPE_CHECKING:
     from loopml.engine import Backend
@@ -58,13 +61,15 @@ __all__ = [
     "DEFAULT_DRAWS",
     "FeatureDrift",
     "MonitorResult",
+    "PerformanceRow",
+    "Recommendation",
     "Window",
     "monitor",
     "parse_window",
 ]
 
-#: columns of the prediction log that are not model inputs
-LOG_COLUMNS = LOG_OUTPUT_COLUMNS
+#: columns of the prediction log (and its feedback) that are not model inputs
+LOG_COLUMNS = LOG_OUTPUT_COLUMNS | {"label", "kpi", "feedback_ts"}
 MAX_WINDOWS = 10_000
 
 _UNITS = {"s": 1, "m": 60, "min": 60, "h": 3600, "d": 86400, "w": 7 * 86400}
@@ -92,9 +97,16 @@ class Window:
     rows: int
     start: str | None  # ISO time (UTC) or None without a time column
     end: str | None
+    by_rows: bool = False  # a window of a number of rows (its times are its first/last row)
 
     def to_dict(self) -> dict[str, Any]:
-        return {"index": self.index, "rows": self.rows, "start": self.start, "end": self.end}
+        return {
+            "index": self.index,
+            "rows": self.rows,
+            "start": self.start,
+            "end": self.end,
+            "by_rows": self.by_rows,
+        }
 
 
 @dataclass(frozen=True)
@@ -122,6 +134,9 @@ class FeatureDrift:
     ks_p: float | None = None
     missing_share: float = 0.0
     other_share: float | None = None
+    #: how surprising the pair is when nothing changed (the null's fitted tail); the
+    #: recommendation calls a window drifted below alpha / features (docs/monitor.md)
+    p_value: float = 1.0
 
     def to_dict(self) -> dict[str, Any]:
         return {k: _clean(v) for k, v in self.__dict__.items()}
@@ -151,10 +166,24 @@ class MonitorResult:
     record_id: str | None = None
     time: str | None = None
     extra: dict[str, Any] = field(default_factory=dict, compare=False)
+    performance: tuple[PerformanceRow, ...] = ()
+    kpi: tuple[dict[str, Any], ...] = ()
+    recommendations: tuple[Recommendation, ...] = ()
+    performance_reference: str | None = None
+    confidence: float = 0.95
 
     @property
     def alerts(self) -> tuple[FeatureDrift, ...]:
         return tuple(d for d in self.drift if d.alarm)
+
+    @property
+    def recommendation(self) -> Recommendation | None:
+        """The most severe rule that fired on the recent windows (docs/monitor.md)."""
+        return self.recommendations[0] if self.recommendations else None
+
+    def performance_rows(self) -> list[dict[str, Any]]:
+        """Every (window, metric, kind, slice) performance row as a plain dict."""
+        return [p.to_dict() for p in self.performance]
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -178,7 +207,98 @@ class MonitorResult:
             "features": [f.to_dict() for f in self.features],
             "findings": list(self.findings),
             "record_id": self.record_id,
+            "performance_reference": self.performance_reference,
+            "confidence": self.confidence,
+            "performance": self.performance_rows(),
+            "kpi": [dict(k) for k in self.kpi],
+            "recommendation": self.recommendation.to_dict() if self.recommendation else None,
+            "recommendations": [r.to_dict() for r in self.recommendations],
         }
+
+    def performance_table(self, *, slices: bool = False) -> TableView:
+        """Per window and metric: realized (labeled rows) beside estimated (from scores),
+        each with its interval, the reference's value and the alarm; key slices too with
+        ``slices``."""
+        by_index = {w.index: w for w in self.windows}
+        pct = f"{self.confidence:.0%}"
+        merged: dict[tuple[int, str, str], dict[str, Any]] = {}
+        for p in self.performance:
+            if p.slice != "all" and not slices:
+                continue
+            key = (p.window, p.metric, p.slice)
+            w = by_index.get(p.window)
+            row = merged.setdefault(
+                key,
+                {
+                    "window": _window_label(w) if w else f"#{p.window}",
+                    "metric": p.metric,
+                    "slice": p.slice,
+                    "labeled": None,
+                    "realized": None,
+                    "r_interval": None,
+                    "estimated": None,
+                    "e_interval": None,
+                    "reference": p.reference,
+                    "alarm": "",
+                    "_order": (p.window, p.slice != "all", p.slice),
+                },
+            )
+            interval = None if p.low is None or p.high is None else f"{p.low:.3f}-{p.high:.3f}"
+            if p.kind == "realized":
+                row.update(labeled=p.rows, realized=p.value, r_interval=interval)
+            else:
+                row.update(estimated=p.value, e_interval=interval)
+            if p.reference is not None:
+                row["reference"] = p.reference
+            flag = "ALARM" if p.alarm else ("few" if p.too_small and not row["alarm"] else "")
+            if flag == "ALARM" or not row["alarm"]:
+                row["alarm"] = flag or row["alarm"]
+        metric_order = {
+            m: k for k, m in enumerate(dict.fromkeys(p.metric for p in self.performance))
+        }
+        rows = sorted(merged.values(), key=lambda r: (metric_order[r["metric"]], r["_order"]))
+        return TableView(
+            "Performance per window" + (" and key slice" if slices else ""),
+            [
+                Column("window", "window"),
+                Column("metric", "metric"),
+                Column("slice", "slice", priority=0 if slices else 4),
+                Column("labeled", "labeled", kind="count", priority=3),
+                Column("realized", "realized", kind="number"),
+                Column("r_interval", pct, priority=1),
+                Column("estimated", "estimated", kind="number"),
+                Column("e_interval", f"est. {pct}", priority=2),
+                Column("reference", "ref", kind="number"),
+                Column("alarm", "alarm"),
+            ],
+            rows,
+            notes=[
+                "realized: on the labeled rows, with the offline evaluation's metrics and "
+                "intervals; estimated: expected from the scores calibrated on "
+                f"{self.performance_reference or 'the reference'}, its interval where the "
+                "realized value falls if the calibration holds (not under concept drift); "
+                "ref: the metric on that reference; ALARM: the whole interval below ref (by "
+                "more than the tolerance) or past a bound"
+            ],
+        )
+
+    def kpi_table(self) -> TableView:
+        by_index = {w.index: w for w in self.windows}
+        return TableView(
+            "Business KPI per window (mean of the feedback's kpi)",
+            [
+                Column("window", "window"),
+                Column("rows", "rows", kind="count"),
+                Column("value", "KPI", kind="number"),
+                Column("low", "low", kind="number"),
+                Column("high", "high", kind="number"),
+            ],
+            [
+                {**k, "window": _window_label(by_index[k["window"]])}
+                for k in self.kpi
+                if k["window"] in by_index
+            ],
+        )
 
     def table(self, *, alarms_only: bool = False) -> TableView:
         by_index = {w.index: w for w in self.windows}
@@ -258,13 +378,22 @@ class MonitorResult:
         )
 
     def _repr_html_(self) -> str:
-        return self.window_table().to_html() + self.table(alarms_only=True).to_html()
+        parts = [self.window_table().to_html(), self.table(alarms_only=True).to_html()]
+        if self.performance:
+            parts.append(self.performance_table().to_html())
+        if self.recommendation is not None:
+            r = self.recommendation
+            parts.append(dict_html({"go back to": r.stage, "action": r.action, "why": r.reason}))
+        return "".join(parts)
 
 
 def _window_label(w: Window) -> str:
     if w.start is None:
         return f"#{w.index}"
-    return w.start.replace("T", " ").replace("+00:00", "")[:16]
+    start = w.start.replace("T", " ").replace("+00:00", "")
+    if w.by_rows:  # consecutive row windows can start within one minute
+        return f"#{w.index} {start[5:16]}"
+    return start[:16]
 
 
 def _iso(value: Any) -> str | None:
@@ -397,8 +526,7 @@ def _feature_columns(
             continue
         if c not in cur_cols:
             findings.append(
-                f"{c}: missing from production ({data_label} has no column {c!r}); the model "
-                "gets no value for it"
+                f"{c}: missing from production ({data_label} has no column {c!r}): not monitored"
             )
             continue
         check_family(c, ref_cols[c], cur_cols[c], data_label)
@@ -414,42 +542,63 @@ def monitor(
     *,
     data: Any = None,
     time: str | None = None,
-    window: str = "1d",
+    window: str | None = None,
     reference: Any = None,
     columns: list[str] | None = None,
-    alpha: float = DEFAULT_ALPHA,
+    alpha: float | None = None,
     draws: int = DEFAULT_DRAWS,
     n_bins: int = DEFAULT_BINS,
     max_categories: int = MAX_CATEGORIES,
     seed: int = 0,
     store: bool = True,
     con: Backend | None = None,
+    task: str | None = None,
+    label: str | None = None,
+    prediction: str | None = None,
+    score: str | None = None,
+    kpi: str | None = None,
+    performance_reference: Any = None,
+    metrics: list[str] | None = None,
+    slices: list[str] | None = None,
+    threshold: float = 0.5,
+    tolerance: float | None = None,
+    recent: int | None = None,
+    n_boot: int = 1000,
+    since: str | None = None,
 ) -> MonitorResult:
-    """Drift of each window of production rows against a reference.
+    """Drift, performance and the stage to go back to, per window of production rows.
 
     ``data``: a file, a frame or an Arrow table of production rows (None: the project's
-    prediction log, time column ``ts``); ``time``: its time column; ``window``: ``"1d"``,
-    ``"6h"``, ... or ``"10000rows"``; ``reference``: ``"DATASET@V:train"``, a file or a frame
-    (None: the champion's training rows); ``columns``: the features (default: every number
-    and category of the reference but the spec's id and label and the time column).
+    prediction log joined with its feedback, time column ``ts``); ``time``: its time column;
+    ``window``: ``"1d"``, ``"6h"``, ... or ``"10000rows"``; ``reference``: ``"DATASET@V:train"``,
+    a file or a frame (None: the champion's training rows); ``columns``: the features
+    (default: every number and category of the reference but the spec's id and label, the
+    time column and the outcome columns). Each default comes from ``[monitor]`` when a
+    project is given.
 
-    A (window, feature) alarms when its Jensen-Shannon distance from the reference, or its
-    largest change of one bin's share, is above the ``1 - alpha / 2`` quantile of that
-    score when nothing changed (``alpha`` 0.05: at most one false alarm in 20 pairs), drawn
-    per feature and window size (``draws`` bootstrap draws). Stored as a ``monitor`` record
-    when ``store`` and a project are given.
+    **Drift**: a (window, feature) alarms when its Jensen-Shannon distance from the
+    reference, or its largest change of one bin's share, is above the ``1 - alpha / 2``
+    quantile of that score when nothing changed (``alpha`` 0.05: at most one false alarm
+    in 20 pairs), drawn per feature and window size (``draws`` bootstrap draws).
+
+    **Performance**: with labels in the rows (``label``; the log's feedback) the windows are
+    evaluated like an offline evaluation, overall and per key slice (``slices``; the spec's)
+    and audit slice; with scores (``score``) and a ``performance_reference`` that has labels
+    and scores (default: the champion's test rows, scored; for files: the reference when it
+    has them) binary performance is also estimated before labels arrive. ``task`` and the
+    metrics default to the spec's. ``kpi``: a column whose mean per window is the business
+    KPI (the log's feedback ``kpi``).
+
+    ``since``: only rows from then on: an ISO date or time (``2026-11-01``) or a length of
+    time before the newest row (``7d``).
+
+    **Recommendation**: the rules of :mod:`loopml.monitor._advice` on the ``recent`` last
+    windows. Stored as a ``monitor`` record when ``store`` and a project are given.
     """
     from loopml.engine import connect
     from loopml.project import Project as _Project
     from loopml.project import open_project
 
-    if not 0.0 < alpha < 1.0:
-        raise InputError(
-            f"alpha={alpha}; expected 0 < alpha < 1", hint="use e.g. 0.05", where="alpha"
-        )
-    if draws < 20:
-        raise InputError(f"draws={draws}; expected at least 20", hint="use e.g. 400", where="draws")
-    kind, size = parse_window(window)
     opened = None
     proj: Any = project
     if project is not None and not isinstance(project, _Project):
@@ -457,22 +606,94 @@ def monitor(
     own_con = con is None
     backend: Backend = connect() if con is None else con
     try:
+        ms = proj.spec.monitor if proj is not None else None
+        window = window or (ms.window if ms else "1d")
+        alpha = alpha if alpha is not None else (ms.alpha if ms else DEFAULT_ALPHA)
+        if not 0.0 < alpha < 1.0:
+            raise InputError(
+                f"alpha={alpha}; expected 0 < alpha < 1", hint="use e.g. 0.05", where="alpha"
+            )
+        if draws < 20:
+            raise InputError(
+                f"draws={draws}; expected at least 20", hint="use e.g. 400", where="draws"
+            )
+        kind, size = parse_window(window)
+        if ms is not None:
+            reference = reference if reference is not None else ms.reference
+            if columns is None and ms.columns is not None:
+                columns = list(ms.columns)
+            if performance_reference is None:
+                performance_reference = ms.performance_reference
+            if metrics is None and ms.metrics is not None:
+                metrics = list(ms.metrics)
+        opts = _Options(
+            task=task, label=label, prediction=prediction, score=score, kpi=kpi,
+            performance_reference=performance_reference, metrics=metrics, slices=slices,
+            threshold=threshold,
+            tolerance=tolerance if tolerance is not None else (ms.tolerance if ms else 0.01),
+            recent=recent if recent is not None else (ms.recent if ms else 3),
+            n_boot=n_boot,
+            since=since,
+        )  # fmt: skip
         result = _monitor(
             proj, backend, data, time, window, kind, size, reference, columns, alpha,
-            draws, n_bins, max_categories, seed,
+            draws, n_bins, max_categories, seed, opts,
         )  # fmt: skip
         if store and proj is not None:
             rec = proj.store.put("monitor", "monitor", result.to_dict())
             result = MonitorResult(**{**result.__dict__, "record_id": rec.id})
         return result
     finally:
-        for view in ("__monitor_ref", "__monitor_cur"):
+        for view in ("__monitor_ref", "__monitor_cur", "__monitor_perf"):
             with contextlib.suppress(Exception):  # a view that was never registered
                 backend.unregister(view)
         if own_con:
             backend.close()
         if opened is not None:
             opened.close()
+
+
+@dataclass(frozen=True)
+class _Options:
+    task: str | None
+    label: str | None
+    prediction: str | None
+    score: str | None
+    kpi: str | None
+    performance_reference: Any
+    metrics: list[str] | None
+    slices: list[str] | None
+    threshold: float
+    tolerance: float
+    recent: int
+    n_boot: int
+    since: str | None = None
+
+
+def _since_sql(con: Backend, view: str, t: str, since: str) -> str:
+    """``since`` as a condition on the time column ``t`` (quoted)."""
+    m = _WINDOW.match(since)
+    if m is not None and m.group(2) != "rows":
+        _, seconds = parse_window(since)
+        newest = con.rows(f'SELECT max({t}) FROM "{view}"')[0][0]
+        if newest is None:
+            return "TRUE"
+        if isinstance(newest, datetime):
+            start = newest - timedelta(seconds=seconds)
+        else:  # a DATE
+            start = datetime(newest.year, newest.month, newest.day) - timedelta(seconds=seconds)
+        return f"{t} >= CAST('{start.isoformat(sep=' ')}' AS TIMESTAMP)"
+    try:
+        start = datetime.fromisoformat(since.strip())
+    except ValueError:
+        raise InputError(
+            f"since={since!r} is neither a date, a time nor a length of time",
+            hint="write e.g. 2026-11-01, '2026-11-01 06:00' or 7d (the last 7 days)",
+            where="since",
+        ) from None
+    if start.tzinfo is not None:
+        start = start.astimezone(UTC).replace(tzinfo=None)
+    return f"{t} >= CAST('{start.isoformat(sep=' ')}' AS TIMESTAMP)"
 
 
 def _monitor(
@@ -490,10 +711,12 @@ def _monitor(
     n_bins: int,
     max_categories: int,
     seed: int,
+    opts: _Options,
 ) -> MonitorResult:
     ref_source, ref_label = _resolve_reference(project, reference)
     con.register(ref_source, "__monitor_ref", what="reference")
-    if data is None:
+    log = data is None
+    if log:
         if project is None:
             raise InputError(
                 "no data was given and there is no project whose prediction log to read",
@@ -503,7 +726,7 @@ def _monitor(
         from loopml.serving import log_views
 
         log_views(con, project)
-        cur_view, data_label = "predictions", "the prediction log"
+        cur_view, data_label = "predictions_feedback", "the prediction log"
         time = time or "ts"
     else:
         con.register(data, "__monitor_cur", what="production data")
@@ -534,9 +757,14 @@ def _monitor(
             hint="pass time=... (--time COL), or windows of rows such as window='10000rows'",
             where="time",
         )
+    spec = project.spec if project is not None else None
+    outcome_cols = _outcome_columns(spec, opts, cur_cols, log, data_label)
     exclude = {time or ""} | LOG_COLUMNS
-    if project is not None:
-        exclude |= {project.spec.project.id, project.spec.project.label}
+    exclude |= {c for c in (outcome_cols.label, outcome_cols.prediction, outcome_cols.score,
+                            outcome_cols.kpi) if c}  # fmt: skip
+    exclude |= {c for c in cur_cols if c.startswith("proba_")}
+    if spec is not None:
+        exclude |= {spec.project.id, spec.project.label}
     feats, findings = _feature_columns(ref_cols, cur_cols, columns, exclude, data_label)
     n_ref_rows = int(con.rows('SELECT count(*) FROM "__monitor_ref"')[0][0])
     if n_ref_rows == 0:
@@ -547,6 +775,14 @@ def _monitor(
 
     t = _q(time) if time else None
     where = f"{t} IS NOT NULL" if t else None
+    if opts.since is not None:
+        if t is None:
+            raise InputError(
+                "since= needs a time column",
+                hint="pass time=... (--time COL) with since",
+                where="since",
+            )
+        where = f"{where} AND {_since_sql(con, cur_view, t, opts.since)}"
     if kind == "time":
         window_sql = f"CAST(FLOOR(EXTRACT(EPOCH FROM {t}) / {size}) AS BIGINT)"
     else:
@@ -555,7 +791,9 @@ def _monitor(
     counted = count_windows(con, cur_view, bins, window_sql=window_sql, time_sql=t, where=where)
     if counted.windows.size == 0:
         raise InputError(
-            f"{data_label} has no rows" + (f" with a {time}" if t else ""),
+            f"{data_label} has no rows"
+            + (f" with a {time}" if t else "")
+            + (f" since {opts.since}" if opts.since else ""),
             hint="monitor a table with production rows",
             where=data_label,
         )
@@ -563,7 +801,89 @@ def _monitor(
         n_null = int(con.rows(f'SELECT count(*) FROM "{cur_view}" WHERE {t} IS NULL')[0][0])
         if n_null:
             findings.append(f"{n_null:,} rows have no {time} and were left out")
+    windows = _windows(counted, kind, size, window, data_label, findings)
+    drift = _drift_rows(bins, counted, alpha=alpha, draws=draws, seed=seed)
 
+    # ---- outcomes: the performance reference, performance, KPI, score drift
+    perf_label, ref_outcomes = None, Columns()
+    perf_types: dict[str, str] = {}
+    settings = _settings(spec, opts, outcome_cols, cur_cols, findings)
+    perf_view = None
+    if settings is not None:
+        perf_source, perf_label, ref_outcomes = _performance_reference(
+            project, opts, outcome_cols, ref_source, ref_label, ref_cols, findings
+        )
+        if perf_source is not None:
+            if perf_source is ref_source:
+                perf_view = "__monitor_ref"
+            else:
+                con.register(perf_source, "__monitor_perf", what="performance reference")
+                perf_view = "__monitor_perf"
+            perf_types = con.columns(perf_view)
+            _check_outcome_columns(ref_outcomes, perf_types, perf_label or "")
+        both = Columns(
+            label=outcome_cols.label, prediction=outcome_cols.prediction,
+            score=outcome_cols.score, kpi=outcome_cols.kpi, ref_label=ref_outcomes.ref_label,
+            ref_prediction=ref_outcomes.ref_prediction, ref_score=ref_outcomes.ref_score,
+        )  # fmt: skip
+        prevalence_label = _prevalence_label(spec, ref_cols, both)
+        got = outcomes(
+            con, cur_view, window_sql=window_sql, where=where, columns=both,
+            cur_types=cur_cols, ref_view=perf_view, ref_types=perf_types, settings=settings,
+            prevalence_view="__monitor_ref" if prevalence_label else perf_view,
+            prevalence_label=prevalence_label or both.ref_label,
+        )  # fmt: skip
+        findings.extend(got.findings)
+        if both.score and perf_view and both.ref_score and both.ref_score in perf_types:
+            drift += _score_drift(
+                con, cur_view, perf_view, both, window_sql, t, where, alpha, draws, seed,
+                n_bins,
+            )  # fmt: skip
+    elif outcome_cols.kpi is not None:
+        settings_kpi = Settings(task="binary", optimizing="accuracy")
+        got = outcomes(
+            con, cur_view, window_sql=window_sql, where=where, columns=outcome_cols,
+            cur_types=cur_cols, ref_view=None, ref_types={}, settings=settings_kpi,
+        )  # fmt: skip
+    else:
+        got = None
+    recs = recommend(
+        windows=windows,
+        drift=drift,
+        performance=got.performance if got else [],
+        kpi=got.kpi if got else [],
+        label_counts=got.label_counts if got else {},
+        reference_shares=got.reference_shares if got else None,
+        classes=got.classes if got else [],
+        slice_columns=list(settings.slices) if settings else [],
+        alpha=alpha,
+        min_support=spec.metric.min_support if spec else 30,
+        confidence=spec.metric.confidence if spec else 0.95,
+        recent=opts.recent,
+    )
+    return MonitorResult(
+        data=data_label,
+        reference=ref_label,
+        window=window,
+        alpha=alpha,
+        draws=draws,
+        n_ref=n_ref_rows,
+        windows=tuple(windows),
+        drift=tuple(drift),
+        features=tuple(bins),
+        findings=tuple(findings),
+        time=time,
+        performance=tuple(got.performance) if got else (),
+        kpi=tuple(got.kpi) if got else (),
+        recommendations=tuple(recs),
+        performance_reference=perf_label,
+        confidence=spec.metric.confidence if spec else 0.95,
+    )
+
+
+def _windows(
+    counted: Any, kind: str, size: int, window: str, data_label: str, findings: list[str]
+) -> list[Window]:
     ids = [int(w) for w in counted.windows]
     row_of = {w: i for i, w in enumerate(ids)}
     if kind == "time":
@@ -586,10 +906,16 @@ def _monitor(
             windows.append(Window(w, rows, start.isoformat(), end.isoformat()))
         else:
             assert i is not None
-            windows.append(Window(w, rows, _iso(counted.first[i]), _iso(counted.last[i])))
+            first, last = _iso(counted.first[i]), _iso(counted.last[i])
+            windows.append(Window(w, rows, first, last, by_rows=True))
         if rows == 0:
             findings.append(f"window {_window_label(windows[-1])} has no rows: nothing to compare")
+    return windows
 
+
+def _drift_rows(
+    bins: Any, counted: Any, *, alpha: float, draws: int, seed: int
+) -> list[FeatureDrift]:
     drift: list[FeatureDrift] = []
     for fb in bins:
         ref = np.asarray(fb.ref_counts, dtype=np.float64)
@@ -640,18 +966,280 @@ def _monitor(
                     ks_p=None if ks_p is None else float(ks_p[i]),
                     missing_share=float(mat[i, 0] / n),
                     other_share=float(mat[i, 1] / n) if fb.kind == "categorical" else None,
+                    p_value=null.p_value(score, float(shifts[i])),
                 )
             )
-    return MonitorResult(
-        data=data_label,
-        reference=ref_label,
-        window=window,
-        alpha=alpha,
-        draws=draws,
-        n_ref=n_ref_rows,
-        windows=tuple(windows),
-        drift=tuple(drift),
-        features=tuple(bins),
-        findings=tuple(findings),
-        time=time,
+    return drift
+
+
+# --------------------------------------------------------------------------- outcomes
+
+
+def _outcome_columns(
+    spec: Any, opts: _Options, cur: dict[str, str], log: bool, data_label: str
+) -> Columns:
+    """Which production columns hold the label, prediction, score and KPI."""
+
+    def pick(given: str | None, default: str | None, what: str) -> str | None:
+        if given is not None:
+            if given not in cur:
+                raise SchemaError(
+                    f"{what} column {given!r} is not in {data_label} "
+                    f"(it has {', '.join(list(cur)[:12])})",
+                    hint=f"name the {what} column of the production rows",
+                    where=f"{data_label}, column {given}",
+                )
+            return given
+        return default if default is not None and default in cur else None
+
+    if log:
+        return Columns(
+            label=pick(opts.label, "label", "label"),
+            prediction=pick(opts.prediction, "prediction", "prediction"),
+            score=pick(opts.score, "score", "score"),
+            kpi=pick(opts.kpi, "kpi", "kpi"),
+        )
+    return Columns(
+        label=pick(opts.label, spec.project.label if spec else None, "label"),
+        prediction=pick(opts.prediction, "prediction", "prediction"),
+        score=pick(opts.score, "score", "score"),
+        kpi=pick(opts.kpi, None, "kpi"),
     )
+
+
+_DEFAULT_METRICS = {
+    "binary": ("roc_auc", "f1", "accuracy"),
+    "multiclass": ("accuracy", "f1_macro"),
+    "regression": ("rmse", "mae"),
+}
+
+
+def _settings(
+    spec: Any, opts: _Options, cols: Columns, cur: dict[str, str], findings: list[str]
+) -> Settings | None:
+    """What to measure, or None when the rows carry no outcome to measure."""
+    from loopml.metrics import resolve_metric
+
+    if cols.label is None and cols.score is None and cols.prediction is None:
+        return None
+    task = opts.task or (spec.task if spec else None)
+    if task is None:
+        raise InputError(
+            "the production rows have outcome columns (label, prediction or score) but the "
+            "task is unknown",
+            hint="pass task='binary' (or 'multiclass', 'regression'), --task, or monitor "
+            "inside a project",
+            where="task",
+        )
+    if task not in _DEFAULT_METRICS:
+        raise InputError(
+            f"task={task!r}; expected binary, multiclass or regression",
+            hint="pass task='binary'",
+            where="task",
+        )
+    constraints: tuple[Any, ...] = ()
+    if spec is not None:
+        optimizing = spec.metric.optimizing
+        constraints = tuple(
+            c
+            for c in spec.metric.satisficing
+            if (info := resolve_metric(c.metric)) is not None and info.kind != "deployment"
+        )
+        chosen = [optimizing, *(c.metric for c in constraints)]
+        if task == "binary" and "roc_auc" not in chosen:
+            chosen.append("roc_auc")
+    else:
+        chosen = list(_DEFAULT_METRICS[task])
+        optimizing = chosen[0]
+    if opts.metrics:
+        chosen = list(opts.metrics)
+        optimizing = chosen[0]
+    for m in chosen:
+        info = resolve_metric(m)
+        if info is None or task not in info.tasks:
+            raise InputError(
+                f"metric {m!r} does not fit a {task} task",
+                hint="name metrics of the task, e.g. " + ", ".join(_DEFAULT_METRICS[task]),
+                where="metrics",
+            )
+    slice_cols = tuple(opts.slices) if opts.slices is not None else (
+        tuple(spec.slices.columns) if spec else ()
+    )  # fmt: skip
+    for c in slice_cols:
+        if c not in cur and opts.slices is not None:
+            raise SchemaError(
+                f"key slice column {c!r} is not in the production rows",
+                hint="log the slice columns with the predictions, or name others",
+                where=f"column {c}",
+            )
+        if c not in cur:
+            findings.append(
+                f"key slice {c}: not in the production rows, so not followed per slice "
+                "(send it with the requests to follow it)"
+            )
+    slice_cols = tuple(c for c in slice_cols if c in cur)
+    return Settings(
+        task=task,
+        optimizing=optimizing,
+        constraints=constraints,
+        metrics=tuple(dict.fromkeys(chosen)),
+        slices=slice_cols,
+        audit=_audit_slices(spec, cur) if spec else (),
+        positive_class=spec.project.positive_class if spec else None,
+        threshold=opts.threshold,
+        min_support=spec.metric.min_support if spec else 30,
+        confidence=spec.metric.confidence if spec else 0.95,
+        tolerance=opts.tolerance,
+        n_boot=opts.n_boot,
+    )
+
+
+def _audit_slices(spec: Any, cur: dict[str, str]) -> tuple[AuditSlice, ...]:
+    """The spec's ``metric on slice S op bound`` checks whose columns production has."""
+    from loopml.audit import parse_check
+    from loopml.slices import coarse_type, parse, to_sql, validate
+
+    types = {c: coarse_type(t) for c, t in cur.items()}
+    out = []
+    for item in spec.audit:
+        pc = parse_check(item.check, name=item.name)
+        if pc.kind != "slice_bound" or pc.target is None or pc.op is None:
+            continue
+        expr = parse(pc.target)
+        try:
+            validate(expr, types, expression_text=pc.target)
+        except Exception:  # a column production does not log: the audit slice is skipped
+            continue
+        assert pc.threshold is not None
+        out.append(
+            AuditSlice(
+                item.name,
+                pc.metric,
+                pc.op,
+                pc.threshold,
+                pc.target,
+                to_sql(expr, null_as_false=True),
+            )
+        )
+    return tuple(out)
+
+
+def _performance_reference(
+    project: Any,
+    opts: _Options,
+    cols: Columns,
+    ref_source: Any,
+    ref_label: str,
+    ref_cols: dict[str, str],
+    findings: list[str],
+) -> tuple[Any, str | None, Columns]:
+    """What performance is compared with and scores are calibrated on: the given one, the
+    drift reference when it has the outcome columns, else the champion's test rows scored."""
+    spec = project.spec if project is not None else None
+    label = cols.label if not (spec and cols.label == "label" and "label" not in ref_cols) else None
+    label = label or (spec.project.label if spec else None)
+    if opts.performance_reference is not None:
+        source, name = _resolve_reference(project, opts.performance_reference)
+        return source, name, _ref_outcomes(cols, label)
+    if (
+        label
+        and label in ref_cols
+        and (
+            (cols.score and cols.score in ref_cols)
+            or (cols.prediction and cols.prediction in ref_cols)
+        )
+    ):
+        return ref_source, ref_label, _ref_outcomes(cols, label)
+    if project is not None:
+        scored = _champion_scored(project, findings)
+        if scored is not None:
+            frame, name = scored
+            return frame, name, Columns(
+                ref_label=spec.project.label if spec else None,
+                ref_prediction="prediction",
+                ref_score="score" if "score" in frame.columns else None,
+            )  # fmt: skip
+    findings.append(
+        "no performance reference (rows with labels and predictions or scores): performance "
+        "is realized without a reference value and not estimated"
+    )
+    return None, None, Columns()
+
+
+def _ref_outcomes(cols: Columns, label: str | None) -> Columns:
+    return Columns(ref_label=label, ref_prediction=cols.prediction, ref_score=cols.score)
+
+
+def _check_outcome_columns(c: Columns, types: dict[str, str], where: str) -> None:
+    for what, col in (("label", c.ref_label),):
+        if col is not None and col not in types:
+            raise SchemaError(
+                f"the performance reference {where} has no {what} column {col!r}",
+                hint="use a performance reference with the labels, predictions and scores",
+                where=f"{where}, column {col}",
+            )
+
+
+def _champion_scored(project: Any, findings: list[str]) -> tuple[Any, str] | None:
+    """The champion's predictions on its dataset's test rows (the offline reference)."""
+    from loopml.data import get_dataset, load_dataset
+    from loopml.registry import current_holder
+    from loopml.serving._predict import load_model_version
+
+    holder = current_holder(project, "champion")
+    if holder is None or holder.model is None:
+        return None
+    rec = project.store.get(holder.model, kind="model")
+    lineage = dict(rec.payload.get("lineage") or {})
+    dataset = lineage.get("dataset")
+    if not dataset:
+        return None
+    version = get_dataset(project, dataset)
+    if lineage.get("split_id"):
+        table, part = load_dataset(project, version, split="test"), f"{version.ref}:test"
+    else:
+        table, part = load_dataset(project, version), version.ref
+        findings.append(
+            f"the champion has no test split: its performance reference is {part}, rows it "
+            "learned from (optimistic)"
+        )
+    model = load_model_version(project, holder.model)
+    frame = table.to_pandas()
+    outs = model.outputs(frame[model.schema.features])
+    frame["prediction"] = outs.prediction
+    if outs.score is not None:
+        frame["score"] = outs.score
+    return frame, f"{model.ref} on {part}"
+
+
+def _prevalence_label(spec: Any, ref_cols: dict[str, str], c: Columns) -> str | None:
+    """The drift reference's label column (the class shares of the training rows)."""
+    if spec is not None and spec.project.label in ref_cols:
+        return str(spec.project.label)
+    return None
+
+
+def _score_drift(
+    con: Backend,
+    cur_view: str,
+    perf_view: str,
+    c: Columns,
+    window_sql: str,
+    t: str | None,
+    where: str | None,
+    alpha: float,
+    draws: int,
+    seed: int,
+    n_bins: int,
+) -> list[FeatureDrift]:
+    """Drift of the model's scores against its scores on the performance reference."""
+    assert c.score is not None and c.ref_score is not None
+    if c.ref_score != c.score:
+        con.execute(
+            f"CREATE OR REPLACE TEMP VIEW __monitor_perf_scores AS SELECT "
+            f'{_q(c.ref_score)} AS {_q(c.score)} FROM "{perf_view}"'
+        )
+        perf_view = "__monitor_perf_scores"
+    bins = reference_bins(con, perf_view, {c.score: "DOUBLE"}, n_bins=n_bins)
+    counted = count_windows(con, cur_view, bins, window_sql=window_sql, time_sql=t, where=where)
+    return _drift_rows(bins, counted, alpha=alpha, draws=draws, seed=seed)

@@ -183,9 +183,23 @@ class Null:
     threshold: float
     shift_median: float  # the largest share change (z)
     shift_threshold: float
+    #: gamma fits (shape, scale) of the squared scores' null, for tail probabilities
+    #: beyond what the draws resolve (see :meth:`p_value`)
+    score_fit: tuple[float, float] = (math.nan, math.nan)
+    shift_fit: tuple[float, float] = (math.nan, math.nan)
 
     def alarm(self, score: float, shift: float) -> bool:
         return bool(score > self.threshold or shift > self.shift_threshold)
+
+    def p_value(self, score: float, shift: float) -> float:
+        """How surprising (score, shift) is when nothing changed: twice the smaller of the
+        two tail probabilities (Bonferroni over the two scores), each from a gamma fitted
+        by moments to the squared null draws (a JS divergence and a squared z are sums of
+        squares, close to gamma). Used to decide a whole window (Bonferroni over its
+        features) where ``alpha`` per pair would alarm too often; it is an approximation
+        in the far tail, checked on clean streams by the tests."""
+        p = min(_gamma_sf(score * score, self.score_fit), _gamma_sf(shift * shift, self.shift_fit))
+        return float(min(1.0, 2.0 * p))
 
 
 def _seed(seed: int, feature: str, n: int) -> list[int]:
@@ -243,7 +257,29 @@ def null_distribution(
         threshold=float(scores[k]),
         shift_median=float(np.median(shifts)),
         shift_threshold=float(shifts[k]),
+        score_fit=_gamma_fit(scores * scores),
+        shift_fit=_gamma_fit(shifts * shifts),
     )
+
+
+def _gamma_fit(values: FloatArray) -> tuple[float, float]:
+    """(shape, scale) of a gamma with the values' mean and variance (NaN when degenerate)."""
+    v = values[np.isfinite(values)]
+    if v.size < 2:
+        return math.nan, math.nan
+    mean, var = float(v.mean()), float(v.var(ddof=1))
+    if mean <= 0 or var <= 0:
+        return math.nan, math.nan
+    return mean * mean / var, var / mean
+
+
+def _gamma_sf(x: float, fit: tuple[float, float]) -> float:
+    from scipy.special import gammaincc
+
+    shape, scale = fit
+    if not (math.isfinite(x) and math.isfinite(shape) and math.isfinite(scale)):
+        return 1.0
+    return float(gammaincc(shape, x / scale))
 
 
 def _bootstrap_shares(counts: FloatArray) -> FloatArray:
