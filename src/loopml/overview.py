@@ -5,8 +5,9 @@ the server will read it too).
 :class:`ProjectView`. Everything else is read on first use and kept: the references (HLP and
 the best baseline, from :func:`loopml.references.project_reference`), the stored evaluations
 rebuilt from their counts, the leaderboard (:func:`loopml.baselines.leaderboard`), the alias
-holders (:func:`loopml.registry.current_holder`), the newest gate decision, and for an
-evaluation its audit, its discovery and its priorities (:func:`loopml.analysis.analyze`).
+holders (:func:`loopml.registry.current_holder`), the newest gate decision, the newest
+``monitor`` record, and for an evaluation its audit, its discovery and its priorities
+(:func:`loopml.analysis.analyze`).
 
 The view computes nothing a workflow computes: it calls the workflow once and keeps the
 answer, so every reader of one view sees the same numbers. A part that does not exist yet
@@ -408,6 +409,24 @@ class ProjectView(HtmlRepr):
             str(r.payload["candidate"]) for r in self.of("decision") if r.payload.get("candidate")
         )
 
+    @cached_property
+    def monitor_record(self) -> Record | None:
+        """The newest ``monitor`` record (``loopml monitor``), read on first use."""
+        return self.project.store.latest("monitor")
+
+    @property
+    def monitor(self) -> dict[str, Any] | None:
+        """The newest ``loopml monitor`` run as stored (``MonitorResult.to_dict()``, see
+        docs/monitor.md) with its ``record_id`` filled in, or None when there is none.
+
+        Newer runs add ``performance``, ``kpi``, ``recommendation`` and
+        ``recommendations``; older records lack them, so read those with ``.get()``.
+        """
+        rec = self.monitor_record
+        if rec is None or not isinstance(rec.payload, Mapping):
+            return None
+        return {**rec.payload, "record_id": rec.id}
+
     # ------------------------------------------------------------------ what is missing
     @property
     def missing(self) -> tuple[Missing, ...]:
@@ -456,6 +475,9 @@ class ProjectView(HtmlRepr):
             out.append(
                 Missing("learning_curve", "no learning curve", "loopml train --learning-curve")
             )
+        champion = self.champion
+        if champion is not None and champion.model and self.monitor_record is None:
+            out.append(Missing("monitor", "no monitoring of the champion", "loopml monitor"))
         return tuple(out)
 
     # ------------------------------------------------------------------ output
@@ -491,6 +513,7 @@ class ProjectView(HtmlRepr):
             "priorities": priorities.to_dict() if priorities is not None else None,
             "priorities_problem": self.priorities_problem(focus) if focus else None,
             "learning_curve": (self.learning_curve.id if self.learning_curve is not None else None),
+            "monitor": self.monitor_record.id if self.monitor_record is not None else None,
             "missing": [m.to_dict() for m in self.missing],
         }
 

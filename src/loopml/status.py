@@ -4,7 +4,7 @@
 (:class:`loopml.overview.ProjectView`: the records, the references, the loaded evaluations
 and the newest one's error analysis; nothing is computed on the big tables) and returns
 one row per lifecycle stage (scope, metric, data, baselines, train, analyze, audit,
-deploy) with what exists, what is missing, the stage's state and the one next action the
+deploy, monitor) with what exists, what is missing, the stage's state and the one next action the
 project's own data suggests. Every piece of advice comes from a named rule; the rules are
 listed in docs/status.md and each is tested.
 """
@@ -37,6 +37,7 @@ STAGES: tuple[str, ...] = (
     "analyze",
     "audit",
     "deploy",
+    "monitor",
 )
 
 
@@ -674,6 +675,153 @@ def _deploy(view: ProjectView) -> StageRow:
     )
 
 
+#: a monitor recommendation's stages that ask for nothing now (everything else: go back)
+_CALM_STAGES = {"none": "done", "not enough data": "todo"}
+
+
+def _when(text: str) -> Any:
+    """An ISO time as an aware datetime (None when it is not one)."""
+    from datetime import UTC, datetime
+
+    try:
+        then = datetime.fromisoformat(str(text).replace("Z", "+00:00"))
+    except ValueError:
+        return None
+    return then if then.tzinfo is not None else then.replace(tzinfo=UTC)
+
+
+def _monitor_summary(rec_id: str, payload: dict[str, Any]) -> str:
+    """``monitor record mon-3: 12 windows of 1d, 2 drift alarms, 1 performance alarm``."""
+    windows = payload.get("windows") or []
+    drift = [d for d in payload.get("drift") or [] if isinstance(d, dict)]
+    alarms = sum(1 for d in drift if d.get("alarm"))
+    size = payload.get("window")
+    text = f"monitor record {rec_id}: {len(windows)} window(s)" + (f" of {size}" if size else "")
+    text += f", {alarms} drift alarm(s)"
+    perf = payload.get("performance")
+    if isinstance(perf, list):
+        n_perf = sum(1 for p in perf if isinstance(p, dict) and p.get("alarm"))
+        text += f", {n_perf} performance alarm(s)"
+    return text
+
+
+def _window_name(payload: dict[str, Any], index: Any) -> str:
+    """Window ``index`` of a monitor record by its start (``2024-01-03``), else ``#index``."""
+    for w in payload.get("windows") or []:
+        if isinstance(w, dict) and w.get("index") == index and w.get("start"):
+            start = str(w["start"]).replace("T", " ").replace("+00:00", "")[:16]
+            return start.removesuffix(" 00:00")
+    return f"#{index}"
+
+
+def _recommendation(payload: dict[str, Any]) -> tuple[dict[str, Any] | None, int]:
+    """The recommendation of a monitor record and how many more rules fired."""
+    rec = payload.get("recommendation")
+    many = [r for r in payload.get("recommendations") or [] if isinstance(r, dict)]
+    if not isinstance(rec, dict):
+        rec = many[0] if many else None
+    if rec is None:
+        return None, 0
+    others = [r for r in many if r != rec and r.get("stage") not in _CALM_STAGES]
+    return rec, len(others)
+
+
+def _monitor(view: ProjectView) -> StageRow:
+    champion = view.champion
+    deployed = champion is not None and bool(champion.model)
+    rec = view.monitor_record
+    payload = view.monitor
+    cmd = "loopml monitor"
+    if rec is None or payload is None:
+        if not deployed:
+            return _row(
+                "monitor",
+                "todo",
+                [],
+                ["a champion to monitor"],
+                "nothing to monitor yet: promote a champion first (see deploy), then compare "
+                "production with its training rows (`loopml monitor`)",
+                "monitor.no_champion",
+            )
+        assert champion is not None
+        return _row(
+            "monitor",
+            "todo",
+            [],
+            [f"a monitor record of the champion {champion.model}"],
+            f"compare production with {champion.model}'s training rows: `{cmd}`",
+            "monitor.not_run",
+            cmd,
+        )
+    exists = [_monitor_summary(rec.id, payload) + f"; {_age(rec.created_at)} old"]
+    if deployed:
+        assert champion is not None
+        moved, ran = _when(champion.when), _when(rec.created_at)
+        if moved is not None and ran is not None and moved > ran:
+            return _row(
+                "monitor",
+                "todo",
+                exists,
+                [f"a monitor record after the champion {champion.model}"],
+                f"stale monitoring: {champion.model} became the champion after {rec.id}; "
+                f"monitor it (`{cmd}`)",
+                "monitor.stale",
+                cmd,
+            )
+    advice, more = _recommendation(payload)
+    if advice is None:
+        alarms = [d for d in payload.get("drift") or [] if isinstance(d, dict) and d.get("alarm")]
+        if not alarms:
+            return _row(
+                "monitor",
+                "done",
+                exists,
+                [],
+                f"no input drift in {len(payload.get('windows') or [])} window(s) of {rec.id}",
+                "monitor.no_alarms",
+            )
+        features = list(dict.fromkeys(str(d.get("feature")) for d in alarms))
+        top = ", ".join(features[:3]) + (
+            f" and {len(features) - 3} more" if len(features) > 3 else ""
+        )
+        return _row(
+            "monitor",
+            "todo",
+            exists,
+            ["a recommendation (this record predates them)"],
+            f"{len(alarms)} drift alarm(s) in {rec.id} on {top}: look at them and rerun "
+            f"`{cmd}` for performance and a recommendation",
+            "monitor.drift_alarms",
+            cmd,
+        )
+    stage = str(advice.get("stage") or "none")
+    action = str(advice.get("action") or "").strip() or "see the monitor record"
+    command = advice.get("command") if isinstance(advice.get("command"), str) else None
+    text = action.rstrip(".")
+    state: StageState
+    if stage in _CALM_STAGES:
+        state = "done" if _CALM_STAGES[stage] == "done" else "todo"
+        rule = "monitor.ok" if stage == "none" else "monitor.not_enough_data"
+        missing = [] if stage == "none" else ["enough production rows or feedback to judge"]
+    else:
+        state, rule = "attention", "monitor.go_back"
+        where = [
+            f"slice {advice['slice']}" if advice.get("slice") not in (None, "", "all") else "",
+            f"window {_window_name(payload, advice['window'])}"
+            if advice.get("window") is not None
+            else "",
+        ]
+        text = f"go back to {stage}: {text}"
+        if any(where):
+            text += f" [{', '.join(x for x in where if x)}]"
+        missing = [str(advice.get("reason") or f"a fix at the {stage} stage")]
+    if command and command not in text:
+        text += f" (`{command}`)"
+    if more:
+        text += f" (and {more} more recommendation(s))"
+    return _row("monitor", state, exists, missing, text, rule, command)
+
+
 _RULES: tuple[Callable[[ProjectView], StageRow], ...] = (
     _scope,
     _metric,
@@ -683,6 +831,7 @@ _RULES: tuple[Callable[[ProjectView], StageRow], ...] = (
     _analyze,
     _audit,
     _deploy,
+    _monitor,
 )
 
 

@@ -4,7 +4,8 @@ Every section reads one :class:`~loopml.overview.ProjectView` (built here once, 
 the report's evaluation): the sections are grouped by concept in ``_project`` (summary,
 status, scope, data), ``_leaderboard``, ``_evaluation`` (metric, confusion or residuals,
 curves, calibration, slices), ``_analysis`` (priorities, discovered slices), ``_gate``
-(audit, promotion gate) and ``_learning`` (learning curve); ``_html`` holds the page.
+(audit, promotion gate), ``_learning`` (learning curve) and ``_monitor`` (drift,
+performance and the KPI of the newest monitor record); ``_html`` holds the page.
 """
 
 from __future__ import annotations
@@ -18,7 +19,15 @@ from typing import TYPE_CHECKING
 from loopml._lineage import loopml_version, utcnow
 from loopml.errors import InputError
 from loopml.project import Project, open_project
-from loopml.report import _analysis, _evaluation, _gate, _leaderboard, _learning, _project
+from loopml.report import (
+    _analysis,
+    _evaluation,
+    _gate,
+    _leaderboard,
+    _learning,
+    _monitor,
+    _project,
+)
 from loopml.report._context import Ctx
 from loopml.report._figures import Figure
 from loopml.report._html import page
@@ -44,6 +53,7 @@ SECTIONS: tuple[tuple[str, str], ...] = (
     ("audit", "Audit"),
     ("gate", "Promotion gate and champion"),
     ("learning_curve", "Learning curve"),
+    ("monitoring", "Monitoring: drift, performance and KPI"),
 )
 
 _BUILDERS: dict[str, Callable[[Ctx], str]] = {
@@ -62,6 +72,7 @@ _BUILDERS: dict[str, Callable[[Ctx], str]] = {
     "audit": _gate.audit,
     "gate": _gate.gate,
     "learning_curve": _learning.learning_curve,
+    "monitoring": _monitor.monitoring,
 }
 
 

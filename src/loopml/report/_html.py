@@ -53,6 +53,8 @@ table.loopml-table tfoot td { color: var(--muted); font-size: 12px; border-botto
 .na { color: var(--muted); }
 .placeholder { color: var(--muted); font-style: italic; }
 .warn { background: #fef3c7; border-left: 4px solid #f59e0b; padding: 6px 10px; margin: 6px 0; }
+.good { background: #dcfce7; border-left: 4px solid #16a34a; padding: 6px 10px; margin: 6px 0; }
+.note { background: #f3f4f6; border-left: 4px solid #9ca3af; padding: 6px 10px; margin: 6px 0; }
 .figs { display: flex; flex-wrap: wrap; gap: 16px; align-items: flex-start; }
 figure.fig { margin: 0; }
 figure.fig img { max-width: 100%; height: auto; border: 1px solid var(--line); }
