@@ -758,7 +758,7 @@ def _monitor(
             where="time",
         )
     spec = project.spec if project is not None else None
-    outcome_cols = _outcome_columns(spec, opts, cur_cols, log, data_label)
+    outcome_cols = _outcome_columns(spec, opts, cur_cols, log, data_label, ref_cols)
     exclude = {time or ""} | LOG_COLUMNS
     exclude |= {c for c in (outcome_cols.label, outcome_cols.prediction, outcome_cols.score,
                             outcome_cols.kpi) if c}  # fmt: skip
@@ -811,7 +811,7 @@ def _monitor(
     perf_view = None
     if settings is not None:
         perf_source, perf_label, ref_outcomes = _performance_reference(
-            project, opts, outcome_cols, ref_source, ref_label, ref_cols, findings
+            project, log, opts, outcome_cols, ref_source, ref_label, ref_cols, findings
         )
         if perf_source is not None:
             if perf_source is ref_source:
@@ -976,16 +976,24 @@ def _drift_rows(
 
 
 def _outcome_columns(
-    spec: Any, opts: _Options, cur: dict[str, str], log: bool, data_label: str
+    spec: Any,
+    opts: _Options,
+    cur: dict[str, str],
+    log: bool,
+    data_label: str,
+    ref: dict[str, str],
 ) -> Columns:
     """Which production columns hold the label, prediction, score and KPI."""
 
     def pick(given: str | None, default: str | None, what: str) -> str | None:
+        if given is not None and what == "label" and given not in cur and given in ref:
+            return None  # no labels in production yet: the reference's calibrate the scores
         if given is not None:
             if given not in cur:
                 raise SchemaError(
                     f"{what} column {given!r} is not in {data_label} "
-                    f"(it has {', '.join(list(cur)[:12])})",
+                    f"(it has {', '.join(list(cur)[:12])})"
+                    + (" nor in the reference" if what == "label" else ""),
                     hint=f"name the {what} column of the production rows",
                     where=f"{data_label}, column {given}",
                 )
@@ -1023,6 +1031,13 @@ def _settings(
     if cols.label is None and cols.score is None and cols.prediction is None:
         return None
     task = opts.task or (spec.task if spec else None)
+    if task is None and not (opts.label or opts.score or opts.prediction):
+        found = ", ".join(c for c in (cols.label, cols.prediction, cols.score) if c)
+        findings.append(
+            f"performance not measured: the rows have {found} but the task is unknown "
+            "(pass task=..., --task)"
+        )
+        return None
     if task is None:
         raise InputError(
             "the production rows have outcome columns (label, prediction or score) but the "
@@ -1095,8 +1110,11 @@ def _settings(
 
 
 def _audit_slices(spec: Any, cur: dict[str, str]) -> tuple[AuditSlice, ...]:
-    """The spec's ``metric on slice S op bound`` checks whose columns production has."""
+    """The spec's ``metric on slice S op bound`` checks production can answer: S a key
+    slice's label (``region=north``, when production has the column) or an expression on
+    columns production has."""
     from loopml.audit import parse_check
+    from loopml.errors import SliceExpressionError
     from loopml.slices import coarse_type, parse, to_sql, validate
 
     types = {c: coarse_type(t) for c, t in cur.items()}
@@ -1105,27 +1123,24 @@ def _audit_slices(spec: Any, cur: dict[str, str]) -> tuple[AuditSlice, ...]:
         pc = parse_check(item.check, name=item.name)
         if pc.kind != "slice_bound" or pc.target is None or pc.op is None:
             continue
-        expr = parse(pc.target)
-        try:
-            validate(expr, types, expression_text=pc.target)
-        except Exception:  # a column production does not log: the audit slice is skipped
-            continue
         assert pc.threshold is not None
-        out.append(
-            AuditSlice(
-                item.name,
-                pc.metric,
-                pc.op,
-                pc.threshold,
-                pc.target,
-                to_sql(expr, null_as_false=True),
-            )
-        )
+        col, eq, _ = pc.target.partition("=")
+        if eq and col.strip() in spec.slices.columns and col.strip() in cur:
+            sql = None
+        else:
+            try:
+                expr = parse(pc.target)
+                validate(expr, types, expression_text=pc.target)
+            except SliceExpressionError:  # not a slice production's columns can answer
+                continue
+            sql = to_sql(expr, null_as_false=True)
+        out.append(AuditSlice(item.name, pc.metric, pc.op, pc.threshold, pc.target, sql))
     return tuple(out)
 
 
 def _performance_reference(
     project: Any,
+    log: bool,
     opts: _Options,
     cols: Columns,
     ref_source: Any,
@@ -1136,8 +1151,12 @@ def _performance_reference(
     """What performance is compared with and scores are calibrated on: the given one, the
     drift reference when it has the outcome columns, else the champion's test rows scored."""
     spec = project.spec if project is not None else None
-    label = cols.label if not (spec and cols.label == "label" and "label" not in ref_cols) else None
-    label = label or (spec.project.label if spec else None)
+    if opts.label is not None:
+        label: str | None = opts.label
+    elif log:  # the log's "label" is the feedback's; the reference has the spec's
+        label = spec.project.label if spec else None
+    else:
+        label = cols.label or (spec.project.label if spec else None)
     if opts.performance_reference is not None:
         source, name = _resolve_reference(project, opts.performance_reference)
         return source, name, _ref_outcomes(cols, label)

@@ -102,6 +102,13 @@ def recommend(
         if old is None or order.get(rec.window or -1, -1) > order.get(old.window or -1, -1):
             found[rec.rule] = rec
 
+    # performance: the rows judged, Bonferroni over them (each alarm also needs its interval
+    # wholly past the reference or the bound, as the table shows)
+    judged_rows = [
+        p for p in performance
+        if p.window in {w.index for w in judged} and not p.too_small and p.p_value is not None
+    ]  # fmt: skip
+    perf_limit = alpha / max(len(judged_rows), 1)
     kpi_base = next((k for k in kpi if k["rows"] >= min_support and k["low"] is not None), None)
     for w in judged:
         if w.rows < min_support:
@@ -110,7 +117,11 @@ def recommend(
             (d for d in drift if d.window == w.index and d.alarm and d.p_value < per_window_limit),
             key=lambda d: d.p_value,
         )
-        perf = [p for p in performance if p.window == w.index and not p.too_small]
+        perf = [
+            p for p in performance
+            if p.window == w.index and not p.too_small and p.alarm
+            and p.p_value is not None and p.p_value < perf_limit
+        ]  # fmt: skip
         audit = [p for p in perf if p.alarm and p.slice != "all" and p.bound is not None
                  and p.why.endswith("fails")]  # fmt: skip
         decayed = [p for p in perf if p.alarm and p not in audit]

@@ -22,12 +22,14 @@ from loopml.monitor._performance import (
     ESTIMATED_METRICS,
     PerformanceRow,
     below_bound,
+    calibration_draws,
     class_index_sql,
     decayed,
     estimate_windows,
     isotonic_bins,
     kpi_windows,
     score_bin_counts,
+    worse_p,
 )
 from loopml.slices import quote_identifier as _q
 from loopml.spec import Constraint
@@ -60,8 +62,8 @@ class AuditSlice:
     metric: str
     op: str
     bound: float
-    target: str  # the slice expression as written
-    sql: str  # its compiled SQL (null as false)
+    target: str  # the slice as written: a key slice's label (region=north) or an expression
+    sql: str | None  # an expression's compiled SQL (null as false); None: a key slice
 
 
 @dataclass(frozen=True)
@@ -225,6 +227,8 @@ def _groups(
         else:
             groups.append(GroupDef(col, "column", (col,)))
     for k, a in enumerate(s.audit):
+        if a.sql is None:  # a key slice's own rows carry its bound
+            continue
         extra.append(f"CASE WHEN {a.sql} THEN 1 ELSE 0 END AS __audit{k}")
         if windowed:
             groups.append(GroupDef(f"__window x __audit{k}", "cross", ("__window", f"__audit{k}")))
@@ -391,6 +395,7 @@ def _realized(
             ref = reference.get((m, name))
             bound = _bound(s, m, name)
             alarm, why = False, ""
+            pv = _p(mv.value, mv.low, mv.high, ref, bound, hib, s)
             if not row.too_small:
                 if bound is not None and below_bound(mv.low, mv.high, *bound):
                     alarm, why = True, f"{m} {bound[0]} {bound[1]:g} fails"
@@ -413,6 +418,7 @@ def _realized(
                     too_small=row.too_small,
                     higher_is_better=hib,
                     why=why,
+                    p_value=pv,
                 )
             )
             if name == "all" and m == s.metrics[0]:
@@ -474,9 +480,13 @@ def _estimated(
         return
     metrics = [m for m in (*s.metrics, "roc_auc") if m in ESTIMATED_METRICS]
     metrics = list(dict.fromkeys(metrics))
-    est = estimate_windows(
-        counts, p, metrics=metrics, confidence=s.confidence, draws=s.draws, seed=s.seed
+    calibrations = calibration_draws(
+        ref_counts[0, :, 1], totals, draws=min(s.draws, 200), seed=s.seed
     )
+    est = estimate_windows(
+        counts, p, metrics=metrics, confidence=s.confidence, seed=s.seed,
+        calibrations=calibrations,
+    )  # fmt: skip
     ref_values = _reference_values(con, out, c, ref_view, ref_types, s, metrics)
     out.estimated = True
     for m in metrics:
@@ -489,6 +499,7 @@ def _estimated(
             too_small = n < s.min_support
             alarm, why = False, ""
             v, lo, hi = _num(value[i]), _num(low[i]), _num(high[i])
+            pv = _p(v, lo, hi, _num(ref), bound, hib, s)
             if not too_small:
                 if bound is not None and below_bound(lo, hi, *bound):
                     alarm, why = True, f"{m} {bound[0]} {bound[1]:g} fails"
@@ -510,8 +521,32 @@ def _estimated(
                     too_small=too_small,
                     higher_is_better=hib,
                     why=why,
+                    p_value=pv,
                 )
             )
+
+
+def _p(
+    value: float | None,
+    low: float | None,
+    high: float | None,
+    ref: float | None,
+    bound: tuple[str, float] | None,
+    hib: bool,
+    s: Settings,
+) -> float | None:
+    """The smaller p of "worse than the reference by the tolerance" and "past the bound"."""
+    ps = []
+    if ref is not None:
+        target = ref - s.tolerance if hib else ref + s.tolerance
+        ps.append(worse_p(value, low, high, target, worse_is_lower=hib, confidence=s.confidence))
+    if bound is not None and bound[0] in (">=", ">", "<=", "<"):
+        lower = bound[0] in (">=", ">")
+        ps.append(
+            worse_p(value, low, high, bound[1], worse_is_lower=lower, confidence=s.confidence)
+        )
+    got = [p for p in ps if p is not None]
+    return min(got) if got else None
 
 
 def _reference_values(

@@ -35,6 +35,7 @@ __all__ = [
     "ESTIMATED_METRICS",
     "SCORE_BINS",
     "PerformanceRow",
+    "calibration_draws",
     "estimate_windows",
     "estimated_metrics",
     "isotonic_bins",
@@ -67,6 +68,10 @@ class PerformanceRow(HtmlRepr):
     too_small: bool = False  # fewer rows than min_support: shown, never alarms
     higher_is_better: bool = True
     why: str = ""  # what the alarm compared
+    #: one-sided p of "worse than the reference (by the tolerance) or past the bound", by
+    #: the normal approximation of the interval; the recommendation corrects it for the
+    #: number of rows it judges (docs/monitor.md)
+    p_value: float | None = None
 
     def to_dict(self) -> dict[str, Any]:
         return {k: _clean(v) for k, v in asdict(self).items()}
@@ -166,10 +171,14 @@ def estimate_windows(
     confidence: float = 0.95,
     draws: int = 400,
     seed: int = 0,
+    calibrations: FloatArray | None = None,
 ) -> dict[str, tuple[FloatArray, FloatArray, FloatArray]]:
     """Per window (``counts``: windows x bins x 2, predicted negative / positive), each
     metric's expected value and the interval of the realized value if the calibration holds
-    (``draws`` binomial draws of the labels per bin, percentile interval)."""
+    (``draws`` binomial draws of the labels per bin, percentile interval). With
+    ``calibrations`` (draws x bins: the calibration refitted on resampled references,
+    :func:`calibration_draws`) each draw uses its own, so the interval also carries the
+    calibration's own error."""
     counts = np.asarray(counts, dtype=np.float64)
     expected = estimated_metrics(counts[..., 0], counts[..., 1], p)
     a = (1 - confidence) / 2
@@ -177,15 +186,20 @@ def estimate_windows(
     lows = {m: np.full(counts.shape[0], np.nan) for m in metrics}
     highs = {m: np.full(counts.shape[0], np.nan) for m in metrics}
     rng = np.random.default_rng([seed, 15])
-    q = np.clip(np.nan_to_num(p, nan=0.0), 0.0, 1.0)
+    if calibrations is not None:
+        q = np.clip(np.nan_to_num(calibrations, nan=0.0), 0.0, 1.0)
+        draws = q.shape[0]
+    else:
+        q = np.broadcast_to(np.clip(np.nan_to_num(p, nan=0.0), 0.0, 1.0), (draws, p.size))
     for w in range(counts.shape[0]):
         neg_rows = counts[w, :, 0].astype(np.int64)
         pos_rows = counts[w, :, 1].astype(np.int64)
         if neg_rows.sum() + pos_rows.sum() == 0:
             continue
         live = np.flatnonzero((neg_rows + pos_rows) > 0)
-        fn = rng.binomial(neg_rows[live], q[live], size=(draws, live.size)).astype(np.float64)
-        tp = rng.binomial(pos_rows[live], q[live], size=(draws, live.size)).astype(np.float64)
+        ql = q[:, live]
+        fn = rng.binomial(neg_rows[live], ql, size=(draws, live.size)).astype(np.float64)
+        tp = rng.binomial(pos_rows[live], ql, size=(draws, live.size)).astype(np.float64)
         tn = neg_rows[live] - fn
         fp = pos_rows[live] - tp
         drawn = _count_metrics(tp.sum(-1), fp.sum(-1), fn.sum(-1), tn.sum(-1))
@@ -197,6 +211,20 @@ def estimate_windows(
     for m in metrics:
         out[m] = (expected[m], lows[m], highs[m])
     return out
+
+
+def calibration_draws(
+    positives: Any, totals: Any, *, draws: int = 200, seed: int = 0
+) -> FloatArray:
+    """The calibration refitted on ``draws`` bootstrap references: each bin's positives
+    redrawn as a binomial of its rows at the fitted probability (a parametric bootstrap of
+    the reference's labels), then :func:`isotonic_bins` again."""
+    pos = np.asarray(positives, dtype=np.float64)
+    tot = np.asarray(totals, dtype=np.int64)
+    fitted = np.clip(np.nan_to_num(isotonic_bins(pos, tot), nan=0.0), 0.0, 1.0)
+    rng = np.random.default_rng([seed, 16])
+    drawn = rng.binomial(tot, fitted, size=(draws, tot.size))
+    return np.stack([isotonic_bins(d, tot) for d in drawn])
 
 
 # --------------------------------------------------------------------------- engine passes
@@ -300,6 +328,29 @@ def decayed(
     if higher_is_better:
         return high < reference - tolerance
     return low > reference + tolerance
+
+
+def worse_p(
+    value: float | None,
+    low: float | None,
+    high: float | None,
+    target: float | None,
+    *,
+    worse_is_lower: bool,
+    confidence: float,
+) -> float | None:
+    """One-sided p that the metric is worse than ``target`` (lower when ``worse_is_lower``),
+    reading the standard error off the interval (its width over 2 z); None without one."""
+    from scipy.special import ndtr, ndtri
+
+    if value is None or low is None or high is None or target is None:
+        return None
+    z = float(ndtri(0.5 + confidence / 2))
+    se = (high - low) / (2 * z)
+    gap = (target - value) if worse_is_lower else (value - target)
+    if se <= 0:
+        return 0.0 if gap > 0 else 1.0
+    return float(1.0 - ndtr(gap / se))
 
 
 def below_bound(low: float | None, high: float | None, op: str, bound: float) -> bool:
