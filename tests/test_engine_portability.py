@@ -93,3 +93,43 @@ def test_regression_sums_equal_on_duckdb_and_postgresql(both: tuple[object, obje
         np.testing.assert_array_equal(ga.regression.n, gb.regression.n)
         np.testing.assert_allclose(ga.regression.sum_sq_err, gb.regression.sum_sq_err, rtol=1e-9)
         np.testing.assert_allclose(ga.regression.sum_ape, gb.regression.sum_ape, rtol=1e-9)
+
+
+def test_monitor_bins_and_window_counts_equal_on_duckdb_and_postgresql(
+    frame: pd.DataFrame, postgres_url: str
+) -> None:
+    """Drift's one counting pass (quantile edges in one aggregate, a category of many
+    values binned by a join on a VALUES table) is the same SQL on both engines."""
+    import sqlalchemy as sa
+
+    from loopml.engine import connect
+    from loopml.monitor._bins import count_windows, reference_bins
+
+    rng = np.random.default_rng(3)
+    data = frame.assign(city=rng.choice([f"c{i}" for i in range(40)] + ["o'k"], len(frame)))
+    data.loc[::97, "city"] = None
+    engine = sa.create_engine(postgres_url)
+    data.to_sql("mon_rows", engine, index=False)
+    cols = {"target": "DOUBLE", "age": "BIGINT", "region": "VARCHAR", "city": "VARCHAR"}
+    duck = connect()
+    duck.register(data, "mon_rows")
+    pg = SQLBackend(engine)
+    try:
+        got = []
+        for con in (duck, pg):
+            bins = reference_bins(con, "mon_rows", cols, n_bins=10)
+            counted = count_windows(
+                con, "mon_rows", bins, window_sql="CAST(FLOOR(age / 20) AS BIGINT)"
+            )
+            got.append((bins, counted))
+        (b1, c1), (b2, c2) = got
+        assert [b.labels for b in b1] == [b.labels for b in b2]
+        assert [b.ref_counts for b in b1] == [b.ref_counts for b in b2]
+        np.testing.assert_array_equal(c1.windows, c2.windows)
+        for name in cols:
+            np.testing.assert_array_equal(c1.counts[name], c2.counts[name])
+        city = next(b for b in b1 if b.name == "city")
+        assert len(city.values) == 41 and city.ref_counts[0] == data["city"].isna().sum()
+    finally:
+        duck.close()
+        engine.dispose()

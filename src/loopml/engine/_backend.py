@@ -67,6 +67,11 @@ class Backend(Protocol):
         """Run a query; its result as one numpy array per column."""
         ...
 
+    def quantiles_sql(self, expr: str, qs: Sequence[float]) -> str:
+        """An aggregate giving the continuous quantiles ``qs`` of ``expr`` as one list (one
+        sort, where one ``percentile_cont`` per quantile sorts once each)."""
+        ...
+
     def rows(self, sql: str, params: Sequence[Any] | None = None) -> list[tuple[Any, ...]]:
         """Run a query; its result as tuples."""
         ...
@@ -97,6 +102,9 @@ class DuckDBBackend:
     """The default backend: DuckDB in process (one connection, closed by :meth:`close`)."""
 
     grouping_function = "GROUPING_ID"
+
+    def quantiles_sql(self, expr: str, qs: Sequence[float]) -> str:
+        return f"quantile_cont({expr}, [{', '.join(repr(float(q)) for q in qs)}])"
 
     def __init__(self, con: Any | None = None) -> None:
         import duckdb
@@ -212,6 +220,10 @@ class SQLBackend:
     """
 
     grouping_function = "GROUPING"
+
+    def quantiles_sql(self, expr: str, qs: Sequence[float]) -> str:
+        listed = ", ".join(repr(float(q)) for q in qs)
+        return f"percentile_cont(ARRAY[{listed}]) WITHIN GROUP (ORDER BY {expr})"
 
     def __init__(self, engine: Any) -> None:
         self.engine = engine

@@ -84,7 +84,7 @@ class FeatureBins:
         (``m`` missing, ``o`` other, ``v<value>`` a reference value)."""
         col = _q(self.name)
         if self.kind == "numeric":
-            x = f"CAST({col} AS DOUBLE)"
+            x = f"CAST({col} AS DOUBLE PRECISION)"
             whens = " ".join(f"WHEN {x} <= {e!r} THEN {i + 1}" for i, e in enumerate(self.edges))
             return f"CASE WHEN {col} IS NULL THEN 0 {whens} ELSE {len(self.edges) + 1} END"
         v = f"CAST({col} AS VARCHAR)"
@@ -151,14 +151,10 @@ def reference_bins(
     qs = [i / n_bins for i in range(1, n_bins)]
     edges: dict[str, tuple[float, ...]] = {}
     if numeric:
-        parts = [
-            f"percentile_cont({q!r}) WITHIN GROUP (ORDER BY CAST({_q(c)} AS DOUBLE))"
-            for c in numeric
-            for q in qs
-        ]
+        parts = [con.quantiles_sql(f"CAST({_q(c)} AS DOUBLE PRECISION)", qs) for c in numeric]
         row = con.rows("SELECT " + ", ".join(parts) + f' FROM "{view}"')[0]
         for j, c in enumerate(numeric):
-            got = [row[j * len(qs) + i] for i in range(len(qs))]
+            got = list(row[j] or [])
             finite = sorted({float(v) for v in got if v is not None and math.isfinite(float(v))})
             edges[c] = tuple(finite)
     values: dict[str, tuple[str, ...]] = {}
@@ -272,21 +268,48 @@ def count_windows(
     g = con.grouping_function
     for chunk in chunks:
         names = [f"k{j}" for j in range(len(chunk))]
+        joined = [j for j, f in enumerate(chunk) if f.kind == "categorical" and len(f.values) > 16]
         inner = [f"({window_sql}) AS w"]
-        inner += [f"{f.key_sql()} AS {n}" for f, n in zip(chunk, names, strict=True)]
+        for j, f in enumerate(chunk):
+            if j in joined:  # the raw value; its bin comes from a join below
+                inner.append(f"CAST({_q(f.name)} AS VARCHAR) AS r{j}")
+            else:
+                inner.append(f"{f.key_sql()} AS k{j}")
         inner.append(f"{time_sql} AS t" if time_sql else "NULL AS t")
         value_cols = []
         for j, f in enumerate(chunk):
             if means and f.kind == "numeric":
-                inner.append(f"CAST({_q(f.name)} AS DOUBLE) AS x{j}")
+                inner.append(f"CAST({_q(f.name)} AS DOUBLE PRECISION) AS x{j}")
                 value_cols.append(j)
         sets = ", ".join(["(w)", *[f"(w, {n})" for n in names]])
         gid = f"{g}({', '.join(names)})" if names else "0"
         sums_sql = "".join(f", sum(x{j}) AS s{j}" for j in value_cols)
+        source = f'(SELECT {", ".join(inner)} FROM "{view}"{" WHERE " + where if where else ""}) s'
+        if joined:
+            # a category with many values is binned by a hash join on a VALUES table: an
+            # IN list of 1,000 literals costs per row what the join costs once
+            ctes = ", ".join(
+                f"b{j}(v, k) AS (VALUES "
+                + ", ".join(f"({_literal(v)}, {i + 2})" for i, v in enumerate(chunk[j].values))
+                + ")"
+                for j in joined
+            )
+            middle = ["s.w", "s.t", *(f"s.x{j}" for j in value_cols)]
+            for j in range(len(chunk)):
+                if j in joined:
+                    middle.append(
+                        f"COALESCE(b{j}.k, CASE WHEN s.r{j} IS NULL THEN 0 ELSE 1 END) AS k{j}"
+                    )
+                else:
+                    middle.append(f"s.k{j}")
+            joins = " ".join(f"LEFT JOIN b{j} ON s.r{j} = b{j}.v" for j in joined)
+            source = f"(SELECT {', '.join(middle)} FROM {source} {joins}) s"
+            prefix = f"WITH {ctes} "
+        else:
+            prefix = ""
         sql = (
-            f"SELECT w, {gid} AS g, {', '.join([*names, ''])}count(*) AS n, min(t) AS t0, "
-            f'max(t) AS t1{sums_sql} FROM (SELECT {", ".join(inner)} FROM "{view}"'
-            f"{' WHERE ' + where if where else ''}) s GROUP BY GROUPING SETS ({sets})"
+            f"{prefix}SELECT w, {gid} AS g, {', '.join([*names, ''])}count(*) AS n, min(t) AS t0, "
+            f"max(t) AS t1{sums_sql} FROM {source} GROUP BY GROUPING SETS ({sets})"
         )
         k = len(chunk)
         index_maps = [f.index_of() for f in chunk]
@@ -299,13 +322,16 @@ def count_windows(
                 continue
             j = _grouped(gmask, k)
             f = chunk[j]
-            index = index_maps[j][r[2 + j] if f.kind == "categorical" else int(r[2 + j])]
+            if j in joined:
+                index = int(r[2 + j])
+            else:
+                index = index_maps[j][r[2 + j] if f.kind == "categorical" else int(r[2 + j])]
             row = counts[f.name].setdefault(w, np.zeros(len(f.labels), dtype=np.int64))
             row[index] += n
             if j in value_cols:
-                s = sums[f.name].setdefault(w, np.zeros(len(f.labels), dtype=np.float64))
+                s_ = sums[f.name].setdefault(w, np.zeros(len(f.labels), dtype=np.float64))
                 pos = 5 + k + value_cols.index(j)
-                s[index] += float(r[pos]) if r[pos] is not None else 0.0
+                s_[index] += float(r[pos]) if r[pos] is not None else 0.0
     windows = np.array(sorted(per), dtype=np.int64)
     out_counts: dict[str, npt.NDArray[np.int64]] = {}
     out_means: dict[str, npt.NDArray[np.float64]] = {}
