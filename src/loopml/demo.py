@@ -223,6 +223,31 @@ def _serve_and_log(root: Path, test: pd.DataFrame, *, seed: int) -> list[tuple[s
     ]
 
 
+def _monitor_summary(project: Any) -> str:
+    """Monitor the demo's log in windows of 50 rows: drift, performance, the advice."""
+    from loopml.monitor import monitor
+
+    mon = monitor(project, window="50rows")
+    metric = project.spec.metric.optimizing
+
+    def mean(kind: str) -> str:
+        vals = [
+            p.value
+            for p in mon.performance
+            if p.kind == kind and p.metric == metric and p.slice == "all" and p.value is not None
+        ]
+        return f"{sum(vals) / len(vals):.3f}" if vals else "n/a"
+
+    rec = mon.recommendation
+    return (
+        f"{len(mon.windows)} windows of 50 rows against {mon.reference}: "
+        f"{len(mon.alerts)} drift alarms of {len(mon.drift)}; {metric} realized {mean('realized')}"
+        f", estimated {mean('estimated')}; go back to: "
+        + (f"{rec.stage} ({rec.action})" if rec else "n/a")
+        + f"; stored as {mon.record_id}"
+    )
+
+
 def run_demo(
     directory: str | Path | None = None,
     *,
@@ -501,8 +526,14 @@ def run_demo(
     step("gate refuses", second.decision.summary())
 
     # -- serve the champion, send traffic and feedback, read the log back (the ship stage)
+    served = False
     for stage, summary in _serve_and_log(root, test, seed=seed):
         step(stage, summary)
+        served = served or stage == "prediction log"
+
+    # -- monitor the log against the champion's training rows (the watch stage)
+    if served:
+        step("monitor", _monitor_summary(project))
 
     # -- report and status (the see stage)
     from loopml.report import build_report
