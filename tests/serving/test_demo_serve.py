@@ -20,3 +20,19 @@ def test_the_demo_serves_logs_and_stops(tmp_path: Path) -> None:
     assert log.column("label").null_count == 0  # every served row got its feedback
     assert set(log.column("variant").to_pylist()) == {"champion"}
     assert f"{log.num_rows} rows in the log, {log.num_rows} joined" in steps["prediction log"]
+
+    # the monitor read the served log back: realized performance on every labeled row
+    # (the same rows as the champion's test split: nothing drifted, nothing decayed)
+    from loopml.project import open_project
+
+    assert "go back to: none" in steps["monitor"], steps["monitor"]
+    with open_project(result.directory) as project:
+        rec = project.store.latest("monitor")
+        assert rec is not None
+        perf = rec.payload["performance"]
+        f1 = [p for p in perf if p["metric"] == "f1" and p["slice"] == "all"]
+        realized = [p for p in f1 if p["kind"] == "realized"]
+        assert sum(p["rows"] for p in realized) == log.num_rows
+        assert {p["kind"] for p in f1} == {"realized", "estimated"}
+        assert not any(p["alarm"] for p in perf)
+        assert rec.payload["kpi"] and all(k["rows"] > 0 for k in rec.payload["kpi"])

@@ -715,6 +715,7 @@ def _monitor(
 ) -> MonitorResult:
     ref_source, ref_label = _resolve_reference(project, reference)
     con.register(ref_source, "__monitor_ref", what="reference")
+    early_findings: list[str] = []
     log = data is None
     if log:
         if project is None:
@@ -728,6 +729,17 @@ def _monitor(
         log_views(con, project)
         cur_view, data_label = "predictions_feedback", "the prediction log"
         time = time or "ts"
+        unserved = int(
+            con.rows(
+                "SELECT count(*) FROM feedback f WHERE NOT EXISTS (SELECT 1 FROM predictions p "
+                "WHERE p.request_id = f.request_id)"
+            )[0][0]
+        )
+        if unserved:
+            early_findings.append(
+                f"{unserved:,} feedback rows name request ids the log never served: ignored "
+                "(check the ids the client sends back)"
+            )
     else:
         con.register(data, "__monitor_cur", what="production data")
         cur_view = "__monitor_cur"
@@ -766,6 +778,7 @@ def _monitor(
     if spec is not None:
         exclude |= {spec.project.id, spec.project.label}
     feats, findings = _feature_columns(ref_cols, cur_cols, columns, exclude, data_label)
+    findings = early_findings + findings
     n_ref_rows = int(con.rows('SELECT count(*) FROM "__monitor_ref"')[0][0])
     if n_ref_rows == 0:
         raise InputError(
