@@ -394,14 +394,7 @@ def _realized(
                 continue
             ref = reference.get((m, name))
             bound = _bound(s, m, name)
-            alarm, why = False, ""
-            pv = _p(mv.value, mv.low, mv.high, ref, bound, hib, s)
-            if not row.too_small:
-                if bound is not None and below_bound(mv.low, mv.high, *bound):
-                    alarm, why = True, f"{m} {bound[0]} {bound[1]:g} fails"
-                elif decayed(mv.value, mv.low, mv.high, ref, higher_is_better=hib,
-                             tolerance=s.tolerance):  # fmt: skip
-                    alarm, why = True, "below the reference" if hib else "above the reference"
+            alarm, why, pv = _judge(m, mv.value, mv.low, mv.high, ref, bound, hib, row.too_small, s)
             out.performance.append(
                 PerformanceRow(
                     window=int(row.values[0]),
@@ -481,10 +474,10 @@ def _estimated(
     metrics = [m for m in (*s.metrics, "roc_auc") if m in ESTIMATED_METRICS]
     metrics = list(dict.fromkeys(metrics))
     calibrations = calibration_draws(
-        ref_counts[0, :, 1], totals, draws=min(s.draws, 200), seed=s.seed
+        ref_counts[0, :, 1], totals, draws=min(s.draws, 100), seed=s.seed
     )
     est = estimate_windows(
-        counts, p, metrics=metrics, confidence=s.confidence, seed=s.seed,
+        counts, p, metrics=metrics, confidence=s.confidence, draws=s.draws, seed=s.seed,
         calibrations=calibrations,
     )  # fmt: skip
     ref_values = _reference_values(con, out, c, ref_view, ref_types, s, metrics)
@@ -497,14 +490,8 @@ def _estimated(
         for i, w in enumerate(windows):
             n = int(counts[i].sum())
             too_small = n < s.min_support
-            alarm, why = False, ""
             v, lo, hi = _num(value[i]), _num(low[i]), _num(high[i])
-            pv = _p(v, lo, hi, _num(ref), bound, hib, s)
-            if not too_small:
-                if bound is not None and below_bound(lo, hi, *bound):
-                    alarm, why = True, f"{m} {bound[0]} {bound[1]:g} fails"
-                elif decayed(v, lo, hi, ref, higher_is_better=hib, tolerance=s.tolerance):
-                    alarm, why = True, "below the reference" if hib else "above the reference"
+            alarm, why, pv = _judge(m, v, lo, hi, _num(ref), bound, hib, too_small, s)
             out.performance.append(
                 PerformanceRow(
                     window=int(w),
@@ -524,6 +511,28 @@ def _estimated(
                     p_value=pv,
                 )
             )
+
+
+def _judge(
+    metric: str,
+    value: float | None,
+    low: float | None,
+    high: float | None,
+    ref: float | None,
+    bound: tuple[str, float] | None,
+    hib: bool,
+    too_small: bool,
+    s: Settings,
+) -> tuple[bool, str, float | None]:
+    """A row's alarm, what it compared, and its p (too small: no alarm, p kept)."""
+    pv = _p(value, low, high, ref, bound, hib, s)
+    if too_small:
+        return False, "", pv
+    if bound is not None and below_bound(low, high, *bound):
+        return True, f"{metric} {bound[0]} {bound[1]:g} fails", pv
+    if decayed(value, low, high, ref, higher_is_better=hib, tolerance=s.tolerance):
+        return True, "below the reference" if hib else "above the reference", pv
+    return False, "", pv
 
 
 def _p(

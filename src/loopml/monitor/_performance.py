@@ -186,9 +186,9 @@ def estimate_windows(
     lows = {m: np.full(counts.shape[0], np.nan) for m in metrics}
     highs = {m: np.full(counts.shape[0], np.nan) for m in metrics}
     rng = np.random.default_rng([seed, 15])
-    if calibrations is not None:
-        q = np.clip(np.nan_to_num(calibrations, nan=0.0), 0.0, 1.0)
-        draws = q.shape[0]
+    if calibrations is not None:  # draw i uses calibration i mod their number
+        cal = np.clip(np.nan_to_num(calibrations, nan=0.0), 0.0, 1.0)
+        q = cal[np.arange(draws) % cal.shape[0]]
     else:
         q = np.broadcast_to(np.clip(np.nan_to_num(p, nan=0.0), 0.0, 1.0), (draws, p.size))
     for w in range(counts.shape[0]):
