@@ -24,17 +24,20 @@ from loopml.monitor._performance import (
     below_bound,
     calibration_draws,
     class_index_sql,
-    decayed,
     estimate_windows,
     isotonic_bins,
     kpi_windows,
     score_bin_counts,
     worse_p,
+    worse_than,
 )
 from loopml.slices import quote_identifier as _q
 from loopml.spec import Constraint
 
 __all__ = ["Columns", "Outcomes", "Settings", "outcomes"]
+
+#: a reference value with its interval (value, low, high)
+Ref = tuple[float | None, float | None, float | None]
 
 WINDOW_VIEW = "__monitor_w"
 LABELED_VIEW = "__monitor_lab"
@@ -371,7 +374,7 @@ def _realized(
         out.findings.append("no labeled production rows yet: realized performance waits for them")
         return
     out.realized = True
-    reference: dict[tuple[str, str], float] = {}
+    reference: dict[tuple[str, str], Ref] = {}
     if ref_view is not None and c.ref_label is not None:
         rev = _aggregate(
             con, ref_view, c.ref_label, c.ref_prediction, c.ref_score, ref_types, s,
@@ -382,7 +385,8 @@ def _realized(
                 for row in one.slices():
                     name = _slice_name(s, row.group, row.values[-1])
                     if name is not None and m in row.metrics:
-                        reference[(m, name)] = row.metrics[m].value
+                        mv = row.metrics[m]
+                        reference[(m, name)] = (_num(mv.value), _num(mv.low), _num(mv.high))
     for m, one in _per_metric(ev, s.metrics).items():
         hib = _higher(m)
         for row in one.slices():
@@ -405,7 +409,9 @@ def _realized(
                     value=_num(mv.value),
                     low=_num(mv.low),
                     high=_num(mv.high),
-                    reference=_num(ref),
+                    reference=None if ref is None else ref[0],
+                    reference_low=None if ref is None else ref[1],
+                    reference_high=None if ref is None else ref[2],
                     bound=None if bound is None else bound[1],
                     alarm=alarm,
                     too_small=row.too_small,
@@ -491,7 +497,7 @@ def _estimated(
             n = int(counts[i].sum())
             too_small = n < s.min_support
             v, lo, hi = _num(value[i]), _num(low[i]), _num(high[i])
-            alarm, why, pv = _judge(m, v, lo, hi, _num(ref), bound, hib, too_small, s)
+            alarm, why, pv = _judge(m, v, lo, hi, ref, bound, hib, too_small, s)
             out.performance.append(
                 PerformanceRow(
                     window=int(w),
@@ -502,7 +508,9 @@ def _estimated(
                     value=v,
                     low=lo,
                     high=hi,
-                    reference=_num(ref),
+                    reference=None if ref is None else ref[0],
+                    reference_low=None if ref is None else ref[1],
+                    reference_high=None if ref is None else ref[2],
                     bound=None if bound is None else bound[1],
                     alarm=alarm,
                     too_small=too_small,
@@ -518,44 +526,38 @@ def _judge(
     value: float | None,
     low: float | None,
     high: float | None,
-    ref: float | None,
+    ref: Ref | None,
     bound: tuple[str, float] | None,
     hib: bool,
     too_small: bool,
     s: Settings,
 ) -> tuple[bool, str, float | None]:
-    """A row's alarm, what it compared, and its p (too small: no alarm, p kept)."""
-    pv = _p(value, low, high, ref, bound, hib, s)
+    """A row's alarm, what it compared, and its p (too small: no alarm, p kept).
+
+    Against the reference: the one-sided p that the window is worse than the reference by
+    more than the tolerance, with the standard errors of both (read off their intervals:
+    a small reference is noisy too); it alarms below ``(1 - confidence) / 2``. Against a
+    bound: the whole interval past it."""
+    ps: list[float] = []
+    decay_p = None
+    if ref is not None:
+        decay_p = worse_than(value, low, high, *ref, hib=hib, tolerance=s.tolerance,
+                             confidence=s.confidence)  # fmt: skip
+        if decay_p is not None:
+            ps.append(decay_p)
+    if bound is not None and bound[0] in (">=", ">", "<=", "<"):
+        lower = bound[0] in (">=", ">")
+        bp = worse_p(value, low, high, bound[1], worse_is_lower=lower, confidence=s.confidence)
+        if bp is not None:
+            ps.append(bp)
+    pv = min(ps) if ps else None
     if too_small:
         return False, "", pv
     if bound is not None and below_bound(low, high, *bound):
         return True, f"{metric} {bound[0]} {bound[1]:g} fails", pv
-    if decayed(value, low, high, ref, higher_is_better=hib, tolerance=s.tolerance):
+    if decay_p is not None and decay_p < (1 - s.confidence) / 2:
         return True, "below the reference" if hib else "above the reference", pv
     return False, "", pv
-
-
-def _p(
-    value: float | None,
-    low: float | None,
-    high: float | None,
-    ref: float | None,
-    bound: tuple[str, float] | None,
-    hib: bool,
-    s: Settings,
-) -> float | None:
-    """The smaller p of "worse than the reference by the tolerance" and "past the bound"."""
-    ps = []
-    if ref is not None:
-        target = ref - s.tolerance if hib else ref + s.tolerance
-        ps.append(worse_p(value, low, high, target, worse_is_lower=hib, confidence=s.confidence))
-    if bound is not None and bound[0] in (">=", ">", "<=", "<"):
-        lower = bound[0] in (">=", ">")
-        ps.append(
-            worse_p(value, low, high, bound[1], worse_is_lower=lower, confidence=s.confidence)
-        )
-    got = [p for p in ps if p is not None]
-    return min(got) if got else None
 
 
 def _reference_values(
@@ -566,8 +568,9 @@ def _reference_values(
     ref_types: dict[str, str],
     s: Settings,
     metrics: Sequence[str],
-) -> dict[str, float]:
-    """Each metric realized on the performance reference (the offline value)."""
+) -> dict[str, Ref]:
+    """Each metric realized on the performance reference (the offline value), with its
+    interval."""
     assert c.ref_label is not None
     plain = Settings(
         task=s.task,
@@ -577,7 +580,7 @@ def _reference_values(
         threshold=s.threshold,
         min_support=s.min_support,
         confidence=s.confidence,
-        n_boot=200,
+        n_boot=s.n_boot,
         seed=s.seed,
     )
     scratch = Outcomes()
@@ -587,10 +590,10 @@ def _reference_values(
     )  # fmt: skip
     if rev is None:
         return {}
-    values = {}
+    values: dict[str, Ref] = {}
     for m, one in _per_metric(rev, metrics).items():
         for row in one.slices():
             v = row.metrics.get(m)
             if row.group == "__all" and v is not None and np.isfinite(v.value):
-                values[m] = float(v.value)
+                values[m] = (float(v.value), _num(v.low), _num(v.high))
     return values

@@ -63,6 +63,8 @@ class PerformanceRow(HtmlRepr):
     low: float | None
     high: float | None
     reference: float | None = None  # the metric on the reference (offline)
+    reference_low: float | None = None  # its interval
+    reference_high: float | None = None
     bound: float | None = None  # a satisficing or audit bound on the metric
     alarm: bool = False  # the interval is past the reference (by the tolerance) or the bound
     too_small: bool = False  # fewer rows than min_support: shown, never alarms
@@ -338,21 +340,34 @@ def kpi_windows(
     return out
 
 
-def decayed(
+def worse_than(
     value: float | None,
     low: float | None,
     high: float | None,
-    reference: float | None,
+    ref: float | None,
+    ref_low: float | None,
+    ref_high: float | None,
     *,
-    higher_is_better: bool,
+    hib: bool,
     tolerance: float,
-) -> bool:
-    """The whole interval is worse than the reference by more than the tolerance."""
-    if reference is None or value is None or low is None or high is None:
-        return False
-    if higher_is_better:
-        return high < reference - tolerance
-    return low > reference + tolerance
+    confidence: float,
+) -> float | None:
+    """One-sided p that a window's metric is worse than the reference's by more than
+    ``tolerance``: the difference over the combined standard error of both (each read off
+    its interval, the normal approximation); None without the numbers."""
+    from scipy.special import ndtr, ndtri
+
+    if None in (value, low, high, ref):
+        return None
+    assert value is not None and low is not None and high is not None and ref is not None
+    z = float(ndtri(0.5 + confidence / 2))
+    se_w = (high - low) / (2 * z)
+    se_r = (ref_high - ref_low) / (2 * z) if ref_low is not None and ref_high is not None else 0.0
+    se = math.sqrt(se_w * se_w + se_r * se_r)
+    gap = (ref - tolerance - value) if hib else (value - ref - tolerance)
+    if se <= 0:
+        return 0.0 if gap > 0 else 1.0
+    return float(1.0 - ndtr(gap / se))
 
 
 def worse_p(
