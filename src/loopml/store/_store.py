@@ -69,6 +69,8 @@ KIND_PREFIX = {
     "log_segment": "seg",
     "monitor": "mon",
     "export": "export",
+    "label_export": "lsx",
+    "label_import": "lsi",
 }
 _SQLITE_MAGIC = b"SQLite format 3\x00"
 _KEY_RE = re.compile(r"[A-Za-z0-9][A-Za-z0-9._:-]*")
