@@ -305,6 +305,7 @@ def add_dataset(
     unlabeled: bool = False,
     types: Mapping[str, str] | None = None,
     decimal: str = ".",
+    lineage: Mapping[str, Any] | None = None,
 ) -> DatasetVersion:
     """Store ``source`` as a new immutable version of dataset ``name`` (or find it stored).
 
@@ -397,6 +398,8 @@ def add_dataset(
         payload["types"] = {str(k): str(v) for k, v in types.items()}
     if decimal != ".":
         payload["decimal"] = decimal
+    if lineage:  # where the rows came from (e.g. production: the log, export, label set)
+        payload["lineage"] = jsonable(dict(lineage))
     rec = project.store.put("dataset", name, payload, content_hash=sha, dedupe=True)
     return DatasetVersion.from_record(rec, existing=rec.payload != payload)
 
@@ -587,8 +590,10 @@ def split_dataset(
 
     ``by`` is ``random``, ``stratified`` (on the label: each class keeps its share),
     ``stratified:COLUMN`` (on a column, e.g. a binned copy of a continuous label),
-    ``group:COLUMN`` (every value of COLUMN entirely in train or in test) or ``time:COLUMN``
-    (the latest rows are the test part; rows with the same time stay together). The test part
+    ``group:COLUMN`` (every value of COLUMN entirely in train or in test), ``time:COLUMN``
+    (the latest rows are the test part; rows with the same time stay together) or
+    ``carry:SPLIT`` (the rows of an earlier split keep their part; the new rows are split at
+    random, ``floor(test * new)`` of them to test). The test part
     holds ``ceil(test * n)`` rows (per class for stratified, about that for group and time).
     The same inputs give the same split, which is then returned instead of a new record.
 
@@ -678,10 +683,30 @@ def split_dataset(
             is_test = np.asarray(pc.greater_equal(times, cutoff).to_numpy(zero_copy_only=False))
             details["cutoff"] = jsonable(cutoff.as_py())
         details["column"] = column
+    elif method == "carry" and column:
+        # the rows of an earlier version keep their part (a model's test rows stay test
+        # rows, so old and new models are judged on the same rows); new rows are split at
+        # random with the test share
+        old = get_split(project, column)
+        assign = old.assignment(project)
+        old_part = dict(zip(assign["id"].to_pylist(), assign["part"].to_pylist(), strict=True))
+        new_rows: list[int] = []
+        for i, v in enumerate(table[version.id_column].to_pylist()):
+            part = old_part.get(v)
+            if part is None:
+                new_rows.append(i)
+            else:
+                is_test[i] = part == "test"
+        if new_rows and test > 0:
+            n_new_test = min(len(new_rows), math.floor(test * len(new_rows)))
+            is_test[rng.permutation(np.asarray(new_rows))[:n_new_test]] = True
+        details.update(
+            {"carried_from": old.ref, "n_carried": n - len(new_rows), "n_new": len(new_rows)}
+        )
     else:
         raise InputError(
             f"--by {by!r} is not a split method; expected random, stratified, "
-            "stratified:COLUMN, group:COLUMN or time:COLUMN",
+            "stratified:COLUMN, group:COLUMN, time:COLUMN or carry:SPLIT",
             hint="for example --by stratified or --by group:customer_id",
         )
     if version.label_column in table.column_names and project.spec.project.task != "regression":
