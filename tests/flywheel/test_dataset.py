@@ -160,3 +160,11 @@ def test_adding_wrong_labels_is_caught_by_the_gate(tmp_path: Path) -> None:
         assert "north" in text
     finally:
         project.close()
+
+
+def test_rows_already_added_are_not_added_twice(served: tuple[Project, Any]) -> None:
+    project, prod = served
+    ls = add_labels(project, _labels(prod), dataset=prod.attrs["production"], name="twice")
+    first = dataset_from_production(project, ls.ref)
+    with pytest.raises(InputError, match="settles no new item"):
+        dataset_from_production(project, ls.ref, base=first.dataset)

@@ -47,8 +47,25 @@ _JSON = typer.Option(False, "--json", help="Print JSON (for scripts).")
 
 @handles_errors
 def data_add(
-    file: str = typer.Argument(..., help="A Parquet, CSV or Arrow file, or an fsspec URL."),
-    name: str = typer.Option(..., "--name", "-n", help="The dataset name, e.g. train."),
+    file: str | None = typer.Argument(None, help="A Parquet, CSV or Arrow file, or an fsspec URL."),
+    name: str | None = typer.Option(None, "--name", "-n", help="The dataset name, e.g. train."),
+    from_production: bool = typer.Option(
+        False,
+        "--from-production",
+        help="Append labeled production rows (--labels) to the champion's training dataset "
+        "as its next version.",
+    ),
+    labels: str | None = typer.Option(
+        None, "--labels", help="With --from-production: the label set (default: the newest)."
+    ),
+    base: str | None = typer.Option(
+        None,
+        "--base",
+        help="With --from-production: the version to extend (default: the champion's).",
+    ),
+    test: float = typer.Option(
+        0.2, "--test", help="With --from-production: the share of the new rows in test."
+    ),
     unlabeled: bool = typer.Option(False, "--unlabeled", help="The data has no label column."),
     types: list[str] = typer.Option(
         [],
@@ -59,10 +76,27 @@ def data_add(
     decimal: str = typer.Option(".", "--decimal", help="The CSV decimal separator: . or ,"),
     as_json: bool = _JSON,
 ) -> None:
-    """Store FILE as a new immutable version of dataset NAME."""
+    """Store FILE as a new immutable version of dataset NAME (or, with --from-production,
+    the labeled production rows as the next version of the champion's dataset)."""
     from loopml.data import add_dataset
+    from loopml.errors import InputError
     from loopml.project import open_project
 
+    if from_production:
+        if file is not None or name is not None:
+            raise InputError(
+                "--from-production takes its rows from the label set, not from FILE/--name",
+                hint="run `loopml data add --from-production --labels production-labels@1`",
+                where="FILE" if file is not None else "--name",
+            )
+        _from_production(labels, base, test, as_json)
+        return
+    if file is None or name is None:
+        raise InputError(
+            "data add needs FILE and --name (or --from-production)",
+            hint="run `loopml data add rows.parquet --name train`",
+            where="FILE" if file is None else "--name",
+        )
     declared = _parse_types(types)
     with open_project(project_dir()) as project:
         version = add_dataset(
@@ -81,6 +115,23 @@ def data_add(
         console.print(f"{w['check']}: {w['message']}", markup=False)
         if w.get("hint"):
             console.print(f"    hint: {w['hint']}", markup=False)
+
+
+def _from_production(labels: str | None, base: str | None, test: float, as_json: bool) -> None:
+    from loopml.flywheel import dataset_from_production
+    from loopml.project import open_project
+
+    with open_project(project_dir()) as project:
+        result = dataset_from_production(project, labels, base=base, test=test)
+    if as_json:
+        print_json(result.to_dict())
+        return
+    console.print(result.table())
+    console.print(result.checks_table())
+    console.print(
+        f"next: loopml train --dataset {result.dataset}, then loopml promote MODEL: the gate "
+        "compares it with the champion on the same test rows, slice by slice"
+    )
 
 
 def _parse_types(items: list[str]) -> dict[str, str]:

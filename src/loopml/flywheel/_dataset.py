@@ -213,12 +213,19 @@ def dataset_from_production(
     spec = project.spec.project
     id_col, label_col = spec.id, spec.label
     consensus, skipped = _consensus(ls.annotations(project))
+    already = _added_before(project, base_v.id)
+    if already:
+        before = len(consensus)
+        consensus = {k: v for k, v in consensus.items() if k not in already}
+        if before - len(consensus):
+            skipped["already in " + base_v.ref] = before - len(consensus)
     prod_ids = prod[id_col].to_pylist()
     keep = [i for i, v in enumerate(prod_ids) if v in consensus]
     findings: list[str] = []
     if not keep:
         raise InputError(
-            f"label set {ls.ref} settles no item of {ls.dataset} (ties or no labels)",
+            f"label set {ls.ref} settles no new item of {ls.dataset} (ties, no labels, or "
+            f"already in {base_v.ref})",
             hint="label the exported rows (at least one label per item) and import them",
             where=f"label set {ls.ref}",
         )
@@ -300,6 +307,21 @@ def dataset_from_production(
         findings=tuple(findings),
         validation=validation.to_dict() if hasattr(validation, "to_dict") else {},
     )
+
+
+def _added_before(project: Project, dataset_id: str) -> set[Any]:
+    """The request ids a version (and the versions it extends) took from production."""
+    seen: set[Any] = set()
+    rec_id: str | None = dataset_id
+    for _ in range(1000):  # a lineage chain, newest first
+        if rec_id is None:
+            break
+        rec = project.store.get(rec_id, kind="dataset")
+        lin = rec.payload.get("lineage") or {}
+        seen |= set((lin.get("request_ids") or {}).values())
+        base = lin.get("base")
+        rec_id = project.store.get(base, kind="dataset").id if base else None
+    return seen
 
 
 def _export_of(project: Project, production: str) -> str | None:
