@@ -37,9 +37,11 @@ REGIONS = ("north", "south", "east")
 
 
 def rows(n: int, seed: int, *, start: int = 0, flip_north: float = 0.0) -> pd.DataFrame:
-    """``n`` rows with ids ``start`` .. : ``x``, ``region`` and ``label``."""
+    """``n`` rows with ids ``start`` .. : ``x`` (clipped to [-2.5, 2.5], so production stays
+    inside the range the model saw: the server refuses values outside it), ``region`` and
+    ``label``."""
     rng = np.random.default_rng(seed)
-    x = rng.normal(0.0, 1.0, n)
+    x = np.clip(rng.normal(0.0, 1.0, n), -2.5, 2.5)  # inside the training range
     region = rng.choice(np.asarray(REGIONS), n, p=[0.2, 0.5, 0.3])
     y = (rng.random(n) < 1.0 / (1.0 + np.exp(-2.0 * x))).astype(int)
     if flip_north:

@@ -251,6 +251,9 @@ class Predictor:
     key: tuple[str | None, ...] = ()
     id_column: str = "id"
     loaded_at: float = field(default_factory=time.time)
+    #: the spec's key slice columns no model reads: logged as sent when a request carries
+    #: them (never validated, never given to a model), so monitoring can follow the slices
+    context_fields: tuple[str, ...] = ()
 
     @property
     def models(self) -> dict[str, LoadedModel]:
@@ -416,6 +419,11 @@ class Predictor:
                 raw = [None if v is MISSING else v for v in columns[f]]
                 if any(v is not None for v in raw):
                     log_columns[input_column(f)] = raw
+        for f in self.context_fields:
+            if f in columns and f not in log_inputs:
+                raw = [None if v is MISSING else v for v in columns[f]]
+                if any(v is not None for v in raw):
+                    log_columns[input_column(f)] = [_context_value(v) for v in raw]
         log_columns["prediction"] = log_preds
         if log_score is not None:
             log_columns["score"] = log_score
@@ -459,6 +467,12 @@ def input_column(name: str) -> str:
     if name in RESERVED_COLUMNS or name.startswith(("proba_", "shadow_", "input_")):
         return f"input_{name}"
     return name
+
+
+def _context_value(v: Any) -> Any:
+    """A context value as the log keeps it: text, numbers and booleans as sent; anything
+    else (a list, an object) as its text."""
+    return v if v is None or isinstance(v, str | int | float | bool) else str(v)
 
 
 def _is_id(v: Any) -> bool:
@@ -555,7 +569,17 @@ def load_predictor(
         shadow=shadow_model,
         key=key,
         id_column=project.spec.project.id,
+        context_fields=_context_fields(project, champion, can_model, shadow_model),
     )
+
+
+def _context_fields(project: Project, *models: LoadedModel | None) -> tuple[str, ...]:
+    """The spec's key slice columns that no serving model reads (nor the id or label)."""
+    read = {f for m in models if m is not None for f in m.schema.features}
+    spec = project.spec
+    wanted = [*spec.slices.columns, *(c for pair in spec.slices.crosses for c in pair)]
+    skip = read | {spec.project.id, spec.project.label}
+    return tuple(dict.fromkeys(c for c in wanted if c not in skip))
 
 
 # --------------------------------------------------------------------------- files
