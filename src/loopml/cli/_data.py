@@ -38,6 +38,7 @@ def register(app: typer.Typer) -> None:
     labels_app.command("add")(labels_add)
     labels_app.command("agreement")(labels_agreement)
     labels_app.command("hlp")(labels_hlp)
+    labels_app.command("import")(labels_import)
     app.add_typer(data_app, name="data")
     app.add_typer(labels_app, name="labels")
 
@@ -131,6 +132,38 @@ def _from_production(labels: str | None, base: str | None, test: float, as_json:
     console.print(
         f"next: loopml train --dataset {result.dataset}, then loopml promote MODEL: the gate "
         "compares it with the champion on the same test rows, slice by slice"
+    )
+
+
+@handles_errors
+def labels_import(
+    file: str = typer.Argument(
+        ..., help="A Label Studio export (JSON, JSON_MIN) or a CSV of request_id, annotator, label."
+    ),
+    export: str | None = typer.Option(
+        None, "--export", help="The export the labels answer (default: the newest)."
+    ),
+    fmt: str = typer.Option("auto", "--format", help="auto, labelstudio, json_min or csv."),
+    name: str | None = typer.Option(
+        None, "--name", help="Name of the production dataset and label set (default: production)."
+    ),
+    as_json: bool = _JSON,
+) -> None:
+    """Import labels of exported production rows: a label set, agreement, disagreements."""
+    from loopml.flywheel import import_labels
+    from loopml.project import open_project
+
+    with open_project(project_dir()) as project:
+        result = import_labels(project, file, export=export, format=fmt, name=name)
+    if as_json:
+        print_json(result.to_dict())
+        return
+    console.print(result.table())
+    if result.disagreements:
+        console.print(result.disagreements_table())
+    console.print(
+        f"next: loopml data add --from-production --labels {result.labelset} (a new "
+        "version of the champion's dataset)"
     )
 
 

@@ -4,5 +4,20 @@
 from __future__ import annotations
 
 from loopml.flywheel._dataset import ProductionDataset, dataset_from_production
+from loopml.flywheel._import import (
+    FORMATS,
+    Disagreement,
+    ImportFinding,
+    LabelImport,
+    import_labels,
+)
 
-__all__ = ["ProductionDataset", "dataset_from_production"]
+__all__ = [
+    "FORMATS",
+    "Disagreement",
+    "ImportFinding",
+    "LabelImport",
+    "ProductionDataset",
+    "dataset_from_production",
+    "import_labels",
+]
