@@ -10,7 +10,6 @@ import os
 import random
 import shutil
 import uuid
-import warnings
 import xml.etree.ElementTree as ET
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -364,23 +363,41 @@ def test_label_studio_import_format(labeled: Served, tmp_path: Path) -> None:
     assert variables == set(tasks[0]["data"])
 
 
+def _sdk_python() -> str | None:
+    """An interpreter with label-studio-sdk: LOOPML_LABEL_STUDIO_PYTHON (.ci/run makes one),
+    else this one when it has the sdk."""
+    import importlib.util
+    import os
+    import sys
+
+    given = os.environ.get("LOOPML_LABEL_STUDIO_PYTHON")
+    if given:
+        return given
+    return sys.executable if importlib.util.find_spec("label_studio_sdk") else None
+
+
 def test_label_studio_sdk_accepts_the_export(labeled: Served, tmp_path: Path) -> None:
-    """Label Studio's own checks (label-studio-sdk, when installed): the config is valid,
-    every object's variable is in each task's data, every prediction validates."""
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        sdk = pytest.importorskip("label_studio_sdk.label_interface")
+    """Label Studio's own checks (label-studio-sdk, in its own environment): the config is
+    valid, every object's variable is in each task's data, every prediction validates."""
+    import os
+    import subprocess
+
+    python = _sdk_python()
+    if python is None:
+        if os.environ.get("CI"):
+            pytest.fail("CI checks the export with label-studio-sdk: .ci/run sets "
+                        "LOOPML_LABEL_STUDIO_PYTHON")  # fmt: skip
+        pytest.skip("label-studio-sdk not installed (set LOOPML_LABEL_STUDIO_PYTHON to a "
+                    "python that has it; .ci/run does)")  # fmt: skip
     out = tmp_path / "tasks.json"
     ex = export_labels(labeled.project, n=100, include_labeled=True, out=out, weak=[])
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        li = sdk.LabelInterface(Path(ex.config or "").read_text(encoding="utf-8"))
-        li.validate()
-        for task in json.loads(out.read_text(encoding="utf-8")):
-            for obj in li.objects:
-                assert task["data"].get(obj.value_name) is not None
-            for pred in task["predictions"]:
-                assert li.validate_prediction(pred, return_errors=True) == []
+    script = Path(__file__).parent / "data" / "check_sdk.py"
+    done = subprocess.run(
+        [python, str(script), str(ex.config), str(out)], capture_output=True, text=True,
+        timeout=300, check=False,
+    )  # fmt: skip
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert done.stdout.startswith("ok: 100 tasks")
 
 
 def test_csv_export(labeled: Served, tmp_path: Path) -> None:
