@@ -38,6 +38,7 @@ def register(app: typer.Typer) -> None:
     labels_app.command("add")(labels_add)
     labels_app.command("agreement")(labels_agreement)
     labels_app.command("hlp")(labels_hlp)
+    labels_app.command("export")(labels_export)
     labels_app.command("import")(labels_import)
     app.add_typer(data_app, name="data")
     app.add_typer(labels_app, name="labels")
@@ -133,6 +134,58 @@ def _from_production(labels: str | None, base: str | None, test: float, as_json:
         f"next: loopml train --dataset {result.dataset}, then loopml promote MODEL: the gate "
         "compares it with the champion on the same test rows, slice by slice"
     )
+
+
+@handles_errors
+def labels_export(
+    out: str = typer.Option(..., "--out", help="The file to write (tasks.json or tasks.csv)."),
+    n: int = typer.Option(500, "--n", help="How many rows to pick."),
+    strategy: str | None = typer.Option(
+        None,
+        "--strategy",
+        help="The mix, e.g. uncertainty=0.3,weak=0.3,random=0.3,overlap=0.1 (default).",
+    ),
+    weak: list[str] = typer.Option(
+        [],
+        "--weak",
+        help="A weak slice, e.g. region=north (repeatable; default: the monitor's "
+        "recommended slice, else the analysis' top priorities).",
+    ),
+    since: str | None = typer.Option(
+        None, "--since", help="Only rows since a date (2026-11-01) or the last 7d."
+    ),
+    window: str | None = typer.Option(None, "--window", help="Only the last window (1d)."),
+    fmt: str = typer.Option("labelstudio", "--format", help="labelstudio or csv."),
+    annotators: int = typer.Option(3, "--overlap-annotators", help="Annotators per overlap row."),
+    include_labeled: bool = typer.Option(
+        False, "--include-labeled", help="Also rows whose feedback label has arrived."
+    ),
+    seed: int = typer.Option(0, "--seed", help="The sampling seed."),
+    as_json: bool = _JSON,
+) -> None:
+    """Pick logged predictions worth labeling (a stated mix of strategies, with weights)."""
+    from loopml.flywheel import export_labels
+    from loopml.project import open_project
+
+    with open_project(project_dir()) as project:
+        result = export_labels(
+            project,
+            n=n,
+            mix=strategy,
+            since=since,
+            window=window,
+            weak=weak or None,
+            overlap_annotators=annotators,
+            format=fmt,
+            out=out,
+            seed=seed,
+            include_labeled=include_labeled,
+        )
+    if as_json:
+        print_json(result.to_dict())
+        return
+    console.print(result.table())
+    console.print(f"stored as {result.record_id}; label the rows, then: loopml labels import FILE")
 
 
 @handles_errors

@@ -4,6 +4,15 @@
 from __future__ import annotations
 
 from loopml.flywheel._dataset import ProductionDataset, dataset_from_production
+from loopml.flywheel._export import (
+    DEFAULT_MIX,
+    ExportRow,
+    LabelExport,
+    ReweightedErrorRate,
+    export_labels,
+    load_export,
+    reweighted_error_rate,
+)
 from loopml.flywheel._import import (
     FORMATS,
     Disagreement,
@@ -13,11 +22,18 @@ from loopml.flywheel._import import (
 )
 
 __all__ = [
+    "DEFAULT_MIX",
     "FORMATS",
     "Disagreement",
+    "ExportRow",
     "ImportFinding",
+    "LabelExport",
     "LabelImport",
     "ProductionDataset",
+    "ReweightedErrorRate",
     "dataset_from_production",
+    "export_labels",
     "import_labels",
+    "load_export",
+    "reweighted_error_rate",
 ]
