@@ -18,7 +18,9 @@ from loopml.tableview import legibility_problems
 runner = CliRunner()
 
 
-def _label_studio_export(tasks: list[dict[str, object]], truth: dict[str, int]) -> list[object]:
+def _label_studio_export(
+    tasks: list[dict[str, object]], truth: dict[str, int]
+) -> list[dict[str, object]]:
     """What Label Studio's JSON export holds once annotators labeled the imported tasks:
     one annotator per task, three on the overlap tasks (the third wrong on every 4th)."""
     out = []
