@@ -779,12 +779,23 @@ def _monitor(
         exclude |= {spec.project.id, spec.project.label}
     feats, findings = _feature_columns(ref_cols, cur_cols, columns, exclude, data_label)
     findings = early_findings + findings
-    n_ref_rows = int(con.rows('SELECT count(*) FROM "__monitor_ref"')[0][0])
-    if n_ref_rows == 0:
-        raise InputError(
-            f"{ref_label} has no rows", hint="use a reference with rows", where="reference"
+    key = _reference_key(project, reference, ref_source, ref_label, feats, n_bins, max_categories)
+    cached = _REFERENCE_CACHE.get(key) if key is not None else None
+    if cached is not None:
+        bins, n_ref_rows = cached
+    else:
+        n_ref_rows = int(con.rows('SELECT count(*) FROM "__monitor_ref"')[0][0])
+        if n_ref_rows == 0:
+            raise InputError(
+                f"{ref_label} has no rows", hint="use a reference with rows", where="reference"
+            )
+        bins = reference_bins(
+            con, "__monitor_ref", feats, n_bins=n_bins, max_categories=max_categories
         )
-    bins = reference_bins(con, "__monitor_ref", feats, n_bins=n_bins, max_categories=max_categories)
+        if key is not None:
+            _REFERENCE_CACHE[key] = (bins, n_ref_rows)
+            while len(_REFERENCE_CACHE) > REFERENCE_CACHE_SIZE:
+                _REFERENCE_CACHE.pop(next(iter(_REFERENCE_CACHE)))
 
     t = _q(time) if time else None
     where = f"{t} IS NOT NULL" if t else None
@@ -892,6 +903,42 @@ def _monitor(
         performance_reference=perf_label,
         confidence=spec.metric.confidence if spec else 0.95,
     )
+
+
+#: reference bins (and row counts) of the last references a process monitored against: a
+#: reference file that has not changed (path, size, modification time) or a dataset version
+#: (immutable) is binned once; frames are binned every time
+REFERENCE_CACHE_SIZE = 16
+_REFERENCE_CACHE: dict[tuple[Any, ...], tuple[list[FeatureBins], int]] = {}
+
+
+def _reference_key(
+    project: Any,
+    given: Any,
+    source: Any,
+    label: str,
+    feats: dict[str, str],
+    n_bins: int,
+    max_categories: int,
+) -> tuple[Any, ...] | None:
+    """What identifies a reference's bins, or None when it cannot be known (a frame)."""
+    settings = (tuple(sorted(feats.items())), n_bins, max_categories)
+    if isinstance(source, str | Path) and "://" not in str(source):
+        try:
+            st = Path(source).stat()
+        except OSError:
+            return None
+        return ("file", str(Path(source).resolve()), st.st_size, st.st_mtime_ns, *settings)
+    if given is None or (isinstance(given, str) and "@" in given):  # a dataset version
+        if project is None or "@" not in label:
+            return None
+        ref, _, part = label.partition(":")
+        try:  # the version's content, not its name: a recreated project reuses names
+            digest = project.store.get(ref, kind="dataset").content_hash
+        except NotFoundError:  # not a stored version: no caching
+            return None
+        return ("dataset", digest, part, *settings)
+    return None
 
 
 def _windows(
