@@ -147,10 +147,17 @@ def _http(url: str, body: Any | None = None, timeout: float = 10.0) -> Any:
     return json.loads(text) if resp.headers.get_content_type() == "application/json" else text
 
 
-def _serve_and_log(root: Path, test: pd.DataFrame, *, seed: int) -> list[tuple[str, str]]:
+def _serve_and_log(
+    root: Path,
+    test: pd.DataFrame,
+    *,
+    seed: int,
+    during: Callable[[str], list[tuple[str, str]]] | None = None,
+) -> list[tuple[str, str]]:
     """Start ``loopml serve`` on a free loopback port, send the test rows as production
-    traffic with their labels (and a KPI) as feedback, read /metrics, stop it with SIGTERM
-    and read the prediction log back. Skipped, saying why, without the serve extra."""
+    traffic with their labels (and a KPI) as feedback, run ``during(url)`` while the server
+    is up (the monitor and the closed loop), read /metrics, stop it with SIGTERM and read the
+    prediction log back. Skipped, saying why, without the serve extra."""
     import importlib.util
     import signal
     import subprocess
@@ -159,6 +166,8 @@ def _serve_and_log(root: Path, test: pd.DataFrame, *, seed: int) -> list[tuple[s
 
     if any(importlib.util.find_spec(m) is None for m in ("fastapi", "uvicorn")):
         return [("serve", "skipped: the server needs pip install 'loopml[serve]'")]
+    import pyarrow as pa
+
     from loopml.server._process import free_port, wait_until_up
     from loopml.serving import read_joined
 
@@ -188,6 +197,8 @@ def _serve_and_log(root: Path, test: pd.DataFrame, *, seed: int) -> list[tuple[s
             for p, y in zip(served, test["label"], strict=True)
         ]
         _http(f"{url}/feedback", {"feedback": feedback})
+        time.sleep(0.5)  # the log writes every 0.2 s: let the first traffic land
+        extra = during(url) if during is not None else []
         metrics = _http(f"{url}/metrics")
         counted = sum(
             float(line.rsplit(" ", 1)[1])
@@ -199,6 +210,8 @@ def _serve_and_log(root: Path, test: pd.DataFrame, *, seed: int) -> list[tuple[s
             proc.send_signal(signal.SIGTERM)
         code = proc.wait(60)
     log = read_joined(root)
+    first = {p["request_id"] for p in served}  # the test rows' traffic (the loop adds more)
+    log = log.filter(pa.array([r in first for r in log.column("request_id").to_pylist()]))
     labelled = sum(1 for v in log.column("label").to_pylist() if v is not None)
     latencies.sort()
     p50 = 1000 * latencies[len(latencies) // 2]
@@ -220,7 +233,237 @@ def _serve_and_log(root: Path, test: pd.DataFrame, *, seed: int) -> list[tuple[s
             f"{right} of {len(served)} served predictions were right; "
             f"review minutes (KPI) {sum(f['kpi'] for f in feedback):.0f}",
         ),
+        *extra,
     ]
+
+
+#: the texture measurements site B's new scanner reads twice as high (the drift of the loop)
+SCANNER_FACTOR = 2.0
+
+
+def _drifted_traffic(
+    train: pd.DataFrame, features: list[str], n: int, seed: int, *, start_id: int
+) -> pd.DataFrame:
+    """``n`` production rows drawn from ``train`` (a little measurement jitter); at site B
+    a new scanner reads every texture measurement ``SCANNER_FACTOR`` times as high. Values
+    stay inside the training range (the server refuses others: a saturating sensor)."""
+    rng = np.random.default_rng(seed)
+    t = train.sample(n, replace=True, random_state=seed).reset_index(drop=True)
+    std = train[features].std().to_numpy()
+    t[features] = t[features] + rng.normal(0, 0.05, (n, len(features))) * std
+    texture = [c for c in features if "texture" in c]
+    at_b = (t["site"] == "B").to_numpy()
+    t.loc[at_b, texture] = t.loc[at_b, texture] * SCANNER_FACTOR
+    t[features] = t[features].clip(train[features].min(), train[features].max(), axis=1)
+    t["id"] = np.arange(start_id, start_id + n)
+    return t
+
+
+def _send(url: str, rows: pd.DataFrame) -> list[dict[str, Any]]:
+    records = rows.drop(columns=["label"]).to_dict("records")
+    records = [{k: (v.item() if hasattr(v, "item") else v) for k, v in r.items()} for r in records]
+    served: list[dict[str, Any]] = []
+    for i in range(0, len(records), 50):
+        served += _http(f"{url}/predict", {"records": records[i : i + 50]})["predictions"]
+    return served
+
+
+def _feed_back(url: str, served: list[dict[str, Any]], labels: list[int]) -> None:
+    items = [
+        {"request_id": p["request_id"], "label": int(y), "kpi": 12.0 * int(p["prediction"])}
+        for p, y in zip(served, labels, strict=True)
+    ]
+    for i in range(0, len(items), 500):
+        _http(f"{url}/feedback", {"feedback": items[i : i + 500]})
+
+
+def _annotate(tasks_file: Path, truth: dict[str, int], out: Path, seed: int) -> None:
+    """Simulated pathologists label the exported tasks in Label Studio: one per task, three
+    on the overlap tasks, each wrong now and then; written as Label Studio's JSON export."""
+    import json
+
+    from loopml.flywheel._schema import FROM_NAME, ITEM_FIELD, TO_NAME
+
+    rng = np.random.default_rng(seed + 7)
+    tasks = json.loads(tasks_file.read_text(encoding="utf-8"))
+    exported, k = [], 0
+    for i, task in enumerate(tasks):
+        y = truth[task["data"][ITEM_FIELD]]
+        who = [1, 2, 3] if (task.get("meta") or {}).get("overlap") else [1 + i % 3]
+        annotations = []
+        for a in who:
+            k += 1
+            label = 1 - y if rng.random() < 0.03 else y
+            annotations.append(
+                {
+                    "id": k,
+                    "completed_by": a,
+                    "created_at": "2026-11-30T10:00:00Z",
+                    "was_cancelled": False,
+                    "result": [
+                        {
+                            "type": "choices",
+                            "from_name": FROM_NAME,
+                            "to_name": TO_NAME,
+                            "value": {"choices": [str(label)]},
+                        }
+                    ],
+                }
+            )
+        exported.append({"id": i + 1, "data": task["data"], "annotations": annotations})
+    out.write_text(json.dumps(exported), encoding="utf-8")
+
+
+def _slice_f1(mon: Any, slice_name: str) -> str:
+    rows = [
+        p
+        for p in mon.performance
+        if p.kind == "realized" and p.metric == "f1" and p.slice == slice_name and not p.too_small
+    ]
+    if not rows:
+        return "n/a"
+    p = rows[-1]
+    return f"{p.value:.3f} [{p.low:.3f}, {p.high:.3f}] (offline {p.reference:.3f})"
+
+
+def _closed_loop(
+    project: Any,
+    root: Path,
+    url: str,
+    estimator: tuple[str, dict[str, Any]],
+    name: str,
+    *,
+    seed: int,
+) -> list[tuple[str, str]]:
+    """The flywheel, end to end, while the server serves: site B's new scanner drifts, the
+    monitor says go back to the data for that site, its rows are exported, labeled and
+    imported, a new dataset version is made, a retrain passes the gate, and the monitor
+    shows the site recovered."""
+    import time
+    from datetime import UTC, datetime
+
+    from loopml.data import load_dataset
+    from loopml.flywheel import dataset_from_production, export_labels, import_labels
+    from loopml.monitor import monitor
+    from loopml.registry import promote
+    from loopml.training import train
+
+    steps: list[tuple[str, str]] = []
+    champion_data = load_dataset(project, "tumours@1", split="train").to_pandas()
+    features = [c for c in champion_data.columns if c not in ("id", "site", "scanner", "label")]
+    # 1. site B's new scanner: 900 rows, the pathologists' verdicts for 40% so far
+    start = datetime.now(UTC)
+    traffic = _drifted_traffic(champion_data, features, 900, seed + 1, start_id=100_000)
+    served = _send(url, traffic)
+    labels = traffic["label"].astype(int).tolist()
+    known = int(0.4 * len(served))
+    _feed_back(url, served[:known], labels[:known])
+    time.sleep(0.5)
+    mon = monitor(project, window="1000rows", since=start.isoformat())
+    rec = mon.recommendation
+    weak = rec.slice if rec is not None and rec.slice else "site=B"
+    steps.append(
+        (
+            "drift",
+            f"{len(served)} rows; site B's new scanner reads textures x{SCANNER_FACTOR:g}: "
+            f"f1 at {weak} {_slice_f1(mon, weak)}; go back to: "
+            + (f"{rec.stage} ({rec.action})" if rec is not None else "n/a"),
+        )
+    )
+    # 2. export the rows worth labeling: the weak site first
+    tasks = root / "label-tasks.json"
+    ex = export_labels(
+        project,
+        n=600,
+        mix={"uncertainty": 0.2, "weak": 0.5, "random": 0.2, "overlap": 0.1},
+        weak=[weak],
+        out=tasks,
+        seed=seed,
+    )
+    steps.append(
+        (
+            "export",
+            f"{len(ex.rows)} unlabeled rows for Label Studio ({tasks.name}; "
+            + ", ".join(f"{k} {v:.0%}" for k, v in ex.to_dict()["mix"]["achieved"].items())
+            + f"), stored as {ex.record_id}",
+        )
+    )
+    # 3. the pathologists label them; the export comes back
+    labeled = root / "labeled.json"
+    truth = {p["request_id"]: y for p, y in zip(served, labels, strict=True)}
+    _annotate(tasks, truth, labeled, seed)
+    imp = import_labels(project, labeled)
+    alpha = (imp.agreement or {}).get("krippendorff_alpha")
+    steps.append(
+        (
+            "import",
+            f"{imp.n_annotations} labels on {imp.n_items} rows by {len(imp.annotators)} "
+            f"annotators; agreement (Krippendorff's alpha) "
+            + (f"{alpha:.2f}" if isinstance(alpha, float) else "n/a")
+            + f", {len(imp.disagreements)} disagreements; label set {imp.labelset}",
+        )
+    )
+    # 4. a new dataset version, 5. retrain, the gate on the same test rows
+    ds = dataset_from_production(project, imp.labelset, test=0.3, seed=seed)
+    err = next((e for e in ds.champion_error if e["slice"] == weak), None)
+    steps.append(
+        (
+            "new data",
+            f"{ds.dataset} = {ds.base} + {ds.n_added} labeled production rows (split carried:"
+            f" {ds.split}); the champion errs on "
+            + (f"{err['error']:.0%} of the {weak} rows" if err else "n/a"),
+        )
+    )
+    path, params = estimator
+    if path.endswith("LogisticRegression"):
+        # weigh the malignant class up: the new site's rows must not cost recall (>= 0.9)
+        params = {**params, "class_weight": "balanced"}
+    trained = train(
+        project,
+        estimator=path,
+        params=params,
+        name=name,
+        dataset=ds.dataset,
+        n_single=50,
+        sanity=False,
+        choose_threshold="recall >= 0.95",
+    )
+    assert trained.model is not None
+    moved = promote(project, trained.model.ref)
+    steps.append(("retrain", f"{trained.model.ref} on {ds.dataset}: {moved.decision.summary()}"))
+    if moved.move is None:  # the gate keeps the champion: the loop stops here, said so
+        steps.append(
+            (
+                "loop",
+                "the gate kept the champion (the candidate must be better on the same test "
+                "rows, slice by slice); label more of the weak rows and retrain",
+            )
+        )
+        return steps
+    # the server swaps models when the alias moves (it polls every second)
+    deadline = time.time() + 15
+    while time.time() < deadline:
+        ready = _http(f"{url}/ready")
+        if isinstance(ready, dict) and ready.get("models", {}).get("champion") == moved.move.model:
+            break
+        time.sleep(0.3)
+    # 6. the same scanner, the new champion: the site recovered?
+    after = datetime.now(UTC)
+    traffic2 = _drifted_traffic(champion_data, features, 600, seed + 2, start_id=200_000)
+    served2 = _send(url, traffic2)
+    _feed_back(url, served2, traffic2["label"].astype(int).tolist())
+    time.sleep(0.5)
+    mon2 = monitor(project, window="1000rows", since=after.isoformat())
+    rec2 = mon2.recommendation
+    steps.append(
+        (
+            "recovered",
+            f"{len(served2)} more rows from site B's scanner, served by "
+            f"{moved.move.model}: f1 at {weak} {_slice_f1(mon2, weak)}; go back to: "
+            + (f"{rec2.stage} ({rec2.action})" if rec2 is not None else "n/a"),
+        )
+    )
+    return steps
 
 
 def _monitor_summary(project: Any) -> str:
@@ -518,22 +761,29 @@ def run_demo(
     best_name, other_name = order[-1], order[0]
     first = promote(project, f"{best_name}@1")
     step(
-        "promote",
+        "promote" if first.move is not None else "gate refuses",
         first.decision.summary()
         + (f"; champion is now {first.move.model}" if first.move is not None else ""),
     )
     second = promote(project, f"{other_name}@1")
-    step("gate refuses", second.decision.summary())
+    step("promote" if second.move is not None else "gate refuses", second.decision.summary())
+    if first.move is None:
+        first = second
 
-    # -- serve the champion, send traffic and feedback, read the log back (the ship stage)
-    served = False
-    for stage, summary in _serve_and_log(root, test, seed=seed):
+    # -- serve the champion, send traffic and feedback, read the log back (the ship stage);
+    #    monitor the log against the champion's training rows (the watch stage), then the
+    #    closed loop while the server keeps serving: drift in one site, labels, a retrain
+    champion = (first.move.model if first.move is not None else None) or f"{best_name}@1"
+    name = champion.partition("@")[0]
+
+    def during(url: str) -> list[tuple[str, str]]:
+        steps = [("monitor", _monitor_summary(project))]
+        if name in estimators:
+            steps += _closed_loop(project, root, url, estimators[name], name, seed=seed)
+        return steps
+
+    for stage, summary in _serve_and_log(root, test, seed=seed, during=during):
         step(stage, summary)
-        served = served or stage == "prediction log"
-
-    # -- monitor the log against the champion's training rows (the watch stage)
-    if served:
-        step("monitor", _monitor_summary(project))
 
     # -- report and status (the see stage)
     from loopml.report import build_report

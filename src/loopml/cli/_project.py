@@ -5,6 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import typer
+from rich.markup import escape
 
 from loopml.cli._common import console, handles_errors
 
@@ -151,7 +152,7 @@ def demo(
     def progress(stage: str, summary: str) -> None:
         status.stop()
         if not as_json:
-            console.print(f"[green]✓[/] [bold]{stage:<18}[/] {summary}")
+            console.print(f"[green]✓[/] [bold]{stage:<18}[/] {escape(summary)}")
         status.update(f"[bold]after {stage}[/] ...")
         status.start()
 

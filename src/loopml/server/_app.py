@@ -385,7 +385,8 @@ def create_app(
             return fail(route, _error(503, "not_ready", "no model is loaded", "promote a champion"))
         try:
             data = _parse(await request.body())
-            columns, n = predict_columns_of(data, predictor.input_fields, settings.max_rows)
+            fields = [*predictor.input_fields, *predictor.context_fields]
+            columns, n = predict_columns_of(data, fields, settings.max_rows)
             if n == 0:
                 raise _BadRequest(
                     "the request holds no rows", "send at least one record", "records"
