@@ -428,9 +428,19 @@ def _closed_loop(
         sanity=False,
         choose_threshold="recall >= 0.95",
     )
-    assert trained.model is not None
+    assert trained.model is not None and trained.model.evaluation is not None
+    from loopml.audit import run_audit
+
+    audited = run_audit(trained.model.evaluation, project=project)  # the candidate's audit
     moved = promote(project, trained.model.ref)
-    steps.append(("retrain", f"{trained.model.ref} on {ds.dataset}: {moved.decision.summary()}"))
+    steps.append(
+        (
+            "retrain",
+            f"{trained.model.ref} on {ds.dataset} (audit {audited.id}: "
+            f"{sum(c.passed for c in audited.checks)} of {len(audited.checks)} checks pass): "
+            f"{moved.decision.summary()}",
+        )
+    )
     if moved.move is None:  # the gate keeps the champion: the loop stops here, said so
         steps.append(
             (
