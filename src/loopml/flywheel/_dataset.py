@@ -152,26 +152,14 @@ def _consensus(annotations: pa.Table) -> tuple[dict[Any, Any], dict[str, int]]:
 
 def _base_version(project: Project, base: str | None) -> Any:
     from loopml.data import get_dataset
-    from loopml.registry import current_holder
+    from loopml.registry import champion_dataset
 
     if base is not None:
         return get_dataset(project, base)
-    holder = current_holder(project, "champion")
-    if holder is None or holder.model is None:
-        raise NotFoundError(
-            "no base dataset was given and no model holds the champion alias",
-            hint="pass base='train@1' (--base), the version the new rows extend",
-            where="base",
-        )
-    rec = project.store.get(holder.model, kind="model")
-    dataset = (rec.payload.get("lineage") or {}).get("dataset")
-    if not dataset:
-        raise NotFoundError(
-            f"the champion {holder.model} does not name the dataset it learned from",
-            hint="pass base='train@1' (--base)",
-            where="base",
-        )
-    return get_dataset(project, str(dataset))
+    _, dataset, _ = champion_dataset(
+        project, hint="pass base='train@1' (--base), the version the new rows extend"
+    )
+    return get_dataset(project, dataset)
 
 
 def _cast_like(column: pa.ChunkedArray | pa.Array, to: pa.DataType, name: str) -> pa.Array:

@@ -463,30 +463,13 @@ def _looks_like_path(text: str) -> bool:
 
 
 def _champion_reference(project: Any) -> tuple[Any, str]:
-    from loopml.registry import current_holder
+    from loopml.registry import champion_dataset
 
     hint = "pass reference='DATASET@V:train' (or --reference), a file or a frame"
     if project is None:
         raise InputError("no reference was given", hint=hint, where="reference")
-    holder = current_holder(project, "champion")
-    if holder is None or holder.model is None:
-        raise NotFoundError(
-            "no reference was given and no model holds the champion alias, whose training "
-            "rows are the default reference",
-            hint=hint,
-            where="reference",
-        )
-    rec = project.store.get(holder.model, kind="model")
-    lineage = dict(rec.payload.get("lineage") or {})
-    dataset = lineage.get("dataset")
-    if not dataset:
-        raise NotFoundError(
-            f"the champion {holder.model} does not name the dataset it learned from",
-            hint=hint,
-            where="reference",
-        )
-    text = f"{dataset}:train" if lineage.get("split_id") else str(dataset)
-    return _resolve_reference(project, text)
+    _, dataset, split = champion_dataset(project, hint=hint)
+    return _resolve_reference(project, f"{dataset}:train" if split else dataset)
 
 
 def _feature_columns(
@@ -1262,19 +1245,15 @@ def _check_outcome_columns(c: Columns, types: dict[str, str], where: str) -> Non
 def _champion_scored(project: Any, findings: list[str]) -> tuple[Any, str] | None:
     """The champion's predictions on its dataset's test rows (the offline reference)."""
     from loopml.data import get_dataset, load_dataset
-    from loopml.registry import current_holder
+    from loopml.registry import champion_dataset
     from loopml.serving._predict import load_model_version
 
-    holder = current_holder(project, "champion")
-    if holder is None or holder.model is None:
-        return None
-    rec = project.store.get(holder.model, kind="model")
-    lineage = dict(rec.payload.get("lineage") or {})
-    dataset = lineage.get("dataset")
-    if not dataset:
+    try:
+        holder, dataset, split = champion_dataset(project, hint="")
+    except NotFoundError:  # no champion: no performance reference from it
         return None
     version = get_dataset(project, dataset)
-    if lineage.get("split_id"):
+    if split:
         table, part = load_dataset(project, version, split="test"), f"{version.ref}:test"
     else:
         table, part = load_dataset(project, version), version.ref
@@ -1282,7 +1261,7 @@ def _champion_scored(project: Any, findings: list[str]) -> tuple[Any, str] | Non
             f"the champion has no test split: its performance reference is {part}, rows it "
             "learned from (optimistic)"
         )
-    model = load_model_version(project, holder.model)
+    model = load_model_version(project, str(holder.model))  # champion_dataset checked it
     frame = table.to_pandas()
     outs = model.outputs(frame[model.schema.features])
     frame["prediction"] = outs.prediction

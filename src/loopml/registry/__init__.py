@@ -8,7 +8,14 @@ previous holder; ``model_history`` lists the moves. See docs/registry.md.
 
 from __future__ import annotations
 
-from loopml.registry._aliases import ALIASES, AliasMove, current_holder, model_history, rollback
+from loopml.registry._aliases import (
+    ALIASES,
+    AliasMove,
+    champion_dataset,
+    current_holder,
+    model_history,
+    rollback,
+)
 from loopml.registry._gate import Decision, GateCheck, Promotion, decide, promote
 from loopml.registry._paired import JointCounts, PairedDifference, joint_counts, mcnemar_exact
 
@@ -20,6 +27,7 @@ __all__ = [
     "JointCounts",
     "PairedDifference",
     "Promotion",
+    "champion_dataset",
     "current_holder",
     "decide",
     "joint_counts",

@@ -28,6 +28,7 @@ if TYPE_CHECKING:
 __all__ = [
     "ALIASES",
     "AliasMove",
+    "champion_dataset",
     "current_holder",
     "model_history",
     "move_alias",
@@ -109,6 +110,30 @@ def current_holder(project: Project, alias: str = "champion") -> AliasMove | Non
     """The newest move of ``alias`` (its current holder), or None when it was never set."""
     rec = project.store.latest("alias", name=check_alias(alias))
     return AliasMove.from_record(rec) if rec is not None else None
+
+
+def champion_dataset(project: Project, *, hint: str) -> tuple[AliasMove, str, bool]:
+    """The champion's move, the dataset version it learned from and whether that version
+    had a split (its train part) -- what monitoring and the flywheel default to. A clear
+    NotFoundError (with ``hint``: what to pass instead) when no model holds the alias or it
+    names no dataset."""
+    holder = current_holder(project, "champion")
+    if holder is None or holder.model is None:
+        raise NotFoundError(
+            "no model holds the champion alias, whose training data is the default here",
+            hint=hint,
+            where="champion",
+        )
+    rec = project.store.get(holder.model, kind="model")
+    lineage = dict(rec.payload.get("lineage") or {})
+    dataset = lineage.get("dataset")
+    if not dataset:
+        raise NotFoundError(
+            f"the champion {holder.model} does not name the dataset it learned from",
+            hint=hint,
+            where="champion",
+        )
+    return holder, str(dataset), bool(lineage.get("split_id"))
 
 
 def model_history(project: Project, alias: str | None = None) -> list[AliasMove]:
