@@ -21,7 +21,7 @@ or when the reference's scores are not representative; realized performance is t
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 from dataclasses import asdict, dataclass
 from typing import Any
 
@@ -402,12 +402,3 @@ def below_bound(low: float | None, high: float | None, op: str, bound: float) ->
     if op in ("<=", "<"):
         return low > bound
     return False
-
-
-def shares_by_window(counts: Mapping[int, Any]) -> dict[int, FloatArray]:
-    """Class shares per window from label counts per window."""
-    out = {}
-    for w, c in counts.items():
-        arr = np.asarray(c, dtype=np.float64)
-        out[w] = arr / max(arr.sum(), 1.0)
-    return out
