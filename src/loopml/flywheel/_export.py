@@ -1148,42 +1148,14 @@ def _threshold(project: Project, mv: ModelVersion) -> tuple[float, str]:
 
 def _population_sql(since: str | datetime | None, window: str | None, include_labeled: bool) -> str:
     """The population as a condition on the ``predictions_feedback`` view."""
-    from loopml.monitor import parse_window
+    from loopml.monitor import parse_window, since_condition
 
     conds = ["TRUE"]
     if not include_labeled:
         conds.append("label IS NULL")
     newest = "(SELECT max(ts) FROM predictions)"
     if since is not None:
-        start: datetime | None = since if isinstance(since, datetime) else None
-        if start is None:
-            text = str(since).strip()
-            try:
-                kind, size = parse_window(text)
-            except InputError:
-                kind, size = "", 0
-            if kind == "rows":
-                raise InputError(
-                    f"since={text!r} is a number of rows, not a time",
-                    hint=f"for the newest rows use window={text!r}",
-                    where="since",
-                )
-            if kind == "time":
-                conds.append(f"ts >= {newest} - to_seconds({int(size)})")
-            else:
-                try:
-                    start = datetime.fromisoformat(text)
-                except ValueError:
-                    raise InputError(
-                        f"since={text!r} is neither a date, a time nor a length of time",
-                        hint="write e.g. 2026-11-01, '2026-11-01 06:00' or 7d (the last 7 days)",
-                        where="since",
-                    ) from None
-        if start is not None:
-            if start.tzinfo is None:
-                start = start.replace(tzinfo=UTC)
-            iso = start.astimezone(UTC).isoformat(sep=" ")
-            conds.append(f"ts >= CAST('{iso}' AS TIMESTAMPTZ)")
+        conds.append(since_condition("ts", since, newest_sql=newest))
     if window is not None:
         kind, size = parse_window(str(window))
         if kind == "time":

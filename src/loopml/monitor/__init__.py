@@ -66,6 +66,7 @@ __all__ = [
     "Window",
     "monitor",
     "parse_window",
+    "since_condition",
 ]
 
 #: columns of the prediction log (and its feedback) that are not model inputs
@@ -653,30 +654,38 @@ class _Options:
     since: str | None = None
 
 
-def _since_sql(con: Backend, view: str, t: str, since: str) -> str:
-    """``since`` as a condition on the time column ``t`` (quoted)."""
-    m = _WINDOW.match(since)
-    if m is not None and m.group(2) != "rows":
-        _, seconds = parse_window(since)
-        newest = con.rows(f'SELECT max({t}) FROM "{view}"')[0][0]
-        if newest is None:
-            return "TRUE"
-        if isinstance(newest, datetime):
-            start = newest - timedelta(seconds=seconds)
-        else:  # a DATE
-            start = datetime(newest.year, newest.month, newest.day) - timedelta(seconds=seconds)
-        return f"{t} >= CAST('{start.isoformat(sep=' ')}' AS TIMESTAMP)"
-    try:
-        start = datetime.fromisoformat(since.strip())
-    except ValueError:
-        raise InputError(
-            f"since={since!r} is neither a date, a time nor a length of time",
-            hint="write e.g. 2026-11-01, '2026-11-01 06:00' or 7d (the last 7 days)",
-            where="since",
-        ) from None
-    if start.tzinfo is not None:
-        start = start.astimezone(UTC).replace(tzinfo=None)
-    return f"{t} >= CAST('{start.isoformat(sep=' ')}' AS TIMESTAMP)"
+def since_condition(
+    time_sql: str, since: str | datetime, *, newest_sql: str, aware: bool = True
+) -> str:
+    """``since`` as an SQL condition on the time column ``time_sql``: an ISO date or time
+    (without a zone it is UTC), or a length of time (``7d``) before the newest row
+    (``newest_sql``, a scalar subquery). ``aware``: the column has a time zone. Shared by the
+    monitor's ``since`` and the label export's population."""
+    if isinstance(since, datetime):
+        start = since
+    else:
+        text = str(since).strip()
+        if _WINDOW.match(text) is not None:
+            kind, size = parse_window(text)
+            if kind == "rows":
+                raise InputError(
+                    f"since={text!r} is a number of rows, not a time",
+                    hint=f"for the newest rows use window={text!r}",
+                    where="since",
+                )
+            return f"{time_sql} >= ({newest_sql}) - INTERVAL '{int(size)} seconds'"
+        try:
+            start = datetime.fromisoformat(text)
+        except ValueError:
+            raise InputError(
+                f"since={text!r} is neither a date, a time nor a length of time",
+                hint="write e.g. 2026-11-01, '2026-11-01 06:00' or 7d (the last 7 days)",
+                where="since",
+            ) from None
+    start = (start if start.tzinfo is not None else start.replace(tzinfo=UTC)).astimezone(UTC)
+    if aware:
+        return f"{time_sql} >= CAST('{start.isoformat(sep=' ')}' AS TIMESTAMPTZ)"
+    return f"{time_sql} >= CAST('{start.replace(tzinfo=None).isoformat(sep=' ')}' AS TIMESTAMP)"
 
 
 def _monitor(
@@ -789,7 +798,10 @@ def _monitor(
                 hint="pass time=... (--time COL) with since",
                 where="since",
             )
-        where = f"{where} AND {_since_sql(con, cur_view, t, opts.since)}"
+        aware = "TZ" in cur_cols[str(time)].upper() or "ZONE" in cur_cols[str(time)].upper()
+        newest = f'SELECT max({t}) FROM "{cur_view}"'
+        cond = since_condition(t, opts.since, newest_sql=newest, aware=aware)
+        where = f"{where} AND {cond}"
     if kind == "time":
         window_sql = f"CAST(FLOOR(EXTRACT(EPOCH FROM {t}) / {size}) AS BIGINT)"
     else:
