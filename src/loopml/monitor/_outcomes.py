@@ -127,16 +127,26 @@ def outcomes(
     has_ref_labels = ref_view is not None and c.ref_label is not None
     if s.task != "regression":
         out.classes = _classes(con, cur_view, ref_view, c, s)
-    if c.label is not None and (c.prediction is not None or c.score is not None):
-        _realized(con, out, c, cur_types, ref_view if has_ref_labels else None, ref_types, s)
-    if (
+    realize = c.label is not None and (c.prediction is not None or c.score is not None)
+    estimate = bool(
         s.task == "binary"
         and c.score is not None
         and has_ref_labels
         and c.ref_score is not None
         and out.classes
-    ):
-        _estimated(con, out, c, cur_types, ref_view, ref_types, s)
+    )
+    estimated = [m for m in (*s.metrics, "roc_auc") if m in ESTIMATED_METRICS] if estimate else []
+    reference: dict[tuple[str, str], Ref] = {}
+    if has_ref_labels and (realize or estimate) and (out.classes or s.task == "regression"):
+        assert ref_view is not None
+        metrics = tuple(dict.fromkeys([*s.metrics, *estimated]))
+        reference = _reference(con, out, c, ref_view, ref_types, s, metrics)
+    if realize:
+        _realized(con, out, c, cur_types, reference, s)
+    if estimate:
+        assert ref_view is not None
+        _estimated(con, out, c, cur_types, ref_view, ref_types, s, reference,
+                   list(dict.fromkeys(estimated)))  # fmt: skip
     if prevalence_view is not None and prevalence_label is not None and out.classes:
         out.reference_shares = _shares(
             con, prevalence_view, prevalence_label, ref_types, out.classes
@@ -354,13 +364,41 @@ def _bound(s: Settings, metric: str, slice_name: str) -> tuple[str, float] | Non
     return None
 
 
+def _reference(
+    con: Backend,
+    out: Outcomes,
+    c: Columns,
+    ref_view: str,
+    ref_types: dict[str, str],
+    s: Settings,
+    metrics: Sequence[str],
+) -> dict[tuple[str, str], Ref]:
+    """Each metric on the performance reference (the offline value) with its interval,
+    overall and per key and audit slice: one pass, read by the realized and the estimated
+    rows."""
+    assert c.ref_label is not None
+    rev = _aggregate(
+        con, ref_view, c.ref_label, c.ref_prediction, c.ref_score, ref_types, s,
+        out.classes, windowed=False, out=out, what="the performance reference",
+    )  # fmt: skip
+    reference: dict[tuple[str, str], Ref] = {}
+    if rev is None:
+        return reference
+    for m, one in _per_metric(rev, metrics).items():
+        for row in one.slices():
+            name = _slice_name(s, row.group, row.values[-1])
+            if name is not None and m in row.metrics:
+                mv = row.metrics[m]
+                reference[(m, name)] = (_num(mv.value), _num(mv.low), _num(mv.high))
+    return reference
+
+
 def _realized(
     con: Backend,
     out: Outcomes,
     c: Columns,
     cur_types: dict[str, str],
-    ref_view: str | None,
-    ref_types: dict[str, str],
+    reference: dict[tuple[str, str], Ref],
     s: Settings,
 ) -> None:
     assert c.label is not None
@@ -374,19 +412,6 @@ def _realized(
         out.findings.append("no labeled production rows yet: realized performance waits for them")
         return
     out.realized = True
-    reference: dict[tuple[str, str], Ref] = {}
-    if ref_view is not None and c.ref_label is not None:
-        rev = _aggregate(
-            con, ref_view, c.ref_label, c.ref_prediction, c.ref_score, ref_types, s,
-            out.classes, windowed=False, out=out, what="the performance reference",
-        )  # fmt: skip
-        if rev is not None:
-            for m, one in _per_metric(rev, s.metrics).items():
-                for row in one.slices():
-                    name = _slice_name(s, row.group, row.values[-1])
-                    if name is not None and m in row.metrics:
-                        mv = row.metrics[m]
-                        reference[(m, name)] = (_num(mv.value), _num(mv.low), _num(mv.high))
     for m, one in _per_metric(ev, s.metrics).items():
         hib = _higher(m)
         for row in one.slices():
@@ -453,9 +478,11 @@ def _estimated(
     out: Outcomes,
     c: Columns,
     cur_types: dict[str, str],
-    ref_view: str | None,
+    ref_view: str,
     ref_types: dict[str, str],
     s: Settings,
+    reference: dict[tuple[str, str], Ref],
+    metrics: list[str],
 ) -> None:
     assert ref_view is not None and c.ref_label is not None and c.ref_score is not None
     assert c.score is not None
@@ -477,8 +504,6 @@ def _estimated(
     )
     if not windows:
         return
-    metrics = [m for m in (*s.metrics, "roc_auc") if m in ESTIMATED_METRICS]
-    metrics = list(dict.fromkeys(metrics))
     calibrations = calibration_draws(
         ref_counts[0, :, 1], totals, draws=min(s.draws, 100), seed=s.seed
     )
@@ -486,12 +511,11 @@ def _estimated(
         counts, p, metrics=metrics, confidence=s.confidence, draws=s.draws, seed=s.seed,
         calibrations=calibrations,
     )  # fmt: skip
-    ref_values = _reference_values(con, out, c, ref_view, ref_types, s, metrics)
     out.estimated = True
     for m in metrics:
         value, low, high = est[m]
         hib = _higher(m)
-        ref = ref_values.get(m)
+        ref = reference.get((m, "all"))
         bound = _bound(s, m, "all")
         for i, w in enumerate(windows):
             n = int(counts[i].sum())
@@ -558,42 +582,3 @@ def _judge(
     if decay_p is not None and decay_p < (1 - s.confidence) / 2:
         return True, "below the reference" if hib else "above the reference", pv
     return False, "", pv
-
-
-def _reference_values(
-    con: Backend,
-    out: Outcomes,
-    c: Columns,
-    ref_view: str,
-    ref_types: dict[str, str],
-    s: Settings,
-    metrics: Sequence[str],
-) -> dict[str, Ref]:
-    """Each metric realized on the performance reference (the offline value), with its
-    interval."""
-    assert c.ref_label is not None
-    plain = Settings(
-        task=s.task,
-        optimizing=s.optimizing,
-        metrics=tuple(metrics),
-        positive_class=s.positive_class,
-        threshold=s.threshold,
-        min_support=s.min_support,
-        confidence=s.confidence,
-        n_boot=s.n_boot,
-        seed=s.seed,
-    )
-    scratch = Outcomes()
-    rev = _aggregate(
-        con, ref_view, c.ref_label, c.ref_prediction, c.ref_score, ref_types, plain,
-        out.classes, windowed=False, out=scratch, what="the performance reference",
-    )  # fmt: skip
-    if rev is None:
-        return {}
-    values: dict[str, Ref] = {}
-    for m, one in _per_metric(rev, metrics).items():
-        for row in one.slices():
-            v = row.metrics.get(m)
-            if row.group == "__all" and v is not None and np.isfinite(v.value):
-                values[m] = (float(v.value), _num(v.low), _num(v.high))
-    return values
