@@ -183,20 +183,10 @@ def _serve_and_log(
         wait_until_up(proc, f"{url}/ready", log=out)
         ready = _http(f"{url}/ready")
         champion = ready.get("models", {}).get("champion", "?") if isinstance(ready, dict) else "?"
-        rows = test.drop(columns=["label"]).to_dict("records")
-        rows = [{k: (v.item() if hasattr(v, "item") else v) for k, v in r.items()} for r in rows]
-        served: list[dict[str, Any]] = []
-        latencies = []
-        for i in range(0, len(rows), 10):
-            t0 = time.perf_counter()
-            served += _http(f"{url}/predict", {"records": rows[i : i + 10]})["predictions"]
-            latencies.append(time.perf_counter() - t0)
+        latencies: list[float] = []
+        served = _send(url, test, batch=10, latencies=latencies)
         # the pathologists' verdicts come back later; the KPI: minutes of review each flag costs
-        feedback = [
-            {"request_id": p["request_id"], "label": int(y), "kpi": 12.0 * int(p["prediction"])}
-            for p, y in zip(served, test["label"], strict=True)
-        ]
-        _http(f"{url}/feedback", {"feedback": feedback})
+        feedback = _feed_back(url, served, test["label"].astype(int).tolist())
         time.sleep(0.5)  # the log writes every 0.2 s: let the first traffic land
         extra = during(url) if during is not None else []
         metrics = _http(f"{url}/metrics")
@@ -259,22 +249,33 @@ def _drifted_traffic(
     return t
 
 
-def _send(url: str, rows: pd.DataFrame) -> list[dict[str, Any]]:
+def _send(
+    url: str, rows: pd.DataFrame, *, batch: int = 50, latencies: list[float] | None = None
+) -> list[dict[str, Any]]:
+    """POST ``rows`` (without their label) to /predict, ``batch`` records a request; each
+    request's seconds go to ``latencies``."""
+    import time
+
     records = rows.drop(columns=["label"]).to_dict("records")
     records = [{k: (v.item() if hasattr(v, "item") else v) for k, v in r.items()} for r in records]
     served: list[dict[str, Any]] = []
-    for i in range(0, len(records), 50):
-        served += _http(f"{url}/predict", {"records": records[i : i + 50]})["predictions"]
+    for i in range(0, len(records), batch):
+        t0 = time.perf_counter()
+        served += _http(f"{url}/predict", {"records": records[i : i + batch]})["predictions"]
+        if latencies is not None:
+            latencies.append(time.perf_counter() - t0)
     return served
 
 
-def _feed_back(url: str, served: list[dict[str, Any]], labels: list[int]) -> None:
+def _feed_back(url: str, served: list[dict[str, Any]], labels: list[int]) -> list[dict[str, Any]]:
+    """The labels back by request id, with the KPI (minutes of review each flag costs)."""
     items = [
         {"request_id": p["request_id"], "label": int(y), "kpi": 12.0 * int(p["prediction"])}
         for p, y in zip(served, labels, strict=True)
     ]
     for i in range(0, len(items), 500):
         _http(f"{url}/feedback", {"feedback": items[i : i + 500]})
+    return items
 
 
 def _annotate(tasks_file: Path, truth: dict[str, int], out: Path, seed: int) -> None:
