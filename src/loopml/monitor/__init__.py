@@ -14,6 +14,7 @@ Jensen-Shannon distance or its largest bin-share change is above that distributi
 from __future__ import annotations
 
 import contextlib
+import functools
 import math
 import re
 from dataclasses import dataclass, field
@@ -40,7 +41,7 @@ from loopml.monitor._drift import (
     chi2_homogeneity,
     js_distance,
     ks_from_counts,
-    null_distribution,
+    null_for,
     psi,
     reference_draws,
     share_shift,
@@ -807,7 +808,16 @@ def _monitor(
     else:
         order = f"ORDER BY {t}" if t else ""
         window_sql = f"CAST(FLOOR((row_number() OVER ({order}) - 1) / {size}) AS BIGINT)"
-    counted = count_windows(con, cur_view, bins, window_sql=window_sql, time_sql=t, where=where)
+    # windows of rows number the rows (row_number(): computed once per row for every
+    # feature), unless they all fit in one: then the window is 0 for every row
+    drift_window, numbered = window_sql, kind != "time"
+    if numbered:
+        filt = f" WHERE {where}" if where else ""
+        if int(con.rows(f'SELECT count(*) FROM "{cur_view}"{filt}')[0][0]) <= size:
+            drift_window, numbered = "0", False
+    counted = count_windows(
+        con, cur_view, bins, window_sql=drift_window, time_sql=t, where=where, numbered=numbered
+    )
     if counted.windows.size == 0:
         raise InputError(
             f"{data_label} has no rows"
@@ -855,8 +865,8 @@ def _monitor(
         findings.extend(got.findings)
         if both.score and perf_view and both.ref_score and both.ref_score in perf_types:
             drift += _score_drift(
-                con, cur_view, perf_view, both, window_sql, t, where, alpha, draws, seed,
-                n_bins,
+                con, cur_view, perf_view, both, drift_window, t, where, alpha, draws, seed,
+                n_bins, numbered,
             )  # fmt: skip
     elif outcome_cols.kpi is not None:
         settings_kpi = Settings(task="binary", optimizing="accuracy")
@@ -976,7 +986,12 @@ def _drift_rows(
         ref = np.asarray(fb.ref_counts, dtype=np.float64)
         mat = counted.counts[fb.name].astype(np.float64)
         cat = fb.kind == "categorical"
-        rd = reference_draws(ref, draws=draws, seed=seed, feature=fb.name, categorical=cat)
+        # the reference side's draws: once per feature, and only if a null is not remembered
+        ref_draws = functools.cache(
+            functools.partial(
+                reference_draws, ref, draws=draws, seed=seed, feature=fb.name, categorical=cat
+            )
+        )
         nulls: dict[int, Any] = {}
         scores = js_distance(ref, mat)
         shifts = share_shift(ref, mat)
@@ -993,9 +1008,9 @@ def _drift_rows(
             if n == 0:
                 continue
             if n not in nulls:
-                nulls[n] = null_distribution(
+                nulls[n] = null_for(
                     ref, n, alpha=alpha, draws=draws, seed=seed, feature=fb.name,
-                    categorical=cat, ref_draws=rd,
+                    categorical=cat, ref_draws=ref_draws,
                 )  # fmt: skip
             null = nulls[n]
             score = float(scores[i])
@@ -1301,6 +1316,7 @@ def _score_drift(
     draws: int,
     seed: int,
     n_bins: int,
+    numbered: bool,
 ) -> list[FeatureDrift]:
     """Drift of the model's scores against its scores on the performance reference."""
     assert c.score is not None and c.ref_score is not None
@@ -1311,5 +1327,7 @@ def _score_drift(
         )
         perf_view = "__monitor_perf_scores"
     bins = reference_bins(con, perf_view, {c.score: "DOUBLE"}, n_bins=n_bins)
-    counted = count_windows(con, cur_view, bins, window_sql=window_sql, time_sql=t, where=where)
+    counted = count_windows(
+        con, cur_view, bins, window_sql=window_sql, time_sql=t, where=where, numbered=numbered
+    )
     return _drift_rows(bins, counted, alpha=alpha, draws=draws, seed=seed)

@@ -9,9 +9,16 @@ Bins are fixed from the reference, so every window is counted on the same bins:
   an ``other`` bucket (values the reference did not have, or had too rarely to keep) and a
   missing bucket.
 
-Bin 0 is always the missing bucket; for a category bin 1 is ``other``. The counting is one
-``GROUP BY GROUPING SETS`` statement per up to :data:`FEATURES_PER_STATEMENT` features
-(the window alone, and the window with each feature's bin), through the :class:`Backend`.
+Bin 0 is always the missing bucket; for a category bin 1 is ``other``. Each row's bin is
+an integer expression (:meth:`FeatureBins.key_sql`, or a hash join for a category of many
+values), and the counting is one engine statement per up to
+:data:`FEATURES_PER_STATEMENT` features through the :class:`Backend`: the ``UNION ALL`` of
+one (window, bin) -> rows aggregate per feature and one of the windows (each reads its own
+column, so a columnar engine reads every column once), or, for windows that number rows
+(``row_number()``), one scan with a ``GROUP BY GROUPING SETS`` of one set per feature, so
+each row's window is computed once (:func:`count_windows`). The reference takes two: its
+numbers' quantiles, then one that counts its numbers on those bins (with each bin's sum)
+and its categories' values, from which their bins follow (:func:`reference_bins`).
 """
 
 from __future__ import annotations
@@ -80,28 +87,23 @@ class FeatureBins:
         return int(sum(self.ref_counts))
 
     def key_sql(self) -> str:
-        """The SQL expression of the bin key: the bin index (numeric) or a prefixed value
-        (``m`` missing, ``o`` other, ``v<value>`` a reference value)."""
+        """The SQL expression of the bin index (an integer, never NULL). A number is
+        compared with the edges in order and a NULL falls through to the missing bucket
+        (NaN is above every edge, as ``x <= edge`` is false for it on every engine); a
+        category is compared with its values, most frequent first."""
         col = _q(self.name)
         if self.kind == "numeric":
+            if not self.edges:
+                return f"CASE WHEN {col} IS NULL THEN 0 ELSE 1 END"
             x = f"CAST({col} AS DOUBLE PRECISION)"
             whens = " ".join(f"WHEN {x} <= {e!r} THEN {i + 1}" for i, e in enumerate(self.edges))
-            return f"CASE WHEN {col} IS NULL THEN 0 {whens} ELSE {len(self.edges) + 1} END"
+            last = len(self.edges) + 1
+            return f"CASE {whens} WHEN {x} > {self.edges[-1]!r} THEN {last} ELSE 0 END"
         v = f"CAST({col} AS VARCHAR)"
-        if not self.values:
-            return f"CASE WHEN {col} IS NULL THEN 'm' ELSE 'o' END"
-        listed = ", ".join(_literal(s) for s in self.values)
-        return (
-            f"CASE WHEN {col} IS NULL THEN 'm' WHEN {v} IN ({listed}) THEN 'v' || {v} ELSE 'o' END"
+        whens = "".join(
+            f"WHEN {v} = {_literal(s)} THEN {i + 2} " for i, s in enumerate(self.values)
         )
-
-    def index_of(self) -> dict[Any, int]:
-        """Bin key (as the statement returns it) -> bin index."""
-        if self.kind == "numeric":
-            return {i: i for i in range(len(self.labels))}
-        out: dict[Any, int] = {"m": 0, "o": 1}
-        out.update({"v" + s: i + 2 for i, s in enumerate(self.values)})
-        return out
+        return f"CASE {whens}WHEN {col} IS NULL THEN 0 ELSE 1 END"
 
     def points(self) -> npt.NDArray[np.float64]:
         """Numeric: one sorted support point per non-missing bin (the reference's mean of
@@ -144,8 +146,10 @@ def reference_bins(
     max_categories: int = MAX_CATEGORIES,
 ) -> list[FeatureBins]:
     """Bins of every column in ``columns`` (name -> engine type) from the reference view:
-    one statement for the numeric quantiles, one for the category counts, then the
-    reference's own counts (and bin means) on those bins."""
+    one statement for the numeric quantiles, then one pass that counts the reference on
+    the numeric bins (with each bin's sum) and counts each category's values, from which
+    the category's bins (its ``max_categories`` most frequent values) and their counts
+    follow."""
     numeric = [c for c, t in columns.items() if column_family(t) == "numeric"]
     categorical = [c for c, t in columns.items() if column_family(t) == "categorical"]
     qs = [i / n_bins for i in range(1, n_bins)]
@@ -157,78 +161,61 @@ def reference_bins(
             got = list(row[j] or [])
             finite = sorted({float(v) for v in got if v is not None and math.isfinite(float(v))})
             edges[c] = tuple(finite)
-    values: dict[str, tuple[str, ...]] = {}
-    if categorical:
-        keys = [f"CAST({_q(c)} AS VARCHAR)" for c in categorical]
-        names = [f"k{j}" for j in range(len(categorical))]
-        inner = ", ".join(f"{k} AS {n}" for k, n in zip(keys, names, strict=True))
-        sets = ", ".join(f"({n})" for n in names)
-        g = con.grouping_function
-        sql = (
-            f"SELECT {g}({', '.join(names)}) AS g, {', '.join(names)}, count(*) AS n "
-            f'FROM (SELECT {inner} FROM "{view}") s GROUP BY GROUPING SETS ({sets})'
-        )
-        found: dict[str, list[tuple[int, str]]] = {c: [] for c in categorical}
-        for r in con.rows(sql):
-            j = _grouped(int(r[0]), len(categorical))
-            if r[1 + j] is not None:
-                found[categorical[j]].append((int(r[-1]), str(r[1 + j])))
-        for c in categorical:
-            ranked = sorted(found[c], key=lambda t: (-t[0], t[1]))[:max_categories]
-            values[c] = tuple(v for _, v in ranked)
-    bins: list[FeatureBins] = []
-    for c in columns:
-        if c in edges:
-            e = edges[c]
-            labels = ["missing"]
-            lows = [-math.inf, *e]
-            highs = [*e, math.inf]
-            labels += [
-                f"({_fmt_edge(lo)}, {_fmt_edge(hi)}]" if math.isfinite(hi) else f"> {_fmt_edge(lo)}"
-                for lo, hi in zip(lows, highs, strict=True)
-            ]
-            if len(labels) > 1 and not e:
-                labels[1] = "any value"
-            elif len(labels) > 1:
-                labels[1] = f"<= {_fmt_edge(e[0])}"
-            bins.append(FeatureBins(c, "numeric", columns[c], tuple(labels), (), edges=e, means=()))
-        elif c in values:
-            labels = ["missing", "other", *values[c]]
-            bins.append(
-                FeatureBins(c, "categorical", columns[c], tuple(labels), (), values=values[c])
-            )
-    if not bins:
-        return bins
-    counted = count_windows(con, view, bins, window_sql="0", means=True)
+    shells = {c: _numeric_shell(c, columns[c], edges[c]) for c in numeric}
+    if not shells and not categorical:
+        return []
+    counted, found = _count(
+        con, view, list(shells.values()), categorical, window_sql="0", means=True
+    )
     out = []
-    for fb in bins:
-        counts = counted.counts[fb.name][0] if counted.windows.size else np.zeros(len(fb.labels))
-        means: tuple[float, ...] = ()
-        if fb.kind == "numeric":
-            m = counted.means[fb.name][0]
-            means = tuple(float(x) for x in m[1:])
-        out.append(
-            FeatureBins(
-                fb.name,
-                fb.kind,
-                fb.type_name,
-                fb.labels,
-                tuple(int(x) for x in counts),
-                edges=fb.edges,
-                values=fb.values,
-                means=means,
+    for c in columns:
+        if c in shells:
+            fb = shells[c]
+            has = counted.windows.size > 0
+            counts = counted.counts[c][0] if has else np.zeros(len(fb.labels), dtype=np.int64)
+            means = tuple(float(x) for x in counted.means[c][0][1:]) if has else ()
+            out.append(
+                FeatureBins(
+                    c,
+                    "numeric",
+                    fb.type_name,
+                    fb.labels,
+                    tuple(int(x) for x in counts),
+                    edges=fb.edges,
+                    means=means,
+                )
             )
-        )
+        elif c in found:
+            seen = [(n, v) for _, v, n in found[c] if v is not None]
+            ranked = sorted(seen, key=lambda t: (-t[0], t[1]))[:max_categories]
+            values = tuple(v for _, v in ranked)
+            missing = sum(n for _, v, n in found[c] if v is None)
+            kept = [n for n, _ in ranked]
+            other = sum(n for n, _ in seen) - sum(kept)
+            out.append(
+                FeatureBins(
+                    c,
+                    "categorical",
+                    columns[c],
+                    ("missing", "other", *values),
+                    (missing, other, *kept),
+                    values=values,
+                )
+            )
     return out
 
 
-def _grouped(g: int, n: int) -> int:
-    """Which of ``n`` keys a grouping bitmask says is grouped (bit set: aggregated away;
-    the first key is the most significant bit)."""
-    for j in range(n):
-        if not (g >> (n - 1 - j)) & 1:
-            return j
-    return -1
+def _numeric_shell(name: str, type_name: str, e: tuple[float, ...]) -> FeatureBins:
+    """A number's bins on the edges ``e``, before the reference's counts are known."""
+    labels = ["missing"]
+    lows = [-math.inf, *e]
+    highs = [*e, math.inf]
+    labels += [
+        f"({_fmt_edge(lo)}, {_fmt_edge(hi)}]" if math.isfinite(hi) else f"> {_fmt_edge(lo)}"
+        for lo, hi in zip(lows, highs, strict=True)
+    ]
+    labels[1] = f"<= {_fmt_edge(e[0])}" if e else "any value"
+    return FeatureBins(name, "numeric", type_name, tuple(labels), (), edges=e, means=())
 
 
 @dataclass(frozen=True)
@@ -244,6 +231,11 @@ class WindowCounts:
     means: Mapping[str, npt.NDArray[np.float64]]
 
 
+#: a category with more reference values than this is binned by a hash join on a VALUES
+#: table (a CASE of 1,000 comparisons costs per row what the join costs once)
+JOIN_VALUES = 16
+
+
 def count_windows(
     con: Backend,
     view: str,
@@ -253,48 +245,133 @@ def count_windows(
     time_sql: str | None = None,
     where: str | None = None,
     means: bool = False,
+    numbered: bool = False,
 ) -> WindowCounts:
-    """Count every (window, feature, bin) of ``view``: the window alone (rows, first and
-    last time) and the window with each feature's bin key, as grouping sets; one statement
-    per :data:`FEATURES_PER_STATEMENT` features. ``window_sql`` is an integer expression of
-    the window (it may use window functions); ``means`` also sums each numeric bin's values."""
-    per: dict[int, dict[str, Any]] = {}
-    counts: dict[str, dict[int, npt.NDArray[np.int64]]] = {f.name: {} for f in features}
-    sums: dict[str, dict[int, npt.NDArray[np.float64]]] = {f.name: {} for f in features}
+    """Count every (window, feature, bin) of ``view``, the bin being the index of
+    :meth:`FeatureBins.key_sql`, and each window's rows and first and last time; one
+    statement per :data:`FEATURES_PER_STATEMENT` features.
+
+    The statement is the ``UNION ALL`` of one small aggregate per feature, (window, bin)
+    -> rows, and one of the windows. Each aggregate reads its own column, so on a columnar
+    engine (DuckDB on Parquet) the rows are still read once in all, and no aggregate
+    carries the others' keys (one ``GROUPING SETS`` of every feature measured 1.1 to 1.8
+    times as slow). ``window_sql`` is an integer expression of the window; ``numbered``:
+    it numbers rows (``row_number()``), which must be computed once per row for every
+    feature (rows tied in its order could number differently in two aggregates): then the
+    features are counted in one scan, one grouping set each (:func:`_count_grouped`).
+    ``means`` also sums each numeric bin's values."""
+    if numbered:
+        return _count_grouped(
+            con, view, features, window_sql=window_sql, time_sql=time_sql, where=where
+        )
+    return _count(
+        con, view, features, (), window_sql=window_sql, time_sql=time_sql, where=where,
+        means=means,
+    )[0]  # fmt: skip
+
+
+def _count(
+    con: Backend,
+    view: str,
+    features: Sequence[FeatureBins],
+    raw: Sequence[str],
+    *,
+    window_sql: str,
+    time_sql: str | None = None,
+    where: str | None = None,
+    means: bool = False,
+) -> tuple[WindowCounts, dict[str, list[tuple[int, str | None, int]]]]:
+    """:func:`count_windows` (a window that does not number rows), and in the same
+    statement the ``raw`` columns' rows per window and value (as text; None: missing):
+    (window, value, rows)."""
+    rows_of: dict[int, int] = {}
+    first: dict[int, Any] = {}
+    last: dict[int, Any] = {}
+    got_of: dict[str, list[tuple[int, int, int, Any]]] = {f.name: [] for f in features}
+    found: dict[str, list[tuple[int, str | None, int]]] = {r: [] for r in raw}
+    items: list[FeatureBins | str] = [*features, *raw]
+    chunks = [
+        items[i : i + FEATURES_PER_STATEMENT]
+        for i in range(0, max(len(items), 1), FEATURES_PER_STATEMENT)
+    ]
+    rows = f'FROM "{view}"' + (f" WHERE {where}" if where else "")
+    no_text, no_number = "CAST(NULL AS VARCHAR)", "CAST(NULL AS DOUBLE PRECISION)"
+    for c, chunk in enumerate(chunks):
+        branches = []
+        if c == 0:  # the windows: rows, first and last time
+            branches.append(
+                f"SELECT -1 AS j, w, 0 AS k, {no_text} AS v, count(*) AS n, {no_number} AS s, "
+                f"min(t) AS t0, max(t) AS t1 FROM (SELECT ({window_sql}) AS w, "
+                f"{time_sql or 'NULL'} AS t {rows}) q GROUP BY w"
+            )
+        for j, f in enumerate(chunk):
+            head = f"SELECT {j} AS j, w, "
+            tail = "count(*) AS n, {} AS s, NULL AS t0, NULL AS t1 FROM ({}) q GROUP BY w, {}"
+            if isinstance(f, str):  # a raw column: rows per value
+                value = f"SELECT ({window_sql}) AS w, CAST({_q(f)} AS VARCHAR) AS v {rows}"
+                branches.append(head + "0 AS k, v, " + tail.format(no_number, value, "v"))
+                continue
+            if _joined(f):
+                bins = (
+                    "SELECT q.w, COALESCE(b.k, CASE WHEN q.r IS NULL THEN 0 ELSE 1 END) AS k "
+                    f"FROM (SELECT ({window_sql}) AS w, CAST({_q(f.name)} AS VARCHAR) AS r "
+                    f"{rows}) q LEFT JOIN (VALUES {_values(f)}) AS b(v, k) ON q.r = b.v"
+                )
+                s = no_number
+            else:
+                summed = means and f.kind == "numeric"
+                x = f", CAST({_q(f.name)} AS DOUBLE PRECISION) AS x" if summed else ""
+                bins = f"SELECT ({window_sql}) AS w, {f.key_sql()} AS k{x} {rows}"
+                s = "sum(x)" if summed else no_number
+            branches.append(head + f"k, {no_text} AS v, " + tail.format(s, bins, "k"))
+        for r in con.rows(" UNION ALL ".join(branches)):
+            j, w, n = int(r[0]), int(r[1]), int(r[4])
+            if j < 0:
+                rows_of[w], first[w], last[w] = n, r[6], r[7]
+                continue
+            item = chunk[j]
+            if isinstance(item, str):
+                found[item].append((w, None if r[3] is None else str(r[3]), n))
+            else:
+                got_of[item.name].append((w, int(r[2]), n, r[5]))
+    return _assemble(features, rows_of, first, last, got_of), found
+
+
+def _count_grouped(
+    con: Backend,
+    view: str,
+    features: Sequence[FeatureBins],
+    *,
+    window_sql: str,
+    time_sql: str | None,
+    where: str | None,
+) -> WindowCounts:
+    """:func:`count_windows` when the window numbers rows: one scan per statement, each
+    row's window computed once, and one grouping set per feature (the window with the
+    feature's bin); the windows' rows and first and last time come from the first set."""
+    rows_of: dict[int, int] = {}
+    first: dict[int, Any] = {}
+    last: dict[int, Any] = {}
+    got_of: dict[str, list[tuple[int, int, int, Any]]] = {f.name: [] for f in features}
     chunks = [
         list(features[i : i + FEATURES_PER_STATEMENT])
         for i in range(0, max(len(features), 1), FEATURES_PER_STATEMENT)
     ]
     g = con.grouping_function
-    for chunk in chunks:
-        names = [f"k{j}" for j in range(len(chunk))]
-        joined = [j for j, f in enumerate(chunk) if f.kind == "categorical" and len(f.values) > 16]
-        inner = [f"({window_sql}) AS w"]
+    filt = f" WHERE {where}" if where else ""
+    for c, chunk in enumerate(chunks):
+        joined = {j for j, f in enumerate(chunk) if _joined(f)}
+        inner = [f"({window_sql}) AS w", f"{time_sql} AS t" if time_sql else "NULL AS t"]
         for j, f in enumerate(chunk):
             if j in joined:  # the raw value; its bin comes from a join below
                 inner.append(f"CAST({_q(f.name)} AS VARCHAR) AS r{j}")
             else:
                 inner.append(f"{f.key_sql()} AS k{j}")
-        inner.append(f"{time_sql} AS t" if time_sql else "NULL AS t")
-        value_cols = []
-        for j, f in enumerate(chunk):
-            if means and f.kind == "numeric":
-                inner.append(f"CAST({_q(f.name)} AS DOUBLE PRECISION) AS x{j}")
-                value_cols.append(j)
-        sets = ", ".join(["(w)", *[f"(w, {n})" for n in names]])
-        gid = f"{g}({', '.join(names)})" if names else "0"
-        sums_sql = "".join(f", sum(x{j}) AS s{j}" for j in value_cols)
-        source = f'(SELECT {", ".join(inner)} FROM "{view}"{" WHERE " + where if where else ""}) s'
+        source = f'(SELECT {", ".join(inner)} FROM "{view}"{filt}) s'
+        prefix = ""
         if joined:
-            # a category with many values is binned by a hash join on a VALUES table: an
-            # IN list of 1,000 literals costs per row what the join costs once
-            ctes = ", ".join(
-                f"b{j}(v, k) AS (VALUES "
-                + ", ".join(f"({_literal(v)}, {i + 2})" for i, v in enumerate(chunk[j].values))
-                + ")"
-                for j in joined
-            )
-            middle = ["s.w", "s.t", *(f"s.x{j}" for j in value_cols)]
+            ctes = ", ".join(f"b{j}(v, k) AS (VALUES {_values(chunk[j])})" for j in sorted(joined))
+            middle = ["s.w", "s.t"]
             for j in range(len(chunk)):
                 if j in joined:
                     middle.append(
@@ -302,58 +379,81 @@ def count_windows(
                     )
                 else:
                     middle.append(f"s.k{j}")
-            joins = " ".join(f"LEFT JOIN b{j} ON s.r{j} = b{j}.v" for j in joined)
+            joins = " ".join(f"LEFT JOIN b{j} ON s.r{j} = b{j}.v" for j in sorted(joined))
             source = f"(SELECT {', '.join(middle)} FROM {source} {joins}) s"
             prefix = f"WITH {ctes} "
-        else:
-            prefix = ""
+        # each grouping set is the window and one feature's bin: in a row, the one bin
+        # column that is not NULL (aggregated away) is its set's
+        keys = [f"k{j}" for j in range(len(chunk))]
+        if keys:
+            sets = ", ".join(f"(w, {k})" for k in keys)
+            head = f"SELECT w, {g}({', '.join(keys)}) AS g, {_coalesce(keys)} AS k"
+            grouped = f"GROUPING SETS ({sets})"
+        else:  # no features: the windows alone
+            head, grouped = "SELECT w, 0 AS g, 0 AS k", "w"
         sql = (
-            f"{prefix}SELECT w, {gid} AS g, {', '.join([*names, ''])}count(*) AS n, min(t) AS t0, "
-            f"max(t) AS t1{sums_sql} FROM {source} GROUP BY GROUPING SETS ({sets})"
+            f"{prefix}{head}, count(*) AS n, min(t) AS t0, max(t) AS t1 "
+            f"FROM {source} GROUP BY {grouped}"
         )
-        k = len(chunk)
-        index_maps = [f.index_of() for f in chunk]
+        m = len(chunk)
+        which = {((1 << m) - 1) ^ (1 << (m - 1 - j)): j for j in range(m)} if m else {0: 0}
         for r in con.rows(sql):
-            w = int(r[0])
-            gmask = int(r[1])
-            n = int(r[2 + k])
-            if not names or gmask == (1 << k) - 1:
-                per[w] = {"rows": n, "t0": r[3 + k], "t1": r[4 + k]}
-                continue
-            j = _grouped(gmask, k)
-            f = chunk[j]
-            if j in joined:
-                index = int(r[2 + j])
-            else:
-                index = index_maps[j][r[2 + j] if f.kind == "categorical" else int(r[2 + j])]
-            row = counts[f.name].setdefault(w, np.zeros(len(f.labels), dtype=np.int64))
-            row[index] += n
-            if j in value_cols:
-                s_ = sums[f.name].setdefault(w, np.zeros(len(f.labels), dtype=np.float64))
-                pos = 5 + k + value_cols.index(j)
-                s_[index] += float(r[pos]) if r[pos] is not None else 0.0
-    windows = np.array(sorted(per), dtype=np.int64)
+            j, w, n = which[int(r[1])], int(r[0]), int(r[3])
+            if c == 0 and j == 0:  # the windows' rows and times, from the first set
+                rows_of[w] = rows_of.get(w, 0) + n
+                if r[4] is not None and (w not in first or r[4] < first[w]):
+                    first[w] = r[4]
+                if r[5] is not None and (w not in last or r[5] > last[w]):
+                    last[w] = r[5]
+            if m:
+                got_of[chunk[j].name].append((w, int(r[2]), n, None))
+    return _assemble(features, rows_of, first, last, got_of)
+
+
+def _assemble(
+    features: Sequence[FeatureBins],
+    rows_of: Mapping[int, int],
+    first: Mapping[int, Any],
+    last: Mapping[int, Any],
+    got_of: Mapping[str, Sequence[tuple[int, int, int, Any]]],
+) -> WindowCounts:
+    """The count (and mean) matrices from each feature's (window, bin, rows, sum) rows."""
+    windows = np.array(sorted(rows_of), dtype=np.int64)
+    at = {int(w): i for i, w in enumerate(windows)}
     out_counts: dict[str, npt.NDArray[np.int64]] = {}
     out_means: dict[str, npt.NDArray[np.float64]] = {}
     for f in features:
         mat = np.zeros((len(windows), len(f.labels)), dtype=np.int64)
         smat = np.zeros((len(windows), len(f.labels)), dtype=np.float64)
-        for i, w in enumerate(windows):
-            if int(w) in counts[f.name]:
-                mat[i] = counts[f.name][int(w)]
-            if int(w) in sums[f.name]:
-                smat[i] = sums[f.name][int(w)]
+        for w, k, n, s in got_of[f.name]:
+            mat[at[w], k] += n
+            if s is not None:
+                smat[at[w], k] += float(s)
         out_counts[f.name] = mat
         with np.errstate(invalid="ignore", divide="ignore"):
             out_means[f.name] = np.where(mat > 0, smat / np.where(mat > 0, mat, 1), np.nan)
     return WindowCounts(
         windows=windows,
-        rows=np.array([per[int(w)]["rows"] for w in windows], dtype=np.int64),
-        first=tuple(per[int(w)]["t0"] for w in windows),
-        last=tuple(per[int(w)]["t1"] for w in windows),
+        rows=np.array([rows_of[int(w)] for w in windows], dtype=np.int64),
+        first=tuple(first.get(int(w)) for w in windows),
+        last=tuple(last.get(int(w)) for w in windows),
         counts=out_counts,
         means=out_means,
     )
+
+
+def _joined(f: FeatureBins) -> bool:
+    """A category of many values: binned by a hash join on a VALUES table."""
+    return f.kind == "categorical" and len(f.values) > JOIN_VALUES
+
+
+def _values(f: FeatureBins) -> str:
+    """A category's reference values and their bins as the rows of a VALUES table."""
+    return ", ".join(f"({_literal(v)}, {i + 2})" for i, v in enumerate(f.values))
+
+
+def _coalesce(names: Sequence[str]) -> str:
+    return names[0] if len(names) == 1 else f"COALESCE({', '.join(names)})"
 
 
 def check_family(name: str, ref_type: str, cur_type: str, where: str) -> None:

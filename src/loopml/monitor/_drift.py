@@ -32,6 +32,7 @@ from __future__ import annotations
 
 import math
 import zlib
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -47,6 +48,7 @@ __all__ = [
     "js_distance",
     "ks_from_counts",
     "null_distribution",
+    "null_for",
     "psi",
     "reference_draws",
     "share_shift",
@@ -260,6 +262,41 @@ def null_distribution(
         score_fit=_gamma_fit(scores * scores),
         shift_fit=_gamma_fit(shifts * shifts),
     )
+
+
+#: the nulls a process drew last (a null is a function of its inputs alone): monitoring
+#: the same reference again with windows of the sizes it met draws none anew
+NULL_CACHE_SIZE = 4096
+_NULL_CACHE: dict[tuple[Any, ...], Null] = {}
+
+
+def null_for(
+    ref_counts: Any,
+    n: int,
+    *,
+    alpha: float = DEFAULT_ALPHA,
+    draws: int = DEFAULT_DRAWS,
+    seed: int = 0,
+    feature: str = "",
+    categorical: bool = False,
+    ref_draws: Callable[[], FloatArray] | None = None,
+) -> Null:
+    """:func:`null_distribution`, remembered by its inputs (the reference's counts, ``n``,
+    ``alpha``, ``draws``, ``seed``, ``feature``, ``categorical``): the same inputs give the
+    same null, so a null already drawn is not drawn again. ``ref_draws`` makes the
+    reference side's draws when a null has to be drawn (:func:`reference_draws`)."""
+    counts = np.asarray(ref_counts, dtype=np.float64)
+    key = (counts.tobytes(), int(n), float(alpha), int(draws), int(seed), feature, categorical)
+    got = _NULL_CACHE.get(key)
+    if got is None:
+        got = null_distribution(
+            counts, n, alpha=alpha, draws=draws, seed=seed, feature=feature,
+            categorical=categorical, ref_draws=ref_draws() if ref_draws is not None else None,
+        )  # fmt: skip
+        _NULL_CACHE[key] = got
+        while len(_NULL_CACHE) > NULL_CACHE_SIZE:
+            _NULL_CACHE.pop(next(iter(_NULL_CACHE)))
+    return got
 
 
 def _gamma_fit(values: FloatArray) -> tuple[float, float]:
