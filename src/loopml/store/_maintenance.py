@@ -17,11 +17,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
 
-import sqlalchemy as sa
-
 from loopml.errors import InputError
 from loopml.store._artifacts import ArtifactFile, is_sha256
-from loopml.store._schema import records
 from loopml.tableview import HtmlRepr
 
 if TYPE_CHECKING:
@@ -149,6 +146,9 @@ class GcResult(HtmlRepr):
 
 
 def verify_store(store: Store) -> StoreCheck:
+    import sqlalchemy as sa  # the maintenance commands go through SQLAlchemy
+
+    from loopml.store._schema import records
     from loopml.store._store import _artifact_refs
 
     problems: list[Problem] = []
@@ -237,6 +237,9 @@ def _database_problems(store: Store) -> list[Problem]:
 
 def _referenced(store: Store) -> set[str]:
     """Every artifact address any record of any project refers to (payload or content hash)."""
+    import sqlalchemy as sa
+
+    from loopml.store._schema import records
     from loopml.store._store import _artifact_refs
 
     refs: set[str] = set()

@@ -17,10 +17,11 @@ from sqlalchemy import (
     UniqueConstraint,
 )
 
-metadata = MetaData()
+from loopml.store._limits import NAME_MAX, PROJECT_MAX
 
-NAME_MAX = 200
-PROJECT_MAX = 64
+__all__ = ["NAME_MAX", "PROJECT_MAX", "metadata", "records"]
+
+metadata = MetaData()
 
 records = Table(
     "records",

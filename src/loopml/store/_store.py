@@ -1,4 +1,4 @@
-"""The project store: metadata records (SQLAlchemy) and content-addressed artifacts.
+"""The project store: metadata records (SQL) and content-addressed artifacts.
 
 Every object loopml writes is one row of ``records``: the project it belongs to, a kind
 (``dataset``, ``evaluation``...), a name and a version (``train@2``), a per-kind sequence number
@@ -11,6 +11,13 @@ not at all, so after a crash at any point the store holds all of them or none (a
 artifact is harmless; ``loopml store gc`` removes it). Numbers are allocated under a lock (SQLite:
 ``BEGIN IMMEDIATE``; PostgreSQL: a transaction-scoped advisory lock per project), never by
 retrying, and the schema is migrated under a lock too, so concurrent processes are safe.
+
+The embedded default store (a SQLite file) is read and written through Python's own
+``sqlite3`` driver, which is what SQLAlchemy drives for SQLite anyway: the same statements on
+the same schema, the same pragmas and locking, so the file is the same either way, and a
+command that only reads or adds records does not import SQLAlchemy (about 0.2 s). Every other
+URL (PostgreSQL), schema migrations and the maintenance commands go through SQLAlchemy; so
+does :attr:`Store.engine`, created on first use.
 """
 
 from __future__ import annotations
@@ -20,6 +27,8 @@ import hashlib
 import json
 import os
 import re
+import sqlite3
+import sys
 import threading
 import uuid
 from collections.abc import Iterator, Mapping
@@ -28,16 +37,16 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-import sqlalchemy as sa
-from sqlalchemy.engine import Connection, Engine
-
 from loopml._lineage import git_commit, loopml_version, utcnow
 from loopml.errors import InputError, NotFoundError, StoreError
 from loopml.store._artifacts import ArtifactStore
-from loopml.store._schema import NAME_MAX, PROJECT_MAX, records
+from loopml.store._limits import NAME_MAX, PROJECT_MAX, RECORD_COLUMNS
 from loopml.tableview import HtmlRepr
 
 if TYPE_CHECKING:
+    import sqlalchemy as sa
+    from sqlalchemy.engine import Connection, Engine
+
     from loopml.store._maintenance import GcResult, StoreCheck
 
 __all__ = [
@@ -206,7 +215,12 @@ def _write_key(sdir: Path, path: Path) -> None:
 def _sqlite_connect(dbapi_connection: Any, _record: Any) -> None:
     # loopml issues BEGIN itself (see _sqlite_begin): the driver must not begin implicitly
     dbapi_connection.isolation_level = None
-    cursor = dbapi_connection.cursor()
+    _sqlite_pragmas(dbapi_connection)
+
+
+def _sqlite_pragmas(connection: Any) -> None:
+    """Every SQLite connection of a store, either driver: wait for locks, WAL, full sync."""
+    cursor = connection.cursor()
     cursor.execute("PRAGMA busy_timeout=30000")  # first: the next pragma may wait on a lock
     cursor.execute("PRAGMA journal_mode=WAL")
     cursor.execute("PRAGMA synchronous=FULL")
@@ -221,6 +235,8 @@ def _sqlite_begin(conn: Connection) -> None:
 
 
 def _make_engine(url: str) -> Engine:
+    import sqlalchemy as sa
+
     try:
         engine = sa.create_engine(url)
     except (sa.exc.ArgumentError, ImportError) as exc:
@@ -239,6 +255,71 @@ def _sqlite_path(url: str) -> Path | None:
     if not url.startswith("sqlite:///") or url in ("sqlite:///:memory:", "sqlite:///"):
         return None
     return Path(url.removeprefix("sqlite:///").split("?", 1)[0])
+
+
+def _plain_sqlite_file(url: str) -> Path | None:
+    """The file of a ``sqlite:///path`` URL without driver options: the store the stdlib path
+    serves (a URL with ``?options`` or another driver goes through SQLAlchemy)."""
+    path = _sqlite_path(url)
+    return None if path is None or "?" in url else path
+
+
+class _SqliteFile:
+    """A SQLite store file through the stdlib driver, with the connections SQLAlchemy's pool
+    would give: autocommit mode (loopml issues ``BEGIN`` itself), the store's pragmas, usable
+    from any thread, rolled back and kept for reuse when given back."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self._idle: builtins.list[sqlite3.Connection] = []
+        self._lock = threading.Lock()
+
+    def checkout(self) -> sqlite3.Connection:
+        with self._lock:
+            if self._idle:
+                return self._idle.pop()
+        conn = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False)
+        try:
+            _sqlite_pragmas(conn)
+        except BaseException:
+            conn.close()
+            raise
+        return conn
+
+    def checkin(self, conn: sqlite3.Connection) -> None:
+        try:
+            if conn.in_transaction:
+                conn.rollback()
+        except sqlite3.Error:
+            conn.close()
+            return
+        with self._lock:
+            self._idle.append(conn)
+
+    def rows(self, sql: str, params: Mapping[str, Any]) -> builtins.list[dict[str, Any]]:
+        """The rows of one statement as dicts by column name."""
+        conn = self.checkout()
+        try:
+            cursor = conn.execute(sql, params)
+            names = [d[0] for d in cursor.description]
+            return [dict(zip(names, row, strict=True)) for row in cursor.fetchall()]
+        finally:
+            self.checkin(conn)
+
+    def close(self) -> None:
+        with self._lock:
+            idle, self._idle = self._idle, []
+        for conn in idle:
+            conn.close()
+
+
+_SELECT_RECORDS = f"SELECT {', '.join(RECORD_COLUMNS)} FROM records"
+
+
+def _sqlite_filters(project: str, **equal: Any) -> tuple[str, dict[str, Any]]:
+    """``WHERE project = :project AND col = :col ...`` for the columns given (not None)."""
+    params = {"project": project, **{k: v for k, v in equal.items() if v is not None}}
+    return " WHERE " + " AND ".join(f"{k} = :{k}" for k in params), params
 
 
 def _check_sqlite_file(db_path: Path) -> None:
@@ -289,11 +370,14 @@ class Transaction:
         self._store = store
         self._conn: Connection | None = None
         self._trans: sa.engine.RootTransaction | None = None
+        self._lite: sqlite3.Connection | None = None  # the stdlib path (a SQLite file)
         self._lock: _WriterLock | None = None
         self.records: builtins.list[Record] = []
 
     def _connection(self) -> Connection:
         if self._conn is None:
+            import sqlalchemy as sa
+
             store = self._store
             self._lock = _WriterLock.for_engine(store.engine)
             conn = store.engine.connect()
@@ -312,6 +396,42 @@ class Transaction:
             self._conn = conn
         return self._conn
 
+    def _sqlite_connection(self, lite: _SqliteFile) -> sqlite3.Connection:
+        """The stdlib path's connection: the file lock, then ``BEGIN IMMEDIATE``, as the
+        SQLAlchemy path takes them (see :func:`_sqlite_begin`)."""
+        if self._lite is None:
+            self._lock = _WriterLock.for_path(lite.path)
+            try:
+                conn = lite.checkout()
+                try:
+                    conn.execute("BEGIN IMMEDIATE")
+                except BaseException:
+                    lite.checkin(conn)
+                    raise
+            except BaseException:
+                self._release_lock()
+                raise
+            self._lite = conn
+        return self._lite
+
+    def _new_row(
+        self, kind: str, name: str, seq: int, version: int, content_hash: str | None, body: str
+    ) -> dict[str, Any]:
+        store = self._store
+        return {
+            "project": store.project,
+            "id": f"{KIND_PREFIX[kind]}-{seq}",
+            "kind": kind,
+            "seq": seq,
+            "name": name,
+            "version": version,
+            "content_hash": content_hash,
+            "created_at": utcnow(),
+            "loopml_version": loopml_version(),
+            "git_commit": store._git_commit(),
+            "payload": body,
+        }
+
     def put(
         self,
         kind: str,
@@ -329,6 +449,26 @@ class Transaction:
         store = self._store
         _check_put(kind, name, content_hash)
         body = json.dumps(payload, allow_nan=True, default=_json_default, sort_keys=True)
+        if store._sqlite is not None:
+            with store._errors():
+                lite = self._sqlite_connection(store._sqlite)
+                if dedupe and content_hash:
+                    where, params = _sqlite_filters(
+                        store.project, kind=kind, name=name, content_hash=content_hash
+                    )
+                    same = _sqlite_first(lite, _SELECT_RECORDS + where, params)
+                    if same is not None:
+                        return _row_to_record(same)
+                seq, version = _sqlite_next(lite, store.project, kind, name)
+                row = self._new_row(kind, name, seq, version, content_hash, body)
+                lite.execute(_INSERT_RECORD, row)
+            rec = _row_to_record(row)
+            self.records.append(rec)
+            return rec
+        import sqlalchemy as sa
+
+        from loopml.store._schema import records
+
         with store._errors():
             conn = self._connection()
             project = records.c.project == store.project
@@ -345,19 +485,7 @@ class Transaction:
                     return _row_to_record(found)
             same_kind = project & (records.c.kind == kind)
             seq, version = _next(conn, same_kind, same_kind & (records.c.name == name))
-            row = {
-                "project": store.project,
-                "id": f"{KIND_PREFIX[kind]}-{seq}",
-                "kind": kind,
-                "seq": seq,
-                "name": name,
-                "version": version,
-                "content_hash": content_hash,
-                "created_at": utcnow(),
-                "loopml_version": loopml_version(),
-                "git_commit": store._git_commit(),
-                "payload": body,
-            }
+            row = self._new_row(kind, name, seq, version, content_hash, body)
             conn.execute(records.insert().values(**row))
         rec = _row_to_record(row)
         self.records.append(rec)
@@ -371,6 +499,16 @@ class Transaction:
         and a racing writer serializes behind it and sees the move.
         """
         store = self._store
+        if store._sqlite is not None:
+            where, params = _sqlite_filters(store.project, kind=kind, name=name)
+            with store._errors():
+                lite = self._sqlite_connection(store._sqlite)
+                found = _sqlite_first(lite, f"{_SELECT_RECORDS}{where} {_NEWEST}", params)
+            return _row_to_record(found) if found is not None else None
+        import sqlalchemy as sa
+
+        from loopml.store._schema import records
+
         with store._errors():
             conn = self._connection()
             query = sa.select(records).where(
@@ -382,6 +520,19 @@ class Transaction:
         return _row_to_record(row) if row is not None else None
 
     def _finish(self, commit: bool) -> None:
+        lite, self._lite = self._lite, None
+        if lite is not None:
+            try:
+                if commit:
+                    with self._store._errors():
+                        lite.commit()
+                else:
+                    lite.rollback()
+            finally:
+                assert self._store._sqlite is not None
+                self._store._sqlite.checkin(lite)
+                self._release_lock()
+            return
         conn, trans = self._conn, self._trans
         self._conn = self._trans = None
         if conn is None or trans is None:
@@ -419,11 +570,14 @@ class _WriterLock:
         if engine.dialect.name != "sqlite":
             return None
         db = _sqlite_path(str(engine.url))
+        return None if db is None else cls.for_path(db)
+
+    @classmethod
+    def for_path(cls, db: Path) -> _WriterLock | None:
+        """The lock beside the SQLite file ``db``."""
         try:
             import fcntl
         except ImportError:  # pragma: no cover - Windows
-            return None
-        if db is None:
             return None
         try:
             fd = os.open(f"{db}.lock", os.O_RDWR | os.O_CREAT, 0o644)
@@ -473,18 +627,35 @@ class Store:
 
     def __init__(
         self,
-        engine: Engine,
+        engine: Engine | None,
         artifacts: ArtifactStore,
         project_dir: Path | None,
         *,
         project: str,
+        url: str | None = None,
     ) -> None:
-        self.engine = engine
+        """``engine``: an SQLAlchemy engine, or None with ``url``: then a plain SQLite file
+        is served by the stdlib driver and the engine is made when first needed."""
+        if engine is None and url is None:
+            raise StoreError("Store needs an engine or a url")
+        self._engine = engine
+        self.url = str(engine.url) if engine is not None else str(url)
+        file = _plain_sqlite_file(self.url) if engine is None else None
+        self._sqlite = _SqliteFile(file) if file is not None else None
+        self._engine_lock = threading.Lock()
         self.artifacts = artifacts
         self.project_dir = project_dir
         self.project = _check_key(project, "project")
         self._commit: str | bool | None = False  # False: not looked up yet
         self._local = threading.local()
+
+    @property
+    def engine(self) -> Engine:
+        """The SQLAlchemy engine of the store (made on first use)."""
+        with self._engine_lock:
+            if self._engine is None:
+                self._engine = _make_engine(self.url)
+            return self._engine
 
     # ------------------------------------------------------------------ opening
     @classmethod
@@ -534,7 +705,13 @@ class Store:
                 if not create:
                     raise StoreError(f"no store at {db_path}", hint="run `loopml init` first")
                 _create_sqlite(db_path, key)
-        store = cls(_make_engine(url), ArtifactStore(art), pdir, project=key)
+        store = cls(
+            None if _plain_sqlite_file(url) is not None else _make_engine(url),
+            ArtifactStore(art),
+            pdir,
+            project=key,
+            url=url,
+        )
         try:
             store.migrate()
         except BaseException:
@@ -543,20 +720,40 @@ class Store:
         return store
 
     def _where(self) -> str:
+        if self._sqlite is not None:
+            return str(self._sqlite.path)
         return _where(self.engine)
 
     @contextmanager
     def _errors(self) -> Iterator[None]:
-        """Database errors become a StoreError naming the store and the fix."""
-        with _db_errors(self.engine):
+        """Database errors (of either driver) become a StoreError naming the store and the
+        fix."""
+        try:
             yield
+        except sqlite3.Error as exc:
+            raise _store_error(
+                str(exc).strip() or type(exc).__name__,
+                self._where(),
+                sqlite=True,
+                operational=isinstance(exc, sqlite3.OperationalError),
+            ) from None
+        except Exception as exc:
+            sa = sys.modules.get("sqlalchemy")  # not imported: no SQLAlchemy error possible
+            if sa is not None and isinstance(exc, sa.exc.DBAPIError):
+                raise _db_error(self.engine, exc) from None
+            raise
 
     def migrate(self) -> None:
         """Bring the schema to the newest Alembic revision (no-op when current)."""
+        if self._sqlite is not None and _sqlite_revision(self._sqlite) == HEAD_REVISION:
+            return  # current, read with the stdlib driver: no SQLAlchemy, no Alembic
         _migrate(self.engine, self.project)
 
     def close(self) -> None:
-        self.engine.dispose()
+        if self._engine is not None:
+            self._engine.dispose()
+        if self._sqlite is not None:
+            self._sqlite.close()
 
     def __enter__(self) -> Store:
         return self
@@ -619,8 +816,19 @@ class Store:
         with self._errors(), self.engine.connect() as conn:
             return builtins.list(conn.execute(query).all())
 
+    def _sqlite_rows(self, sql: str, params: Mapping[str, Any]) -> builtins.list[dict[str, Any]]:
+        assert self._sqlite is not None
+        with self._errors():
+            return self._sqlite.rows(sql, params)
+
     def get(self, ref: str, kind: str | None = None) -> Record:
         """A record by id (``eval-3``), by ``name@version`` or by ``name`` (newest version)."""
+        if self._sqlite is not None:
+            return self._sqlite_get(ref, kind)
+        import sqlalchemy as sa
+
+        from loopml.store._schema import records
+
         query = sa.select(records).where(records.c.project == self.project)
         if kind is not None:
             query = query.where(records.c.kind == kind)
@@ -640,15 +848,51 @@ class Store:
             query = query.where(records.c.name == ref).order_by(records.c.version.desc())
         rows = self._rows(query.limit(1))
         if not rows:
-            what = kind or "record"
-            known = [r.id if kind != "dataset" else r.ref for r in self.list(kind)][-8:]
-            raise NotFoundError(
-                f"no {what} {ref!r} in the store",
-                hint=(f"known: {', '.join(known)}" if known else f"no {what} is stored yet"),
-            )
+            raise self._not_found(ref, kind)
         return _row_to_record(rows[0])
 
+    def _sqlite_get(self, ref: str, kind: str | None) -> Record:
+        """:meth:`get` through the stdlib driver: the same statements."""
+        ref = ref.strip()
+        if "@" in ref:
+            name, _, ver = ref.rpartition("@")
+            if not ver.isdigit():
+                raise NotFoundError(
+                    f"{ref!r} is not a valid reference: the version after @ must be a number",
+                    hint="write name@version, e.g. train@2",
+                )
+            where, params = _sqlite_filters(self.project, kind=kind, name=name, version=int(ver))
+            rows = self._sqlite_rows(f"{_SELECT_RECORDS}{where} LIMIT 1", params)
+        else:
+            where, params = _sqlite_filters(self.project, kind=kind, id=ref)
+            rows = self._sqlite_rows(_SELECT_RECORDS + where, params)
+            if rows:
+                return _row_to_record(rows[0])
+            where, params = _sqlite_filters(self.project, kind=kind, name=ref)
+            rows = self._sqlite_rows(
+                f"{_SELECT_RECORDS}{where} ORDER BY version DESC LIMIT 1", params
+            )
+        if not rows:
+            raise self._not_found(ref, kind)
+        return _row_to_record(rows[0])
+
+    def _not_found(self, ref: str, kind: str | None) -> NotFoundError:
+        what = kind or "record"
+        known = [r.id if kind != "dataset" else r.ref for r in self.list(kind)][-8:]
+        return NotFoundError(
+            f"no {what} {ref!r} in the store",
+            hint=(f"known: {', '.join(known)}" if known else f"no {what} is stored yet"),
+        )
+
     def latest(self, kind: str, name: str | None = None) -> Record | None:
+        if self._sqlite is not None:
+            where, params = _sqlite_filters(self.project, kind=kind, name=name)
+            found = self._sqlite_rows(f"{_SELECT_RECORDS}{where} {_NEWEST}", params)
+            return _row_to_record(found[0]) if found else None
+        import sqlalchemy as sa
+
+        from loopml.store._schema import records
+
         query = sa.select(records).where(records.c.project == self.project, records.c.kind == kind)
         if name is not None:
             query = query.where(records.c.name == name)
@@ -656,6 +900,14 @@ class Store:
         return _row_to_record(rows[0]) if rows else None
 
     def list(self, kind: str | None = None, name: str | None = None) -> builtins.list[Record]:
+        if self._sqlite is not None:
+            where, params = _sqlite_filters(self.project, kind=kind, name=name)
+            found = self._sqlite_rows(f"{_SELECT_RECORDS}{where} ORDER BY kind, seq", params)
+            return [_row_to_record(r) for r in found]
+        import sqlalchemy as sa
+
+        from loopml.store._schema import records
+
         query = sa.select(records).where(records.c.project == self.project)
         if kind is not None:
             query = query.where(records.c.kind == kind)
@@ -669,6 +921,13 @@ class Store:
 
     def projects(self) -> builtins.list[str]:
         """The keys of every project with records in this database."""
+        if self._sqlite is not None:
+            found = self._sqlite_rows("SELECT DISTINCT project FROM records ORDER BY project", {})
+            return [r["project"] for r in found]
+        import sqlalchemy as sa
+
+        from loopml.store._schema import records
+
         query = sa.select(records.c.project).distinct().order_by(records.c.project)
         return [r[0] for r in self._rows(query)]
 
@@ -701,6 +960,8 @@ def _where(engine: Engine) -> str:
 @contextmanager
 def _db_errors(engine: Engine) -> Iterator[None]:
     """Database errors become a StoreError naming the store and the fix."""
+    import sqlalchemy as sa
+
     try:
         yield
     except sa.exc.DBAPIError as exc:
@@ -708,8 +969,18 @@ def _db_errors(engine: Engine) -> Iterator[None]:
 
 
 def _db_error(engine: Engine, exc: sa.exc.DBAPIError) -> StoreError:
-    text = str(exc.orig).strip() or type(exc.orig).__name__
-    where = _where(engine)
+    import sqlalchemy as sa
+
+    return _store_error(
+        str(exc.orig).strip() or type(exc.orig).__name__,
+        _where(engine),
+        sqlite=engine.dialect.name == "sqlite",
+        operational=isinstance(exc, sa.exc.OperationalError),
+    )
+
+
+def _store_error(text: str, where: str, *, sqlite: bool, operational: bool) -> StoreError:
+    """The StoreError of a database error's ``text`` (either driver)."""
     low = text.lower()
     if "locked" in low or "busy" in low:
         return StoreError(
@@ -717,15 +988,13 @@ def _db_error(engine: Engine, exc: sa.exc.DBAPIError) -> StoreError:
             hint="another loopml process held the write lock too long; retry when it ends",
             where=where,
         )
-    if engine.dialect.name == "sqlite" and (
-        "malformed" in low or "not a database" in low or "corrupt" in low
-    ):
+    if sqlite and ("malformed" in low or "not a database" in low or "corrupt" in low):
         return StoreError(
             f"the store database is damaged: {text}",
             hint="restore it from a backup, or move it away to start an empty store",
             where=where,
         )
-    if isinstance(exc, sa.exc.OperationalError):
+    if operational:
         return StoreError(
             f"cannot use the metadata store: {text}",
             hint="check LOOPML_STORE_URL, that the server runs and that you may connect",
@@ -744,6 +1013,8 @@ HEAD_REVISION = "0002"
 
 def _current_revision(engine: Engine) -> str | None:
     """The schema revision Alembic recorded, read without Alembic (None when unknown)."""
+    import sqlalchemy as sa
+
     try:
         with engine.connect() as conn:
             rows = conn.execute(sa.text("SELECT version_num FROM alembic_version")).fetchall()
@@ -752,12 +1023,23 @@ def _current_revision(engine: Engine) -> str | None:
     return str(rows[0][0]) if len(rows) == 1 else None
 
 
+def _sqlite_revision(lite: _SqliteFile) -> str | None:
+    """:func:`_current_revision` through the stdlib driver (None when unknown)."""
+    try:
+        rows = lite.rows("SELECT version_num FROM alembic_version", {})
+    except sqlite3.Error:
+        return None
+    return str(rows[0]["version_num"]) if len(rows) == 1 else None
+
+
 def _migrate(engine: Engine, project: str) -> None:
     """Bring the schema to the newest Alembic revision (no-op when current).
 
     Concurrent openers are serialized: SQLite by ``BEGIN IMMEDIATE``, PostgreSQL by an
     advisory lock; whoever comes second finds the schema current.
     """
+    import sqlalchemy as sa
+
     if _current_revision(engine) == HEAD_REVISION:
         return  # current: no need to import Alembic (about 0.1 s on every command)
     from alembic import command
@@ -845,9 +1127,41 @@ def _next(
     conn: Connection, same_kind: sa.ColumnElement[bool], same_name: sa.ColumnElement[bool]
 ) -> tuple[int, int]:
     """The next sequence number of the kind and version of the name (the write lock is held)."""
+    import sqlalchemy as sa
+
+    from loopml.store._schema import records
+
     seq = sa.select(sa.func.max(records.c.seq)).where(same_kind).scalar_subquery()
     version = sa.select(sa.func.max(records.c.version)).where(same_name).scalar_subquery()
     row = conn.execute(sa.select(seq, version)).one()
+    return int(row[0] or 0) + 1, int(row[1] or 0) + 1
+
+
+_NEWEST = "ORDER BY seq DESC LIMIT 1"
+_INSERT_RECORD = (
+    f"INSERT INTO records ({', '.join(RECORD_COLUMNS)}) "
+    f"VALUES ({', '.join(':' + c for c in RECORD_COLUMNS)})"
+)
+_NEXT_NUMBERS = (
+    "SELECT (SELECT max(seq) FROM records WHERE project = :project AND kind = :kind), "
+    "(SELECT max(version) FROM records WHERE project = :project AND kind = :kind "
+    "AND name = :name)"
+)
+
+
+def _sqlite_first(
+    conn: sqlite3.Connection, sql: str, params: Mapping[str, Any]
+) -> dict[str, Any] | None:
+    cursor = conn.execute(sql, params)
+    row = cursor.fetchone()
+    if row is None:
+        return None
+    return dict(zip([d[0] for d in cursor.description], row, strict=True))
+
+
+def _sqlite_next(conn: sqlite3.Connection, project: str, kind: str, name: str) -> tuple[int, int]:
+    """:func:`_next` through the stdlib driver (the write lock is held)."""
+    row = conn.execute(_NEXT_NUMBERS, {"project": project, "kind": kind, "name": name}).fetchone()
     return int(row[0] or 0) + 1, int(row[1] or 0) + 1
 
 

@@ -1,0 +1,5 @@
+"""``python -m loopml``: the ``loopml`` command."""
+
+from loopml.cli import main
+
+main()
