@@ -2,11 +2,19 @@
 
 Each command parses its options, calls one workflow function and renders the result.
 Errors are printed as a message and a hint (exit status 2); ``--debug`` shows tracebacks.
+
+``loopml <command> ...`` imports and builds only the module of that command (the others and
+their Click commands cost about 30 ms on every call); ``loopml --help``, an unknown command
+and ``loopml.cli.app`` get every command, in the order of ``_MODULES``.
 """
 
 from __future__ import annotations
 
+import importlib
+import sys
+from collections.abc import Sequence
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import typer
 
@@ -14,14 +22,21 @@ from loopml.cli._common import CliState, set_state
 
 __all__ = ["app", "main"]
 
-app = typer.Typer(
-    name="loopml",
-    help="Run an ML project as the loop it is: scope, metric, data, baselines, analysis, audit.",
-    no_args_is_help=True,
-    add_completion=False,
-    pretty_exceptions_enable=False,
-    rich_markup_mode="rich",
-)
+#: the command modules in the order ``loopml --help`` lists their commands, and the
+#: commands and groups each registers (tests/test_cli_commands.py checks the table)
+_MODULES: dict[str, tuple[str, ...]] = {
+    "_project": ("init", "scope", "portfolio", "demo"),
+    "_data": ("data", "labels"),
+    "_train": ("baseline", "leaderboard", "train", "model"),
+    "_eval": ("eval",),
+    "_analyze": ("analyze", "audit", "tags"),
+    "_report": ("report", "status"),
+    "_store": ("store",),
+    "_registry": ("promote", "rollback"),
+    "_serve": ("serve", "predict"),
+    "_monitor": ("monitor",),
+}
+_COMMAND_MODULE = {command: module for module, names in _MODULES.items() for command in names}
 
 
 def _print_version(value: bool) -> None:
@@ -33,7 +48,6 @@ def _print_version(value: bool) -> None:
         raise typer.Exit(0)
 
 
-@app.callback()
 def _root(
     ctx: typer.Context,
     project: Path | None = typer.Option(
@@ -53,35 +67,55 @@ def _root(
     set_state(ctx.obj)
 
 
-def _register() -> None:
-    from loopml.cli import (
-        _analyze,
-        _data,
-        _eval,
-        _monitor,
-        _project,
-        _registry,
-        _report,
-        _serve,
-        _store,
-        _train,
+def _build(modules: Sequence[str]) -> typer.Typer:
+    """The ``loopml`` app with the commands of ``modules``."""
+    built = typer.Typer(
+        name="loopml",
+        help="Run an ML project as the loop it is: scope, metric, data, baselines, analysis, "
+        "audit.",
+        no_args_is_help=True,
+        add_completion=False,
+        pretty_exceptions_enable=False,
+        rich_markup_mode="rich",
     )
-
-    _project.register(app)
-    _data.register(app)
-    _train.register(app)
-    _eval.register(app)
-    _analyze.register(app)
-    _report.register(app)
-    _store.register(app)
-    _registry.register(app)
-    _serve.register(app)
-    _monitor.register(app)
+    built.callback()(_root)
+    for name in modules:
+        importlib.import_module(f"loopml.cli.{name}").register(built)
+    return built
 
 
-_register()
+def _modules_for(args: Sequence[str]) -> tuple[str, ...]:
+    """The command modules an invocation needs: the module of its command, or all of them
+    (help, version, no command, a command loopml does not have)."""
+    i = 0
+    while i < len(args):
+        arg = args[i]
+        if arg in ("--project", "-C"):
+            i += 2
+        elif arg == "--debug" or arg.startswith("--project=") or (arg[:2] == "-C" and arg != "-C"):
+            i += 1
+        elif arg in _COMMAND_MODULE:
+            return (_COMMAND_MODULE[arg],)
+        else:
+            break
+    return tuple(_MODULES)
+
+
+_full: typer.Typer | None = None
+
+if TYPE_CHECKING:
+    app: typer.Typer  # every command: built on first use (module __getattr__ below)
+
+
+def __getattr__(name: str) -> typer.Typer:
+    global _full
+    if name == "app":
+        if _full is None:
+            _full = _build(tuple(_MODULES))
+        return _full
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
 def main() -> None:
     """Entry point of the ``loopml`` console script."""
-    app(prog_name="loopml")
+    _build(_modules_for(sys.argv[1:]))(prog_name="loopml")
