@@ -238,28 +238,37 @@ class Evaluation:
             return list(self._cache["slices"])
         total = max(self.n, 1)
         rows: list[SliceRow] = []
+        names = self.metric_names()
         decision = set(self.decision_metrics())
         for g in self.counts.groups:
             assert g.definition is not None
-            labels = g.labels()
-            values = {name: self._values(name, g) for name in self.metric_names()}
-            bounds = {name: self._intervals(name, g) for name in decision}
-            for i, value in enumerate(g.values):
-                support = int(g.n[i])
-                metrics = {}
-                for name, arr in values.items():
-                    if name in bounds:
-                        low, high, method = bounds[name]
-                        metrics[name] = MetricValue(float(arr[i]), _f(low[i]), _f(high[i]), method)
+            # every metric and bound of the group as one vectorized array, read back as
+            # Python lists once (not element by element)
+            columns: list[tuple[str, list[float], list[float | None] | None, Any, str]] = []
+            for name in names:
+                values = self._values(name, g).tolist()
+                if name in decision:
+                    low, high, method = self._intervals(name, g)
+                    columns.append((name, values, _nones(low), _nones(high), method))
+                else:
+                    columns.append((name, values, None, None, ""))
+            group = g.definition.name
+            for i, (label, value, support) in enumerate(
+                zip(g.labels(), g.values, g.n.tolist(), strict=True)
+            ):
+                metrics: dict[str, MetricValue] = {}
+                for name, vals, lows, highs, method in columns:
+                    if lows is None:
+                        metrics[name] = MetricValue(vals[i])
                     else:
-                        metrics[name] = MetricValue(float(arr[i]))
+                        metrics[name] = MetricValue(vals[i], lows[i], highs[i], method)
                 rows.append(
                     SliceRow(
-                        group=g.definition.name,
-                        slice=labels[i],
+                        group=group,
+                        slice=label,
                         values=value,
-                        support=support,
-                        share=support / total,
+                        support=int(support),
+                        share=int(support) / total,
                         metrics=metrics,
                         too_small=support < self.min_support,
                     )
@@ -573,6 +582,11 @@ class Evaluation:
             f"<table><tr><th>group</th><th>slice</th><th>n</th><th>{e(self.optimizing)}</th>"
             f"<th></th></tr>{slices}</table></div>"
         )
+
+
+def _nones(arr: np.ndarray) -> list[float | None]:
+    """The floats of ``arr`` with NaN as None (:func:`_f` of every element)."""
+    return [None if x != x else x for x in np.asarray(arr, dtype=float).tolist()]
 
 
 def _f(x: Any) -> float | None:

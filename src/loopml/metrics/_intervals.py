@@ -285,6 +285,9 @@ def _posterior_samples(
         )
         cells = np.stack(parts, axis=-1)
         g = rng.standard_gamma(np.broadcast_to(cells, (n_boot, *cells.shape)))
+        if f1:  # 2 TP / (2 TP + (FP + FN)) of the draws, as the registry computes it
+            two_tp = 2.0 * g[..., -1]
+            return _div(two_tp, two_tp + g[..., 0])
         draws = np.empty((n_boot, *alpha.shape))
         draws[..., 0, 0] = alpha[..., 0, 0]
         draws[..., 0, 1] = g[..., 0]
@@ -432,17 +435,21 @@ def _samples_once(
     return _rank_samples(name, counts, task, n_boot, rng, memo, step)
 
 
-def _nan_quantile(samples: FloatArray, q: float) -> FloatArray:
-    """Linear-interpolation quantile over axis 0 ignoring NaN; NaN when all are NaN."""
+def _nan_quantiles(samples: FloatArray, qs: tuple[float, ...]) -> list[FloatArray]:
+    """Linear-interpolation quantiles over axis 0 ignoring NaN (NaN when all are NaN), at
+    each of ``qs``, sorting the samples once."""
     srt = np.sort(samples, axis=0)  # NaN sorts last
-    m = (~np.isnan(samples)).sum(axis=0)
-    pos = np.maximum(m - 1, 0) * q
-    lo = np.floor(pos).astype(np.int64)
-    hi = np.minimum(lo + 1, np.maximum(m - 1, 0))
-    a = np.take_along_axis(srt, lo[None, ...], axis=0)[0]
-    b = np.take_along_axis(srt, hi[None, ...], axis=0)[0]
-    val = a + (b - a) * (pos - lo)
-    return np.where(m > 0, val, np.nan)
+    m = (~np.isnan(srt)).sum(axis=0)
+    out = []
+    for q in qs:
+        pos = np.maximum(m - 1, 0) * q
+        lo = np.floor(pos).astype(np.int64)
+        hi = np.minimum(lo + 1, np.maximum(m - 1, 0))
+        a = np.take_along_axis(srt, lo[None, ...], axis=0)[0]
+        b = np.take_along_axis(srt, hi[None, ...], axis=0)[0]
+        val = a + (b - a) * (pos - lo)
+        out.append(np.where(m > 0, val, np.nan))
+    return out
 
 
 def _regression_se(spec: MetricSpec, c: RegressionCounts) -> tuple[FloatArray, FloatArray]:
@@ -499,7 +506,7 @@ def bootstrap_interval(
         return _out(est - z * se), _out(est + z * se)
     samples = bootstrap_samples(name, counts, task=task, n_boot=n_boot, seed=seed, memo=memo)
     alpha = (1.0 - confidence) / 2.0
-    low, high = _nan_quantile(samples, alpha), _nan_quantile(samples, 1.0 - alpha)
+    low, high = _nan_quantiles(samples, (alpha, 1.0 - alpha))
     if isinstance(counts, ConfusionCounts):
         # the posterior of a continuous metric never reaches its bounds (F1 = 1 of a slice
         # without errors, 0 without hits): the interval is widened to hold the estimate
@@ -573,10 +580,11 @@ def difference_interval(
     )
     diff = sa - sb
     alpha = (1.0 - confidence) / 2.0
+    low, high = _nan_quantiles(diff, (alpha, 1.0 - alpha))
     return Interval(
         _out(estimate),
-        _out(_nan_quantile(diff, alpha)),
-        _out(_nan_quantile(diff, 1.0 - alpha)),
+        _out(low),
+        _out(high),
         "posterior" if isinstance(counts_a, ConfusionCounts) else "bootstrap",
         confidence,
     )
