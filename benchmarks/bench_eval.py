@@ -3,7 +3,7 @@
 A seeded table: binary labels with 5% positives, predictions agreeing with the label 90%
 of the time, scores, and 8 slice columns of cardinality 2, 3, 5, 10, 20, 50, 100, 1000.
 
-    python benchmarks/bench_eval.py [--rows 10000000] [--repeat 5]
+    python benchmarks/bench_eval.py [--rows 10000000] [--repeat 5] [--no-fairlearn] [--cli-only]
 
 Timed, each as the median of --repeat runs:
 - loopml: evaluate() with every metric for the whole table and for all 8 slice columns,
@@ -21,7 +21,15 @@ Timed, each as the median of --repeat runs:
 - peak memory of one evaluation at --rows, in a child process reading the same rows from
   Parquet (resident set size above the loaded table);
 - fairlearn: MetricFrame (accuracy, precision, recall, f1) on 1M rows and the four smallest
-  slice columns (it is slow; it would take minutes on the full table).
+  slice columns (it is slow; it would take minutes on the full table);
+- the command line: ``loopml eval`` on a --cli-rows Parquet file with two slice columns
+  (5 and 20 values) in a fresh project, as a child process (``python -m loopml``, wall time
+  from start to exit, imports included; with bytecode cached as after ``pip install``, and
+  with the environment as it is), against the same work in process (open the project,
+  ``evaluate()`` with the record stored, the verdict, metrics and slices the command prints),
+  and a child that only imports the libraries the command needs (numpy, duckdb, pydantic,
+  typer, rich): no command line run can be faster than that plus the work.
+  ``--cli-only`` runs this part alone.
 """
 
 from __future__ import annotations
@@ -94,12 +102,138 @@ def _peak_memory(df: pd.DataFrame, slice_cols: list[str]) -> float:
     return float(out.stdout.strip().splitlines()[-1])
 
 
+def _cli_table(n: int, seed: int = 1) -> pd.DataFrame:
+    """Predictions, labels and two slice columns (5 and 20 values) in one table."""
+    rng = np.random.default_rng(seed)
+    y = (rng.random(n) < 0.05).astype(np.int8)
+    pred = np.where(rng.random(n) < 0.9, y, 1 - y).astype(np.int8)
+    score = np.clip(np.where(pred == 1, rng.beta(5, 2, n), rng.beta(2, 5, n)), 0.0, 1.0)
+    return pd.DataFrame(
+        {
+            "id": np.arange(n),
+            "label": y,
+            "prediction": pred,
+            "score": score,
+            "region": rng.integers(0, 5, n).astype(str),
+            "segment": rng.integers(0, 20, n),
+        }
+    )
+
+
+#: what ``loopml eval`` cannot run without, imported and nothing else: its floor
+_LIBRARIES = (
+    "import numpy, numpy.random, duckdb, rich.console, rich.table, typer; "
+    "from pydantic import BaseModel, TypeAdapter"
+)
+
+#: the in-process work once in a fresh process (imports done first, not timed): what a first
+#: run costs that a warm loop hides (DuckDB's first query, fresh memory, lazy imports)
+_COLD = """
+import sys, time
+from loopml.evaluation import evaluate
+from loopml.project import open_project
+t = time.perf_counter()
+with open_project(sys.argv[1]) as project:
+    ev = evaluate(sys.argv[2], project=project)
+    ev.verdict()
+    ev.slices()
+print(time.perf_counter() - t)
+"""
+
+
+def _cli_section(rows: int, repeat: int) -> None:
+    """``loopml eval`` from the command line against the same work in process."""
+    import os
+    import subprocess
+    import sys
+    import tempfile
+    from pathlib import Path
+
+    from loopml.evaluation import evaluate
+    from loopml.project import init_project, open_project
+
+    with tempfile.TemporaryDirectory() as tmp:
+        pdir = Path(tmp) / "proj"
+        init_project(pdir, task="binary").close()
+        spec = pdir / "loopml.toml"
+        text = spec.read_text()
+        assert "\ncolumns = []\n" in text
+        spec.write_text(text.replace("\ncolumns = []\n", '\ncolumns = ["region", "segment"]\n'))
+        path = pdir / "rows.parquet"
+        _cli_table(rows).to_parquet(path)
+
+        def in_process() -> None:
+            with open_project(pdir) as project:
+                ev = evaluate(str(path), project=project)
+                ev.verdict()
+                ev.slices()
+
+        command = [sys.executable, "-m", "loopml", "-C", str(pdir), "eval", "--data", str(path)]
+        # bytecode cached, as after `pip install` (a cache of its own: the tree is not touched)
+        cached = {k: v for k, v in os.environ.items() if k != "PYTHONDONTWRITEBYTECODE"}
+        cached["PYTHONPYCACHEPREFIX"] = str(Path(tmp) / "pycache")
+        as_is = dict(os.environ)
+
+        def child(args: list[str], env: dict[str, str]) -> Callable[[], None]:
+            def run() -> None:
+                subprocess.run(args, check=True, capture_output=True, env=env)
+
+            return run
+
+        timed: dict[str, Callable[[], None]] = {
+            "in process": in_process,
+            "command line": child(command, cached),
+            "command line, environment as is": child(command, as_is),
+            "libraries alone": child([sys.executable, "-c", _LIBRARIES], cached),
+        }
+        for fn in timed.values():  # warm up imports, the bytecode cache and the file cache
+            fn()
+        cold_command = [sys.executable, "-c", _COLD, str(pdir), str(path)]
+        times: dict[str, list[float]] = {k: [] for k in [*timed, "cold"]}
+        for _ in range(repeat):  # interleaved: every variant sees the same load
+            for k, fn in timed.items():
+                times[k].append(median_time(fn, 1))
+            out = subprocess.run(
+                cold_command, check=True, capture_output=True, text=True, env=cached
+            )
+            times["cold"].append(float(out.stdout.strip().splitlines()[-1]))
+    t = {k: statistics.median(v) for k, v in times.items()}
+    no_cache = " (PYTHONDONTWRITEBYTECODE=1)" if os.environ.get("PYTHONDONTWRITEBYTECODE") else ""
+    print(
+        f"loopml eval from the command line, rows={rows:,}, 2 slice columns, "
+        f"repeat={repeat} (medians, wall time)"
+    )
+    print(f"  in process: open, evaluate, store   {t['in process']:8.3f} s")
+    print(f"  command line (bytecode cached)      {t['command line']:8.3f} s")
+    print(
+        f"  command line, environment as is     {t['command line, environment as is']:8.3f} s"
+        f"{no_cache}"
+    )
+    print(
+        f"  its libraries imported, no work     {t['libraries alone']:8.3f} s"
+        "   (numpy, duckdb, pydantic, typer, rich)"
+    )
+    print(f"  in process, first run of a process  {t['cold']:8.3f} s   (imports not counted)")
+    ratio = t["command line"] / t["in process"]
+    floor = (t["libraries alone"] + t["in process"]) / t["in process"]
+    cold = (t["libraries alone"] + t["cold"]) / t["in process"]
+    print(f"  command line / in process           = {ratio:.2f}x")
+    print(f"  floor: (libraries + in process) / in process = {floor:.2f}x")
+    print(f"  floor with a first run: (libraries + first run) / in process = {cold:.2f}x")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--rows", type=int, default=10_000_000)
     parser.add_argument("--repeat", type=int, default=5)
     parser.add_argument("--fairlearn-rows", type=int, default=1_000_000)
+    parser.add_argument("--cli-rows", type=int, default=1_000_000)
+    parser.add_argument("--cli-only", action="store_true", help="time only the command line")
+    parser.add_argument("--no-fairlearn", action="store_true", help="leave out fairlearn (slow)")
     args = parser.parse_args()
+    if args.cli_only:
+        _cli_section(args.cli_rows, args.repeat)
+        return
 
     from loopml.evaluation import evaluate
 
@@ -214,7 +348,10 @@ def main() -> None:
         print(f"  polars, same outputs / loopml   = {results['polars_same_outputs'] / total:.2f}x")
     print(f"  decision work (slices) / total  = {results['decision_slices'] / total:.1%}")
     print(f"  peak memory of one evaluation   = {_peak_memory(df, slice_cols):,.0f} MiB")
+    _cli_section(args.cli_rows, args.repeat)
 
+    if args.no_fairlearn:
+        return
     try:
         from fairlearn.metrics import MetricFrame
         from sklearn.metrics import accuracy_score, f1_score, precision_score, recall_score
