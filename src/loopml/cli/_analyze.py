@@ -171,35 +171,7 @@ def _discover_command(eval_id: str | None, options: dict[str, Any], as_json: boo
         console.print(f"[bold]Discovered slices[/]: {escape(result.nothing_found())}")
         return
     console.print(f"[bold]Discovered slices[/]: {escape(result.search_summary())}")
-    rate = result.rate_name
-    table = Table(title="Significant weak slices, most excess error first")
-    lv = f"{100 * result.confidence:.10g}%"
-    for col in (
-        "#",
-        "slice",
-        "support",
-        rate,
-        f"{lv} interval",
-        "excess",
-        f"excess {lv}",
-        "adj. p",
-    ):
-        table.add_column(col, justify="left" if col == "slice" else "right")
-    for s in result.slices:
-        parents = (
-            "\n[dim]and its parent " + escape("; ".join(s.parents)) + "[/]" if s.parents else ""
-        )
-        table.add_row(
-            str(s.rank),
-            escape(s.expression) + parents,
-            f"{s.support:,}",
-            f"{s.error_rate:.4f}",
-            f"[{s.ci_low:.4f}, {s.ci_high:.4f}]",
-            f"{s.excess:,.1f}",
-            f"[{s.excess_low:,.1f}, {s.excess_high:,.1f}]",
-            f"{s.p_adjusted:.2g}",
-        )
-    console.print(table)
+    console.print(result.table())
     if result.found > len(result.slices):
         console.print(f"{result.found - len(result.slices)} more significant slices (raise -k)")
 

@@ -7,7 +7,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from loopml.slices import Expr
-from loopml.tableview import HtmlRepr, confidence_label
+from loopml.tableview import Column, HtmlRepr, TableView, confidence_label
 
 _LOSS_WORDS = {
     "zero_one": ("error rate", "errors"),
@@ -127,6 +127,35 @@ class DiscoveryResult:
     @property
     def rate_name(self) -> str:
         return _LOSS_WORDS.get(self.loss, _LOSS_WORDS["zero_one"])[0]
+
+    def table(self) -> TableView:
+        """The slices as a table, most excess error first (a slice's parents, the broader
+        slices whose excess it explains, under its expression); fits 80 columns, the slice
+        expressions wrap but are never cut."""
+        return TableView(
+            "Significant weak slices, most excess error first",
+            [
+                Column("rank", "#", kind="count"),
+                Column("slice", "slice"),
+                Column("support", "support", kind="count"),
+                Column("rate", self.rate_name, kind="interval", digits=4),
+                Column("excess", "excess", kind="interval", priority=1),
+                Column("p_adjusted", "adj. p", kind="number", digits=2, priority=2),
+            ],
+            [
+                {
+                    "rank": s.rank,
+                    "slice": s.expression
+                    + (f"\n(and its parent {'; '.join(s.parents)})" if s.parents else ""),
+                    "support": s.support,
+                    "rate": (s.error_rate, s.ci_low, s.ci_high),
+                    "excess": (s.excess, s.excess_low, s.excess_high),
+                    "p_adjusted": s.p_adjusted,
+                }
+                for s in self.slices
+            ],
+            confidence=self.confidence,
+        )
 
     def search_summary(self) -> str:
         """What was searched, in one sentence."""
