@@ -63,9 +63,7 @@ def monitor_command(
     store: bool = typer.Option(True, "--store/--no-store", help="Store a monitor record."),
     as_json: bool = typer.Option(False, "--json", help="Print the full result as JSON."),
 ) -> None:
-    """Drift of each window of production against the reference, performance (realized
-    from labels, estimated from scores), the KPI and which stage to go back to
-    (docs/monitor.md)."""
+    """Per window: drift, performance, the KPI and which stage to go back to."""
     from loopml.monitor import monitor
     from loopml.project import open_project
 
