@@ -227,23 +227,26 @@ def _serve_and_log(
     ]
 
 
-#: the texture measurements site B's new scanner reads twice as high (the drift of the loop)
-SCANNER_FACTOR = 2.0
+#: what site B's new scanner reads too high (the drift of the loop): these measurements, by
+#: ``SCANNER_OFFSET`` standard deviations of the training rows
+SCANNER_DRIFTED = ("radius", "perimeter", "area", "concave")
+SCANNER_OFFSET = 1.2
 
 
 def _drifted_traffic(
     train: pd.DataFrame, features: list[str], n: int, seed: int, *, start_id: int
 ) -> pd.DataFrame:
     """``n`` production rows drawn from ``train`` (a little measurement jitter); at site B
-    a new scanner reads every texture measurement ``SCANNER_FACTOR`` times as high. Values
-    stay inside the training range (the server refuses others: a saturating sensor)."""
+    a new scanner, calibrated wrong, reads the size and concavity measurements
+    ``SCANNER_OFFSET`` standard deviations high, so benign tumours there look malignant.
+    Values stay inside the training range (the server refuses others: a saturating sensor)."""
     rng = np.random.default_rng(seed)
     t = train.sample(n, replace=True, random_state=seed).reset_index(drop=True)
-    std = train[features].std().to_numpy()
-    t[features] = t[features] + rng.normal(0, 0.05, (n, len(features))) * std
-    texture = [c for c in features if "texture" in c]
+    std = train[features].std()
+    t[features] = t[features] + rng.normal(0, 0.05, (n, len(features))) * std.to_numpy()
+    drifted = [c for c in features if any(part in c for part in SCANNER_DRIFTED)]
     at_b = (t["site"] == "B").to_numpy()
-    t.loc[at_b, texture] = t.loc[at_b, texture] * SCANNER_FACTOR
+    t.loc[at_b, drifted] = t.loc[at_b, drifted] + SCANNER_OFFSET * std[drifted].to_numpy()
     t[features] = t[features].clip(train[features].min(), train[features].max(), axis=1)
     t["id"] = np.arange(start_id, start_id + n)
     return t
@@ -280,7 +283,7 @@ def _feed_back(url: str, served: list[dict[str, Any]], labels: list[int]) -> lis
 
 def _annotate(tasks_file: Path, truth: dict[str, int], out: Path, seed: int) -> None:
     """Simulated pathologists label the exported tasks in Label Studio: one per task, three
-    on the overlap tasks, each wrong now and then; written as Label Studio's JSON export."""
+    on the overlap tasks, each wrong once in a hundred; written as Label Studio's JSON export."""
     import json
 
     from loopml.flywheel._schema import FROM_NAME, ITEM_FIELD, TO_NAME
@@ -294,7 +297,7 @@ def _annotate(tasks_file: Path, truth: dict[str, int], out: Path, seed: int) -> 
         annotations = []
         for a in who:
             k += 1
-            label = 1 - y if rng.random() < 0.03 else y
+            label = 1 - y if rng.random() < 0.01 else y
             annotations.append(
                 {
                     "id": k,
@@ -327,6 +330,16 @@ def _slice_f1(mon: Any, slice_name: str) -> str:
     return f"{p.value:.3f} [{p.low:.3f}, {p.high:.3f}] (offline {p.reference:.3f})"
 
 
+def _kpi(mon: Any) -> str:
+    """The business KPI over a monitor run: the pathologists' review minutes per case."""
+    rows = [k for k in mon.kpi if k.get("value") is not None and k.get("rows")]
+    n = sum(int(k["rows"]) for k in rows)
+    if not n:
+        return "review minutes a case n/a"
+    mean = sum(float(k["value"]) * int(k["rows"]) for k in rows) / n
+    return f"review minutes a case {mean:.1f}"
+
+
 def _closed_loop(
     project: Any,
     root: Path,
@@ -352,9 +365,9 @@ def _closed_loop(
     steps: list[tuple[str, str]] = []
     champion_data = load_dataset(project, "tumours@1", split="train").to_pandas()
     features = [c for c in champion_data.columns if c not in ("id", "site", "scanner", "label")]
-    # 1. site B's new scanner: 900 rows, the pathologists' verdicts for 40% so far
+    # 1. site B's new scanner: 1,500 rows, the pathologists' verdicts for 40% so far
     start = datetime.now(UTC)
-    traffic = _drifted_traffic(champion_data, features, 900, seed + 1, start_id=100_000)
+    traffic = _drifted_traffic(champion_data, features, 1500, seed + 1, start_id=100_000)
     served = _send(url, traffic)
     labels = traffic["label"].astype(int).tolist()
     known = int(0.4 * len(served))
@@ -366,8 +379,9 @@ def _closed_loop(
     steps.append(
         (
             "drift",
-            f"{len(served)} rows; site B's new scanner reads textures x{SCANNER_FACTOR:g}: "
-            f"f1 at {weak} {_slice_f1(mon, weak)}; go back to: "
+            f"{len(served)} rows; site B's new scanner reads sizes and concavity "
+            f"{SCANNER_OFFSET:g} sd high: "
+            f"f1 at {weak} {_slice_f1(mon, weak)}; {_kpi(mon)}; go back to: "
             + (f"{rec.stage} ({rec.action})" if rec is not None else "n/a"),
         )
     )
@@ -375,8 +389,8 @@ def _closed_loop(
     tasks = root / "label-tasks.json"
     ex = export_labels(
         project,
-        n=600,
-        mix={"uncertainty": 0.2, "weak": 0.5, "random": 0.2, "overlap": 0.1},
+        n=800,
+        mix={"uncertainty": 0.1, "weak": 0.6, "random": 0.2, "overlap": 0.1},
         weak=[weak],
         out=tasks,
         seed=seed,
@@ -470,8 +484,8 @@ def _closed_loop(
         (
             "recovered",
             f"{len(served2)} more rows from site B's scanner, served by "
-            f"{moved.move.model}: f1 at {weak} {_slice_f1(mon2, weak)}; go back to: "
-            + (f"{rec2.stage} ({rec2.action})" if rec2 is not None else "n/a"),
+            f"{moved.move.model}: f1 at {weak} {_slice_f1(mon2, weak)}; {_kpi(mon2)}; "
+            "go back to: " + (f"{rec2.stage} ({rec2.action})" if rec2 is not None else "n/a"),
         )
     )
     return steps
@@ -496,7 +510,7 @@ def _monitor_summary(project: Any) -> str:
     return (
         f"{len(mon.windows)} windows of 50 rows against {mon.reference}: "
         f"{len(mon.alerts)} drift alarms of {len(mon.drift)}; {metric} realized {mean('realized')}"
-        f", estimated {mean('estimated')}; go back to: "
+        f", estimated {mean('estimated')}; {_kpi(mon)}; go back to: "
         + (f"{rec.stage} ({rec.action})" if rec else "n/a")
         + f"; stored as {mon.record_id}"
     )
@@ -564,8 +578,9 @@ def run_demo(
         'when = [["mean_radius >= 15", 1]]\n'
         "default = 0\n"
         "\n[model]\n"
-        "# site and scanner are metadata for slicing, not features\n"
-        'exclude = ["site", "scanner"]\n'
+        "# the model reads site and scanner too: scanners differ, and a retrain can learn\n"
+        "# a new one's calibration from labeled rows (the closed loop does)\n"
+        "exclude = []\n"
         "\n# failure modes the team brainstormed, run by `loopml audit`\n"
         "[[audit]]\n"
         'name = "noisy scans"\n'
