@@ -13,7 +13,11 @@ same two Parquet files on disk:
 
 - loopml: ``monitor(data=cur.parquet, reference=ref.parquet, window="<rows>rows",
   store=False)`` in this process; the first run (imports, DuckDB start) is timed apart and
-  left out of the median; reading the files is included (DuckDB reads them in the pass);
+  left out of the median; reading the files is included (DuckDB reads them in the pass).
+  Three ways: cold (the reference fitted in the call), with the reference's fit reused in
+  the process, and inside a project with the fit loaded from its ``.loopml/cache`` (the
+  process's caches emptied, as in a new process); then ``loopml monitor`` on the command
+  line, a new process per run, once fitting and once loading the saved fit;
 - scipy: ``pd.read_parquet`` of both files, then per column ``scipy.stats.ks_2samp``
   (numbers, missing values dropped) or ``chi2_contingency`` of the two value counts
   (categories), drifted when p < 0.05; reading included, and timed without it too;
@@ -185,18 +189,58 @@ def write_log(path: Path, n: int, seed: int = 1) -> Any:
 
 
 def run_loopml(
-    ref: Path, cur: Path, window: str, time_col: str | None = None, *, cold: bool = True
+    ref: Path,
+    cur: Path,
+    window: str,
+    time_col: str | None = None,
+    *,
+    cold: bool = True,
+    project: Any = None,
 ) -> Any:
     """One monitor call; ``cold``: the reference is binned anew and its nulls drawn anew
     (the process's caches of reference bins and of null distributions emptied first), else
-    its bins and the nulls of the window sizes it met in the previous call are reused."""
+    its bins and the nulls of the window sizes it met in the previous call are reused.
+    ``project``: monitor inside it, whose ``.loopml/cache`` keeps the fitted reference
+    (cold, the fit saved by an earlier call is loaded from there, as a new process would)."""
     from loopml.monitor import _REFERENCE_CACHE, monitor
     from loopml.monitor._drift import _NULL_CACHE
 
     if cold:
         _REFERENCE_CACHE.clear()
         _NULL_CACHE.clear()
-    return monitor(data=str(cur), reference=str(ref), window=window, time=time_col, store=False)
+    return monitor(
+        project, data=str(cur), reference=str(ref), window=window, time=time_col, store=False
+    )
+
+
+def cli_runs(folder: Path, ref: Path, cur: Path, window: str, pairs: int) -> tuple[Any, Any]:
+    """``loopml monitor`` on the command line, each run a new process (imports included):
+    ``pairs`` times, a run that fits the reference (nothing saved) then one that loads the
+    fit it saved. Returns the medians (seconds) of the first runs and of the second."""
+    import shutil
+
+    from loopml.project import init_project
+
+    init_project(folder, task="binary").close()
+    exe = Path(sys.executable).with_name("loopml")
+    cmd = (
+        [str(exe)]
+        if exe.exists()
+        else [sys.executable, "-c", "from loopml.cli import main; main()"]
+    )
+    cmd += ["-C", str(folder), "monitor", "--data", str(cur), "--reference", str(ref)]
+    cmd += ["--window", window, "--no-store", "--json"]
+    fits: list[float] = []
+    loads: list[float] = []
+    for _ in range(pairs):
+        shutil.rmtree(folder / ".loopml" / "cache", ignore_errors=True)
+        for times in (fits, loads):
+            t0 = time.perf_counter()
+            done = subprocess.run(cmd, capture_output=True, text=True)
+            times.append(time.perf_counter() - t0)
+            if done.returncode != 0:
+                raise RuntimeError(f"loopml monitor failed:\n{done.stderr[-2000:]}")
+    return statistics.median(fits), statistics.median(loads)
 
 
 def engine_floor(ref: Path, cur: Path, repeat: int) -> dict[str, float]:
@@ -412,6 +456,16 @@ def compare(rows: int, repeat: int, ev_repeat: int, skip_evidently: bool, memory
         secs["loopml_warm"], _ = median_time(
             lambda: run_loopml(ref, cur, window, cold=False), repeat
         )
+        from loopml.project import init_project
+
+        with init_project(Path(tmp) / "project", task="binary") as project:
+            run_loopml(ref, cur, window, project=project)  # fits and saves
+            loaded = run_loopml(ref, cur, window, project=project).to_dict()
+            same = loaded == run_loopml(ref, cur, window).to_dict()
+            secs["loopml_saved"], _ = median_time(
+                lambda: run_loopml(ref, cur, window, project=project), repeat
+            )
+        cli = cli_runs(Path(tmp) / "cli_project", ref, cur, window, min(repeat, 3))
         flags["scipy"] = run_scipy(ref, cur)
         secs["scipy"], _ = median_time(lambda: run_scipy(ref, cur), repeat)
         import pandas as pd
@@ -443,6 +497,7 @@ def compare(rows: int, repeat: int, ev_repeat: int, skip_evidently: bool, memory
     lines = [
         ("loopml monitor (reads Parquet)", "loopml", "loopml"),
         ("loopml, ref. bins and nulls reused", "loopml_warm", ""),
+        ("loopml, fitted ref. loaded (project)", "loopml_saved", ""),
         ("scipy ks/chi2 (reads Parquet)", "scipy", "scipy"),
         ("scipy ks/chi2 (frames in memory)", "scipy_mem", ""),
     ]
@@ -452,6 +507,14 @@ def compare(rows: int, repeat: int, ev_repeat: int, skip_evidently: bool, memory
         rss = f"{peak[mem]:,.0f} MiB" if mem in peak else ""
         print(f"  {label:<36}{secs[key]:>10.3f}{secs[key] / base:>9.1f}x{rss:>12}")
     note(f"loopml's first run (imports, DuckDB start): {first:.2f} s, not in the median.")
+    note(
+        "fitted ref. loaded: monitor inside a project, the process's caches emptied, the "
+        "fit (bins, rows, nulls) read from .loopml/cache as the next process would; the "
+        f"result {'equals' if same else 'DIFFERS from'} the cold one. The command line, "
+        f"`loopml monitor` in a new process each run (imports included), medians of "
+        f"{min(repeat, 3)}: {cli[0]:.2f} s when it fits the reference, {cli[1]:.2f} s when "
+        f"it loads the fit the first run saved ({cli[0] / cli[1]:.1f}x)."
+    )
     note(
         "the engine alone (DuckDB, medians): "
         + "; ".join(f"{what} {sec:.3f} s" for what, sec in floor.items())
@@ -474,16 +537,17 @@ def compare(rows: int, repeat: int, ev_repeat: int, skip_evidently: bool, memory
         f"\ntargets: loopml >= {TARGET_EVIDENTLY:.0f}x faster than Evidently, "
         f">= {TARGET_SCIPY:.0f}x faster than scipy"
     )
-    warm = secs["loopml_warm"]
+    warm, saved = secs["loopml_warm"], secs["loopml_saved"]
     s_ratio = secs["scipy"] / base
     met = "met" if s_ratio >= TARGET_SCIPY else "NOT met"
     print(f"  scipy / loopml     = {s_ratio:7.1f}x  {met}  (reference reused: "
-          f"{secs['scipy'] / warm:.1f}x)")  # fmt: skip
+          f"{secs['scipy'] / warm:.1f}x, fit loaded: {secs['scipy'] / saved:.1f}x)")  # fmt: skip
     if ev is not None:
         e_ratio = secs["evidently"] / base
         met = "met" if e_ratio >= TARGET_EVIDENTLY else "NOT met"
         print(f"  Evidently / loopml = {e_ratio:7.1f}x  {met}  (reference reused: "
-              f"{secs['evidently'] / warm:.1f}x)")  # fmt: skip
+              f"{secs['evidently'] / warm:.1f}x, fit loaded: "
+              f"{secs['evidently'] / saved:.1f}x)")  # fmt: skip
     else:
         print("  Evidently / loopml = not measured (Evidently skipped)")
 

@@ -17,6 +17,7 @@ import contextlib
 import functools
 import math
 import re
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -38,6 +39,7 @@ from loopml.monitor._bins import (
 from loopml.monitor._drift import (
     DEFAULT_ALPHA,
     DEFAULT_DRAWS,
+    Null,
     chi2_homogeneity,
     js_distance,
     ks_from_counts,
@@ -47,6 +49,11 @@ from loopml.monitor._drift import (
     share_shift,
     wasserstein_binned,
 )
+from loopml.monitor._fitted import Fitted, cache_folder, file_for
+from loopml.monitor._fitted import digest as fit_digest
+from loopml.monitor._fitted import key_of as fit_key_of
+from loopml.monitor._fitted import load as load_fit
+from loopml.monitor._fitted import save as save_fit
 from loopml.monitor._outcomes import AuditSlice, Columns, Settings, outcomes
 from loopml.monitor._performance import PerformanceRow
 from loopml.serving._predict import LOG_OUTPUT_COLUMNS
@@ -424,13 +431,14 @@ def _top_bins(ref: Any, mat: Any) -> Any:
 
 def _resolve_reference(project: Any, reference: Any) -> tuple[Any, str]:
     """A dataset ref (``d@1:train``, ``d@1``), a file path or a frame -> (source, label)."""
-    from loopml.data import dataset_path, get_dataset, load_dataset
-
     if reference is None:
         return _champion_reference(project)
     if isinstance(reference, Path) or (isinstance(reference, str) and _looks_like_path(reference)):
         return str(reference), str(reference)
     if isinstance(reference, str):
+        # imported here: loopml.data loads pandas, which a file reference does not need
+        from loopml.data import dataset_path, get_dataset, load_dataset
+
         if project is None:
             raise InputError(
                 f"reference {reference!r} names a dataset version, which needs a project",
@@ -772,11 +780,11 @@ def _monitor(
         exclude |= {spec.project.id, spec.project.label}
     feats, findings = _feature_columns(ref_cols, cur_cols, columns, exclude, data_label)
     findings = early_findings + findings
-    key = _reference_key(project, reference, ref_source, ref_label, feats, n_bins, max_categories)
-    cached = _REFERENCE_CACHE.get(key) if key is not None else None
-    if cached is not None:
-        bins, n_ref_rows = cached
-    else:
+    fit_key = _reference_key(
+        project, reference, ref_source, ref_label, feats, n_bins, max_categories, con
+    )
+    fitted, saved_at = _fitted_reference(project, fit_key, feats)
+    if fitted is None:
         n_ref_rows = int(con.rows('SELECT count(*) FROM "__monitor_ref"')[0][0])
         if n_ref_rows == 0:
             raise InputError(
@@ -785,10 +793,10 @@ def _monitor(
         bins = reference_bins(
             con, "__monitor_ref", feats, n_bins=n_bins, max_categories=max_categories
         )
-        if key is not None:
-            _REFERENCE_CACHE[key] = (bins, n_ref_rows)
-            while len(_REFERENCE_CACHE) > REFERENCE_CACHE_SIZE:
-                _REFERENCE_CACHE.pop(next(iter(_REFERENCE_CACHE)))
+        fitted = Fitted(bins=bins, n_ref=n_ref_rows)
+        if fit_key is not None:
+            _remember_reference(fit_key, fitted)
+    bins, n_ref_rows = fitted.bins, fitted.n_ref
 
     t = _q(time) if time else None
     where = f"{t} IS NOT NULL" if t else None
@@ -831,7 +839,14 @@ def _monitor(
         if n_null:
             findings.append(f"{n_null:,} rows have no {time} and were left out")
     windows = _windows(counted, kind, size, window, data_label, findings)
-    drift = _drift_rows(bins, counted, alpha=alpha, draws=draws, seed=seed)
+    used: dict[tuple[str, int], Null] = {}
+    drift = _drift_rows(
+        bins, counted, alpha=alpha, draws=draws, seed=seed,
+        known=fitted.nulls_for(alpha, draws, seed), used=used,
+    )  # fmt: skip
+    new_nulls = fitted.remember(used, alpha, draws, seed)
+    if saved_at is not None and fit_key is not None and (new_nulls or not saved_at.exists()):
+        save_fit(saved_at, fit_key, fitted, reference=ref_label)
 
     # ---- outcomes: the performance reference, performance, KPI, score drift
     perf_label, ref_outcomes = None, Columns()
@@ -910,11 +925,36 @@ def _monitor(
     )
 
 
-#: reference bins (and row counts) of the last references a process monitored against: a
-#: reference file that has not changed (path, size, modification time) or a dataset version
-#: (immutable) is binned once; frames are binned every time
+#: the fitted references (bins, rows, nulls) of the last references a process monitored
+#: against, by their key's digest (:func:`loopml.monitor._fitted.key_of`): a reference file
+#: that has not changed (path, size, modification time) or a dataset version (its content,
+#: part and split) is fitted once; frames every time. Inside a project the fit is also kept
+#: in ``.loopml/cache`` for the next process (:mod:`loopml.monitor._fitted`)
 REFERENCE_CACHE_SIZE = 16
-_REFERENCE_CACHE: dict[tuple[Any, ...], tuple[list[FeatureBins], int]] = {}
+_REFERENCE_CACHE: dict[str, Fitted] = {}
+
+
+def _remember_reference(key: Mapping[str, Any], fitted: Fitted) -> None:
+    _REFERENCE_CACHE[fit_digest(key)] = fitted
+    while len(_REFERENCE_CACHE) > REFERENCE_CACHE_SIZE:
+        _REFERENCE_CACHE.pop(next(iter(_REFERENCE_CACHE)))
+
+
+def _fitted_reference(
+    project: Any, key: Mapping[str, Any] | None, feats: Mapping[str, str]
+) -> tuple[Fitted | None, Path | None]:
+    """The reference's fit from this process or the project's ``.loopml/cache`` (None: fit
+    it), and the file it is kept in (None: not kept, no project or no key)."""
+    if key is None:
+        return None, None
+    folder = cache_folder(project.dir) if project is not None else None
+    path = file_for(folder, key) if folder is not None else None
+    got = _REFERENCE_CACHE.get(fit_digest(key))
+    if got is None and path is not None:
+        got = load_fit(path, key, feats)
+        if got is not None:
+            _remember_reference(key, got)
+    return got, path
 
 
 def _reference_key(
@@ -925,25 +965,37 @@ def _reference_key(
     feats: dict[str, str],
     n_bins: int,
     max_categories: int,
-) -> tuple[Any, ...] | None:
-    """What identifies a reference's bins, or None when it cannot be known (a frame)."""
-    settings = (tuple(sorted(feats.items())), n_bins, max_categories)
+    con: Any,
+) -> dict[str, Any] | None:
+    """What a reference's fit depends on (:func:`loopml.monitor._fitted.key_of`), or None
+    when the reference's identity cannot be known (a frame)."""
+    identity: list[Any] | None = None
     if isinstance(source, str | Path) and "://" not in str(source):
         try:
             st = Path(source).stat()
         except OSError:
             return None
-        return ("file", str(Path(source).resolve()), st.st_size, st.st_mtime_ns, *settings)
-    if given is None or (isinstance(given, str) and "@" in given):  # a dataset version
+        identity = ["file", str(Path(source).resolve()), st.st_size, st.st_mtime_ns]
+    elif given is None or (isinstance(given, str) and "@" in given):  # a dataset version
         if project is None or "@" not in label:
             return None
         ref, _, part = label.partition(":")
         try:  # the version's content, not its name: a recreated project reuses names
             digest = project.store.get(ref, kind="dataset").content_hash
+            assignment = None
+            if part in ("train", "test"):  # the rows of the newest split's part
+                from loopml.data import get_split
+
+                assignment = get_split(project, ref).assignment_artifact
         except NotFoundError:  # not a stored version: no caching
             return None
-        return ("dataset", digest, part, *settings)
-    return None
+        identity = ["dataset", digest, part, assignment]
+    if identity is None:
+        return None
+    return fit_key_of(
+        identity, feats, n_bins=n_bins, max_categories=max_categories,
+        engine=type(con).__name__,
+    )  # fmt: skip
 
 
 def _windows(
@@ -979,9 +1031,19 @@ def _windows(
 
 
 def _drift_rows(
-    bins: Any, counted: Any, *, alpha: float, draws: int, seed: int
+    bins: Any,
+    counted: Any,
+    *,
+    alpha: float,
+    draws: int,
+    seed: int,
+    known: Mapping[tuple[str, int], Null] | None = None,
+    used: dict[tuple[str, int], Null] | None = None,
 ) -> list[FeatureDrift]:
+    """One row per (window, feature); ``known``: nulls already drawn for this reference
+    (its fit's, by (feature, window rows)); ``used`` gets every null the rows used."""
     drift: list[FeatureDrift] = []
+    known = known or {}
     for fb in bins:
         ref = np.asarray(fb.ref_counts, dtype=np.float64)
         mat = counted.counts[fb.name].astype(np.float64)
@@ -1008,10 +1070,12 @@ def _drift_rows(
             if n == 0:
                 continue
             if n not in nulls:
-                nulls[n] = null_for(
+                nulls[n] = known.get((fb.name, n)) or null_for(
                     ref, n, alpha=alpha, draws=draws, seed=seed, feature=fb.name,
                     categorical=cat, ref_draws=ref_draws,
                 )  # fmt: skip
+                if used is not None:
+                    used[(fb.name, n)] = nulls[n]
             null = nulls[n]
             score = float(scores[i])
             drift.append(
