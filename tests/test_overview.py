@@ -47,10 +47,16 @@ def view(demo: Project) -> ProjectView:
 def test_records_are_the_stores_by_kind(demo: Project, view: ProjectView) -> None:
     for kind in KINDS:
         assert [r.id for r in view.of(kind)] == [r.id for r in demo.store.list(kind)]
-    latest = demo.store.latest("evaluation")
-    default = project_view(demo).focus  # without one named, the focus is the newest
-    assert default is not None and latest is not None
-    assert default.id == latest.id
+    # without one named, the focus is the newest evaluation but the gate's re-evaluations of
+    # a champion on a candidate's rows (the demo's closed loop makes one)
+    champions = {d.payload["evaluations"]["champion"] for d in demo.store.list("decision")}
+    own = {m.payload.get("evaluation") for m in demo.store.list("model")}
+    gate = champions - own - {None}  # the first champion had no one to beat
+    assert gate and view.gate_evaluations == gate
+    latest = [r for r in demo.store.list("evaluation") if r.id not in gate][-1]
+    default = project_view(demo).focus
+    assert default is not None and default.id == latest.id
+    assert demo.store.list("evaluation")[-1].id in gate  # the newest record is the gate's
     newest = max(demo.store.list("dataset"), key=lambda r: r.created_at)
     assert view.newest_dataset is not None and view.newest_dataset.id == newest.id
     splits = demo.store.list("split", name=newest.ref)
@@ -108,9 +114,13 @@ def test_evaluations_audit_and_priorities_of_the_focus(demo: Project, view: Proj
     assert {k: m.to_dict() for k, m in ev.overall().items()} == {
         k: m.to_dict() for k, m in again.overall().items()
     }
-    # model evaluations are the ones no baseline record names
+    # model evaluations are the ones no baseline record names and the gate did not make
     named = {r.payload.get("evaluation") for r in demo.store.list("baseline")}
-    models = [r.id for r in demo.store.list("evaluation") if r.id not in named]
+    models = [
+        r.id
+        for r in demo.store.list("evaluation")
+        if r.id not in named and r.id not in view.gate_evaluations
+    ]
     assert [r.id for r in view.model_evaluations] == models
     assert view.latest_model_evaluation is not None
     assert view.latest_model_evaluation.id == models[-1]

@@ -15,12 +15,14 @@ is ``None``, and :attr:`ProjectView.missing` says what is missing and which comm
 
 ``focus`` is the evaluation the view is about: the one passed to :func:`project_view`
 (``eval-3``, ``name@version``), else the newest evaluation. ``latest_evaluation`` is always
-the newest; the status board reads that one, the report the focus.
+the newest; the status board reads that one, the report the focus. Neither counts the
+gate's re-evaluations of a champion on a candidate's test rows (:attr:`gate_evaluations`):
+after a promotion the newest evaluation is the new champion's, not the old one's.
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, fields
 from functools import cached_property
 from types import MappingProxyType
@@ -155,14 +157,24 @@ class ProjectView(HtmlRepr):
         return out
 
     @property
+    def gate_evaluations(self) -> frozenset[str]:
+        """The evaluations the promotion gate made of a champion on a candidate's test rows
+        (a decision names them, and they are no model version's own evaluation): the gate's
+        working, not the team's newest evaluation."""
+        return _gate_evaluations(self.records)
+
+    @property
     def model_evaluations(self) -> tuple[Record, ...]:
-        """The evaluations no baseline record names, oldest first."""
-        base = self.baseline_evaluations
-        return tuple(r for r in self.of("evaluation") if r.id not in base)
+        """The evaluations no baseline record names and the gate did not make, oldest
+        first."""
+        skip = self.baseline_evaluations.keys() | self.gate_evaluations
+        return tuple(r for r in self.of("evaluation") if r.id not in skip)
 
     @property
     def latest_evaluation(self) -> Record | None:
-        evaluations = self.of("evaluation")
+        """The newest evaluation, leaving out the gate's re-evaluations of a champion."""
+        gate = self.gate_evaluations
+        evaluations = [r for r in self.of("evaluation") if r.id not in gate]
         return evaluations[-1] if evaluations else None
 
     @property
@@ -570,5 +582,20 @@ def project_view(project: Project, evaluation: str | None = None) -> ProjectView
     if evaluation is not None:
         focus = store.get(evaluation, kind="evaluation")
     else:
-        focus = records["evaluation"][-1] if records["evaluation"] else None
+        gate = _gate_evaluations(records)
+        newest = [r for r in records["evaluation"] if r.id not in gate]
+        focus = newest[-1] if newest else None
     return ProjectView(project=project, records=records, focus=focus)
+
+
+def _gate_evaluations(records: Mapping[str, Sequence[Record]]) -> frozenset[str]:
+    """Champion-side evaluation ids of the gate's decisions that are no model version's
+    own evaluation (the gate evaluated the champion on the candidate's rows)."""
+    own = {r.payload.get("evaluation") for r in records.get("model", ())}
+    made: set[str] = set()
+    for d in records.get("decision", ()):
+        evs = d.payload.get("evaluations")
+        champ = evs.get("champion") if isinstance(evs, dict) else None
+        if isinstance(champ, str) and champ not in own:
+            made.add(champ)
+    return frozenset(made)
