@@ -234,6 +234,9 @@ def test_a_drift_only_record_gives_the_heat_map_and_the_alarm_table(project: Pro
     )
     assert rows[1][3] == f"{country8['score']:.4f}" and rows[1][4] == f"{country8['threshold']:.4f}"
     assert "Drift alarms (5)" in body and "Performance alarms" not in body
+    # the table says alarms are per pair and the recommendation decides family-wise
+    assert f"false-alarm rate of {payload['alpha']:g}" in body
+    assert "divided by the number of features times the windows judged" in body
     assert "plan: missing from production" in body  # the findings
     assert "monitor_performance" not in {f.name for f in rep.figures}
     assert "monitoring" not in rep.placeholders

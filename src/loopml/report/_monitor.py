@@ -465,6 +465,14 @@ def _drift_alarms(payload: Mapping[str, Any], labels: dict[int, str]) -> str:
     ]
     more = len(alarms) - len(rows)
     extra = f'<p class="na">and {more} more drift alarm(s) in the record</p>' if more else ""
+    alpha = _num(payload.get("alpha"))
+    extra += (
+        '<p class="na">Each alarm is one window and feature over its limit'
+        + (f" at a false-alarm rate of {alpha:g}" if alpha else "")
+        + ", so some alarms come by chance on clean data. The recommendation counts a"
+        " feature as drifted only when its p-value stays below alpha divided by the number"
+        " of features times the windows judged (docs/monitor.md).</p>"
+    )
     return (
         f"<h3>Drift alarms ({len(alarms)})</h3>"
         + table(
