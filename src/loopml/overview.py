@@ -156,7 +156,7 @@ class ProjectView(HtmlRepr):
                 out[ev] = r
         return out
 
-    @property
+    @cached_property
     def gate_evaluations(self) -> frozenset[str]:
         """The evaluations the promotion gate made of a champion on a candidate's test rows
         (a decision names them, and they are no model version's own evaluation): the gate's

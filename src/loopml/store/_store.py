@@ -521,30 +521,26 @@ class Transaction:
 
     def _finish(self, commit: bool) -> None:
         lite, self._lite = self._lite, None
-        if lite is not None:
-            try:
-                if commit:
-                    with self._store._errors():
-                        lite.commit()
-                else:
-                    lite.rollback()
-            finally:
-                assert self._store._sqlite is not None
-                self._store._sqlite.checkin(lite)
-                self._release_lock()
-            return
         conn, trans = self._conn, self._trans
         self._conn = self._trans = None
-        if conn is None or trans is None:
-            return
+        # one transaction is open: the stdlib driver's connection or SQLAlchemy's
+        tx: sqlite3.Connection | sa.engine.RootTransaction | None = lite
+        if tx is None:
+            if conn is None or trans is None:
+                return
+            tx = trans
         try:
             if commit:
                 with self._store._errors():
-                    trans.commit()
+                    tx.commit()
             else:
-                trans.rollback()
+                tx.rollback()
         finally:
-            conn.close()
+            if lite is not None:
+                assert self._store._sqlite is not None
+                self._store._sqlite.checkin(lite)
+            elif conn is not None:
+                conn.close()
             self._release_lock()
 
     def _release_lock(self) -> None:
