@@ -24,7 +24,7 @@ import sys
 import time
 import zipfile
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -670,8 +670,8 @@ def evaluate_predictions(
     from loopml.evaluation._rows import _keep_in_memory_inputs
 
     ev = evaluate(data.test, preds, project=project, name=name, model=model, store=False, **options)
-    ev.inputs.update(_keep_in_memory_inputs(project, data.test, preds))
-    return ev
+    kept = _keep_in_memory_inputs(project, data.test, preds)
+    return replace(ev, inputs={**ev.inputs, **kept})
 
 
 def store_model(

@@ -90,10 +90,10 @@ def evaluate(
     task: Task | None = None,
     label: str | None = None,
     id: str | None = None,
+    positive_class: Any | None = None,
     optimizing: str | None = None,
     constraints: Sequence[str | Constraint] | None = None,
     slices: Sequence[str] | None = None,
-    positive_class: Any | None = None,
     threshold: float = 0.5,
     choose: str | None = None,
     against: str | Evaluation | None = None,
@@ -113,8 +113,30 @@ def evaluate(
     ``score`` (binary) or ``proba_<class>`` columns (multiclass). Each may be a path
     (Parquet, CSV, Arrow), a pandas or polars DataFrame or a pyarrow Table; with a
     ``project``, ``data`` may also be a dataset reference such as ``test@1``.
-    With a ``project``, the spec supplies the task, columns, metrics and key slices, and the
-    result is stored (unless ``store=False``) as an Evaluation record.
+
+    The keywords come in five groups; with a ``project`` every one of the first group has
+    its default in loopml.toml, so a call names only what differs from the spec:
+
+    - **the contract** (``[project]``, ``[metric]`` and ``[slices]`` of the spec): ``task``,
+      ``label``, ``id`` (the id column), ``positive_class``, ``optimizing``,
+      ``constraints`` (satisficing, such as ``"recall >= 0.9"``), ``slices`` (extra key
+      slices: a column, ``"a x b"`` or ``"name=expression"``).
+    - **the decision on these rows**: ``threshold`` (binary: score at or above it predicts
+      the positive class when there is no ``prediction`` column), ``choose`` (a constraint
+      such as ``"recall >= 0.95"``: the best threshold under it, in ``threshold_choice``),
+      ``against`` (an earlier Evaluation, or the id of a stored one, or of a baseline or
+      model that has one, compared slice by slice in ``comparison``).
+    - **the rows**: ``allow_unmatched`` evaluates only the rows whose ids join (a warning
+      says how many did not), instead of refusing.
+    - **the record**: ``store`` (with a project: write the Evaluation record, via
+      :func:`record_evaluation`), ``name``, ``model`` (the model version the predictions
+      came from, checked against the rows it was trained on).
+    - **the precision of the intervals**: ``n_boot`` (bootstrap draws), ``seed``, ``bins``
+      (score histogram bins for ROC AUC, PR AUC and calibration), ``slice_bins`` (the same
+      per slice).
+
+    The result is computed first and complete (frozen); storing it is a separate step
+    (:func:`record_evaluation`) that ``store=True`` runs for you.
     """
 
     spec: Spec | None = project.spec if project is not None else None
@@ -262,8 +284,10 @@ def evaluate(
         n_boot=n_boot,
         seed=seed,
     )
-    _skew_warnings(ev)
     decided: dict[str, Any] = {}
+    skew = _skew_warnings(ev)
+    if skew:
+        decided["warnings"] = [*ev.warnings, *skew]
     if choose is not None:
         decided["threshold_choice"] = _choose(ev, chosen)
     if against is not None:

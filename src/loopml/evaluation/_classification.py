@@ -231,18 +231,21 @@ def _unseen_label_classes(con: Backend, inp: _Inputs, label: str, classes: list[
     )
 
 
-def _skew_warnings(ev: Evaluation) -> None:
+def _skew_warnings(ev: Evaluation) -> list[str]:
+    """The warnings skewed classes call for: prefer precision, recall, F1 or average
+    precision to accuracy, and the accuracy paradox when accuracy is the optimizing metric."""
     balance = ev.class_balance()
     if balance is None or not balance["skewed"]:
-        return
-    ev.warnings.append(
+        return []
+    out = [
         f"skewed data: the rarest class {balance['rarest_class']!r} is "
         f"{balance['rarest_share']:.1%} of rows (under 10%); prefer precision, recall, F1 "
         "or average precision to accuracy"
-    )
+    ]
     if resolve_metric(ev.optimizing) is not None and ev.optimizing in ("accuracy", "error_rate"):
         base = balance["majority_baseline"]["accuracy"]
-        ev.warnings.append(
+        out.append(
             f"accuracy paradox: a model that always predicts {balance['majority_class']!r} "
             f"scores accuracy {base:.4f} here; accuracy is a poor optimizing metric on this data"
         )
+    return out
