@@ -37,6 +37,7 @@ if TYPE_CHECKING:
     import pandas as pd
 
     from loopml.data import DatasetVersion, Split
+    from loopml.evaluation import Evaluation
     from loopml.project import Project
     from loopml.spec import Constraint
     from loopml.store import Record
@@ -658,8 +659,9 @@ def evaluate_predictions(
     *,
     name: str,
     model: str,
-    **options: Any,
-) -> Any:
+    choose: str | None = None,
+    against: str | None = None,
+) -> Evaluation:
     """Evaluate a predictions table on the test part, without storing the evaluation record.
 
     The in-memory test rows and predictions are written as artifacts now (as a stored
@@ -669,7 +671,16 @@ def evaluate_predictions(
     from loopml.evaluation import evaluate
     from loopml.evaluation._rows import _keep_in_memory_inputs
 
-    ev = evaluate(data.test, preds, project=project, name=name, model=model, store=False, **options)
+    ev = evaluate(
+        data.test,
+        preds,
+        project=project,
+        name=name,
+        model=model,
+        choose=choose,
+        against=against,
+        store=False,
+    )
     kept = _keep_in_memory_inputs(project, data.test, preds)
     return replace(ev, inputs={**ev.inputs, **kept})
 
@@ -680,7 +691,7 @@ def store_model(
     name: str,
     source: str,
     data: ModelData,
-    evaluation: Any,
+    evaluation: Evaluation,
     estimator_path: str | None = None,
     params: Mapping[str, Any] | None = None,
     blob: bytes | None = None,
@@ -717,14 +728,9 @@ def store_model(
             curve_name, curve_payload = learning_curve
             curve_rec = tx.put("learning_curve", curve_name, curve_payload)
             payload["learning_curve"] = curve_rec.id
-        ev_rec = None
         if ev_payload is not None:
-            ev_rec = tx.put("evaluation", evaluation.name, ev_payload)
-            payload["evaluation"] = ev_rec.id
+            payload["evaluation"] = tx.put("evaluation", evaluation.name, ev_payload).id
         rec = tx.put("model", name, payload, content_hash=sha)
-    if ev_rec is not None:
-        evaluation.id = ev_rec.id
-        evaluation.lineage = ev_rec.lineage()
     return ModelVersion.from_record(rec)
 
 

@@ -109,7 +109,7 @@ class SliceRow(HtmlRepr):
         }
 
 
-@dataclass
+@dataclass(frozen=True)
 class Evaluation:
     """The result of :func:`evaluate`. Metrics are recomputed from ``counts`` on load."""
 
