@@ -89,6 +89,38 @@ def test_slices_match_sklearn_on_each_subset() -> None:
     )
 
 
+@pytest.mark.parametrize("task", ["binary", "multiclass", "regression"])
+def test_null_in_a_numeric_slice_column_is_its_own_slice(task: str) -> None:
+    """A NULL numeric key (a float NaN from pandas, a nullable Int64 <NA>) is the slice
+    ``col=null``, never merged with the rows whose value is 0 (DuckDB returns such a column
+    masked, with 0 under the mask)."""
+    rng = np.random.default_rng(7)
+    n = 3000
+    age = rng.integers(0, 3, n).astype(float)
+    age[:400] = np.nan
+    seg = pd.array(np.where(np.arange(n) < 150, None, rng.integers(0, 2, n)), dtype="Int64")
+    df = pd.DataFrame({"id": np.arange(n), "age": age, "seg": seg})
+    if task == "regression":
+        df["label"] = rng.normal(size=n)
+        df["prediction"] = df["label"] + rng.normal(size=n)
+    else:
+        classes = ["a", "b"] if task == "binary" else ["a", "b", "c"]
+        df["label"] = rng.choice(classes, n)
+        df["prediction"] = rng.choice(classes, n)
+    ev = evaluate(df, task=task, slices=["age", "seg"], positive_class="b", store=False)
+    support = {(r.group, r.slice): r.support for r in ev.slices()}
+    for col in ("age", "seg"):
+        expected = df.groupby(col, dropna=False).size()
+        got = {k: v for (g, k), v in support.items() if g == col}
+        assert sum(got.values()) == n
+        assert got[f"{col}=null"] == int(df[col].isna().sum())
+        for value, size in expected.items():
+            if pd.isna(value):
+                continue
+            label = f"{col}={float(value)}" if col == "age" else f"{col}={int(value)}"
+            assert got[label] == size, label
+
+
 def test_multiclass_with_probabilities_matches_sklearn() -> None:
     rng = np.random.default_rng(1)
     n = 2000
