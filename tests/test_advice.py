@@ -299,7 +299,8 @@ def test_one_reference_and_one_sign_everywhere(tmp_path: Path) -> None:
     assert row.gap_to_hlp == pytest.approx(0.97 - value)
     assert row.gap_to_hlp is not None and row.gap_to_hlp > 0
     overall = next(r for r in pr.rows if r.kind == "slice")
-    assert overall.gap == pytest.approx(0.97 - overall.value)
+    assert overall.gap is not None
+    assert overall.gap.value == pytest.approx(0.97 - overall.value.value)
     # the report shows the same numbers with the same sign
     html = build_report(project, model_ev.id, tmp_path / "r.html").read_text()
     section = html[

@@ -77,25 +77,26 @@ def test_accuracy_gain_is_share_times_gap_and_exact() -> None:
     result = analyze(ev_of(df), spec=spec)
     rows = {r.slice: r for r in result.rows}
     north, south = rows["region=north"], rows["region=south"]
-    assert north.value == pytest.approx(0.70)
+    assert north.gap is not None and north.gain is not None and south.gain is not None
+    assert north.value.value == pytest.approx(0.70)
     assert north.reference == pytest.approx(0.95) and north.reference_source == "HLP overall"
-    assert north.gap == pytest.approx(0.25)
+    assert north.gap.value == pytest.approx(0.25)
     assert north.share == pytest.approx(0.25)
-    assert north.gain == pytest.approx(0.0625)
+    assert north.gain.value == pytest.approx(0.0625)
     assert north.exact
     assert (north.ease, north.importance) == (0.5, 2.0)
     assert north.score == pytest.approx(0.0625 * 0.5 * 2.0)
-    assert south.gain == pytest.approx(0.75 * (0.95 - 280 / 300))
+    assert south.gain.value == pytest.approx(0.75 * (0.95 - 280 / 300))
     assert (south.ease, south.importance) == (1.0, 1.0)
     # the gain interval comes from the slice's Wilson interval (scipy)
     lo, hi = wilson(70, 100)
-    assert north.gain_low == pytest.approx(0.25 * (0.95 - hi))
-    assert north.gain_high == pytest.approx(0.25 * (0.95 - lo))
+    assert north.gain.low == pytest.approx(0.25 * (0.95 - hi))
+    assert north.gain.high == pytest.approx(0.25 * (0.95 - lo))
     # closing the gap for real: 25 more correct rows in north -> overall accuracy + gain
     fixed = close_gap(df, "north", 25, positives_only=False)
     before = skm.accuracy_score(df["label"], df["prediction"])
     after = skm.accuracy_score(fixed["label"], fixed["prediction"])
-    assert after - before == pytest.approx(north.gain)
+    assert after - before == pytest.approx(north.gain.value)
     # ranked: north first; readings name it
     assert [r.rank for r in result.rows] == list(range(1, len(result.rows) + 1))
     assert result.rows[0].slice == "region=north"
@@ -106,22 +107,24 @@ def test_recall_gain_uses_share_of_positives() -> None:
     df = crafted()
     result = analyze(ev_of(df, "recall"), spec=make_spec("recall", 0.95))
     north = next(r for r in result.rows if r.slice == "region=north")
-    assert north.value == pytest.approx(skm.recall_score(df.label[:100], df.prediction[:100]))
+    assert north.gain is not None
+    assert north.value.value == pytest.approx(skm.recall_score(df.label[:100], df.prediction[:100]))
     assert north.weight == pytest.approx(40 / 140)
-    assert north.gain == pytest.approx(0.45 * 40 / 140)
+    assert north.gain.value == pytest.approx(0.45 * 40 / 140)
     assert "positives" in north.gain_basis and north.exact
     # 18 more true positives in north bring its recall to 38/40 = 0.95
     fixed = close_gap(df, "north", 18, positives_only=True)
     before = skm.recall_score(df["label"], df["prediction"])
     after = skm.recall_score(fixed["label"], fixed["prediction"])
-    assert after - before == pytest.approx(north.gain)
+    assert after - before == pytest.approx(north.gain.value)
 
 
 def test_f1_gain_is_marked_approximate() -> None:
     result = analyze(ev_of(crafted(), "f1"), spec=make_spec("f1", 0.9))
     row = next(r for r in result.rows if r.slice == "region=north")
     assert not row.exact and "approximate" in row.gain_basis
-    assert row.gain == pytest.approx(
+    assert row.gain is not None
+    assert row.gain.value == pytest.approx(
         0.25 * (0.9 - skm.f1_score([1] * 40 + [0] * 60, [1] * 20 + [0] * 70 + [1] * 10))
     )
 
@@ -135,11 +138,13 @@ def test_baseline_evaluation_is_the_per_slice_reference() -> None:
     result = analyze(ev_of(df), spec=make_spec(hlp=None), reference=base)
     rows = {r.slice: r for r in result.rows}
     north_base = skm.accuracy_score(base_df.label[:100], base_df.prediction[:100])
-    assert rows["region=north"].reference == pytest.approx(north_base)  # 0.60
-    assert rows["region=north"].gap == pytest.approx(north_base - 0.70)
-    assert rows["region=north"].gain == 0.0  # already better than the baseline there
-    assert rows["region=south"].reference == pytest.approx(1.0)
-    assert rows["region=south"].gain == pytest.approx(0.75 * (1 - 280 / 300))
+    north, south = rows["region=north"], rows["region=south"]
+    assert north.gap is not None and north.gain is not None and south.gain is not None
+    assert north.reference == pytest.approx(north_base)  # 0.60
+    assert north.gap.value == pytest.approx(north_base - 0.70)
+    assert north.gain.value == 0.0  # already better than the baseline there
+    assert south.reference == pytest.approx(1.0)
+    assert south.gain.value == pytest.approx(0.75 * (1 - 280 / 300))
     assert result.rows[0].slice == "region=south"
 
 
@@ -181,12 +186,13 @@ def test_rare_class_rows_match_sklearn_per_class() -> None:
     rec = skm.recall_score(y, pred, labels=labels, average=None)[2]
     prec = skm.precision_score(y, pred, labels=labels, average=None)[2]
     r = rows[("class=fraud", "recall")]
-    assert r.value == pytest.approx(rec) and r.share == pytest.approx(0.05)
+    assert r.value.value == pytest.approx(rec) and r.share == pytest.approx(0.05)
     tp = int(((y == "fraud") & (pred == "fraud")).sum())
-    assert (r.low, r.high) == pytest.approx(wilson(tp, 50))
-    assert r.reference == 0.9 and r.gain == pytest.approx(0.05 * max(0.9 - rec, 0))
+    assert (r.value.low, r.value.high) == pytest.approx(wilson(tp, 50))
+    assert r.gain is not None
+    assert r.reference == 0.9 and r.gain.value == pytest.approx(0.05 * max(0.9 - rec, 0))
     # accuracy = sum over classes of share x recall: closing the recall gap adds exactly gain
-    assert rows[("class=fraud", "precision")].value == pytest.approx(prec)
+    assert rows[("class=fraud", "precision")].value.value == pytest.approx(prec)
     assert rows[("class=fraud", "precision")].reference is None
 
 

@@ -14,10 +14,11 @@ from scipy.stats import binomtest
 from sklearn import metrics as skm
 from typer.testing import CliRunner
 
-from loopml.audit import parse_check, run_audit
+from loopml.audit import CheckResult, parse_check, run_audit
 from loopml.cli._common import CliState, set_state
 from loopml.errors import InputError
 from loopml.evaluation import Evaluation, evaluate
+from loopml.metrics import Estimate
 from loopml.project import init_project, open_project
 
 
@@ -53,6 +54,12 @@ def ev_of(df: pd.DataFrame) -> Evaluation:
     )
 
 
+def figure(c: CheckResult) -> Estimate:
+    """A check's value with its interval (every check read here has one)."""
+    assert c.value is not None
+    return c.value
+
+
 def wilson(k: int, n: int) -> tuple[float, float]:
     ci = binomtest(k, n).proportion_ci(confidence_level=0.95, method="wilson")
     return float(ci.low), float(ci.high)
@@ -74,17 +81,21 @@ def test_slice_bound_by_label_and_by_expression() -> None:
     north = df[df.region == "north"]
     rec = skm.recall_score(north.label, north.prediction)
     c = checks["north"]
-    assert c.value == pytest.approx(rec) and not c.passed
+    assert figure(c).value == pytest.approx(rec) and not c.passed
     tp = int(((north.label == 1) & (north.prediction == 1)).sum())
-    assert (c.low, c.high) == pytest.approx(wilson(tp, int(north.label.sum())))
+    assert (figure(c).low, figure(c).high) == pytest.approx(wilson(tp, int(north.label.sum())))
     assert c.support == len(north) and c.evidence["denominator"] == int(north.label.sum())
     assert c.threshold == 0.8 and c.op == ">=" and c.reason == "r"
     south = df[df.region == "south"]
     for name in ("south", "quoted"):
         assert checks[name].passed
-        assert checks[name].value == pytest.approx(skm.recall_score(south.label, south.prediction))
+        assert figure(checks[name]).value == pytest.approx(
+            skm.recall_score(south.label, south.prediction)
+        )
     old = df[df.age >= 65]
-    assert checks["seniors"].value == pytest.approx(skm.recall_score(old.label, old.prediction))
+    assert figure(checks["seniors"]).value == pytest.approx(
+        skm.recall_score(old.label, old.prediction)
+    )
     assert checks["seniors"].evidence["slice"] == "senior"
     assert not res.passed and [f.name for f in res.failures] == ["north"]
 
@@ -98,12 +109,12 @@ def test_max_gap_across_a_column() -> None:
     by_region = [skm.recall_score(g.label, g.prediction) for _, g in df.groupby("region")]
     gap = max(by_region) - min(by_region)
     c = res.checks[0]
-    assert c.value == pytest.approx(gap) and not c.passed
+    assert figure(c).value == pytest.approx(gap) and not c.passed
     assert c.evidence["lowest"] == "region=north"
-    assert c.low is not None and c.high is not None and c.value is not None
-    assert c.low < c.value < c.high
+    assert c.value is not None and c.value.low is not None and c.value.high is not None
+    assert c.value.low < c.value.value < c.value.high
     by_sex = [skm.recall_score(g.label, g.prediction) for _, g in df.groupby("sex")]
-    assert res.checks[1].value == pytest.approx(max(by_sex) - min(by_sex))
+    assert figure(res.checks[1]).value == pytest.approx(max(by_sex) - min(by_sex))
     assert res.checks[1].passed
 
 
@@ -128,11 +139,11 @@ def test_rare_class_bound_matches_sklearn() -> None:
     prec = skm.precision_score(y, pred, labels=labels, average=None)
     f1 = skm.f1_score(y, pred, labels=labels, average=None)
     r, p, f = res.checks
-    assert r.value == pytest.approx(rec[0]) and r.passed and r.support == 60
+    assert figure(r).value == pytest.approx(rec[0]) and r.passed and r.support == 60
     tp = int(((y == "fraud") & (pred == "fraud")).sum())
-    assert (r.low, r.high) == pytest.approx(wilson(tp, 60))
-    assert p.value == pytest.approx(prec[0]) and not p.passed
-    assert f.value == pytest.approx(f1[2]) and f.passed
+    assert (figure(r).low, figure(r).high) == pytest.approx(wilson(tp, 60))
+    assert figure(p).value == pytest.approx(prec[0]) and not p.passed
+    assert figure(f).value == pytest.approx(f1[2]) and f.passed
 
 
 def test_no_regression_uses_the_interval_and_tolerance() -> None:

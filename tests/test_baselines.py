@@ -16,8 +16,14 @@ from sklearn.metrics import f1_score, mean_squared_error
 from loopml.baselines import leaderboard, run_baselines
 from loopml.data import add_dataset, split_dataset
 from loopml.errors import ConfigurationError, SpecError
+from loopml.metrics import Estimate
 from loopml.models import model_data
 from loopml.project import Project, init_project, open_project
+
+
+def num(e: Estimate | None) -> float | None:
+    """The number of a baseline or leaderboard row (None without one)."""
+    return None if e is None else e.value
 
 
 def _frame(n: int = 300, seed: int = 0) -> pd.DataFrame:
@@ -93,17 +99,19 @@ def test_every_baseline_is_evaluated_on_the_test_split(
     # scikit-learn's own numbers on the same test rows
     dummy = DummyClassifier(strategy="most_frequent").fit(md.x("train"), md.y("train"))
     expected_dummy = f1_score(y_test, dummy.predict(md.x("test")), zero_division=0)
-    assert run.get("dummy_majority").value == pytest.approx(expected_dummy, abs=1e-12)
+    assert num(run.get("dummy_majority").value) == pytest.approx(expected_dummy, abs=1e-12)
     rule = f1_score(y_test, (md.test["a"] > 0.3).astype(int))
-    assert run.get("rules").value == pytest.approx(rule, abs=1e-12)
+    assert num(run.get("rules").value) == pytest.approx(rule, abs=1e-12)
     older = dict(zip(df["id"], old_pred, strict=True))
     expected_old = f1_score(y_test, [older[i] for i in md.test["id"]])
-    assert run.get("older_system").value == pytest.approx(expected_old, abs=1e-12)
+    assert num(run.get("older_system").value) == pytest.approx(expected_old, abs=1e-12)
     lit = run.get("literature:Doe 2021")
-    assert lit.evaluation is None and lit.value == 0.7 and "doe2021" in lit.source
+    assert lit.evaluation is None and num(lit.value) == 0.7 and "doe2021" in lit.source
     for r in run.results[:5]:
-        assert r.evaluation is not None and r.low is not None and r.high is not None
-        assert r.low <= (r.value or 0) <= r.high
+        v = r.value
+        assert r.evaluation is not None and v is not None and v.low is not None
+        assert v.high is not None
+        assert v.low <= (v.value or 0) <= v.high
         rec = p.store.get(r.id or "", kind="baseline")
         assert rec.payload["split"] == "train@1@1"
 
@@ -118,13 +126,13 @@ def test_row_rules_and_declarative_rules_agree_with_sklearn(
     )
     md = model_data(p)
     expected = f1_score(md.y("test"), (md.test["a"] > 0.3).astype(int))
-    assert run_baselines(p).get("rules").value == pytest.approx(expected, abs=1e-12)
+    assert num(run_baselines(p).get("rules").value) == pytest.approx(expected, abs=1e-12)
     p2 = _project(
         tmp_path / "q",
         "[baselines]\ndummy = []\nquick = []\n[baselines.rules]\n"
         'function = "loopml_test_rules:by_row"\nper = "row"\n',
     )
-    assert run_baselines(p2).get("rules").value == pytest.approx(expected, abs=1e-12)
+    assert num(run_baselines(p2).get("rules").value) == pytest.approx(expected, abs=1e-12)
 
 
 def test_a_rule_function_that_raises(tmp_path: Path, rules_module: types.ModuleType) -> None:
@@ -187,9 +195,9 @@ def test_leaderboard_orders_and_gaps_by_hand(tmp_path: Path) -> None:
     run = run_baselines(p)
     _hlp_record(p, 0.95)
     board = leaderboard(p)
-    maj, strat = run.get("dummy_majority").value, run.get("dummy_stratified").value
+    maj, strat = num(run.get("dummy_majority").value), num(run.get("dummy_stratified").value)
     assert maj is not None and strat is not None
-    values = {r.name: float(r.value or 0.0) for r in board.rows}
+    values = {r.name: float(num(r.value) or 0.0) for r in board.rows}
     assert all(r.value is not None for r in board.rows)
     assert values == {
         "hlp": 0.95,
@@ -198,7 +206,7 @@ def test_leaderboard_orders_and_gaps_by_hand(tmp_path: Path) -> None:
         "dummy_stratified": strat,
     }
     # best first, higher is better for f1
-    assert [r.value for r in board.rows] == sorted(values.values(), reverse=True)
+    assert [num(r.value) for r in board.rows] == sorted(values.values(), reverse=True)
     best = max(maj, strat)
     assert board.best_baseline == ("dummy_majority" if maj >= strat else "dummy_stratified")
     for r in board.rows:
@@ -219,14 +227,14 @@ def test_regression_dummies_and_a_lower_is_better_leaderboard(tmp_path: Path) ->
     y_train, y_test = md.y("train").to_numpy(), md.y("test").to_numpy()
     for strategy, centre in (("mean", y_train.mean()), ("median", np.median(y_train))):
         expected = np.sqrt(mean_squared_error(y_test, np.full(len(y_test), centre)))
-        assert run.get(f"dummy_{strategy}").value == pytest.approx(expected, rel=1e-9)
+        assert num(run.get(f"dummy_{strategy}").value) == pytest.approx(expected, rel=1e-9)
     board = leaderboard(p)
     assert not board.higher_is_better
-    values = [r.value for r in board.rows]
+    values = [num(r.value) for r in board.rows]
     assert None not in values
     assert values == sorted(v for v in values if v is not None)
     best, worst = board.rows[0], board.rows[-1]
     assert best.value is not None and worst.value is not None
     assert worst.gap_to_best_baseline is not None
-    assert worst.gap_to_best_baseline == pytest.approx(best.value - worst.value)
+    assert worst.gap_to_best_baseline == pytest.approx(best.value.value - worst.value.value)
     assert worst.gap_to_best_baseline < 0

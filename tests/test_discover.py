@@ -47,7 +47,8 @@ def test_planted_slice_is_rank_one_and_significant(seed: int) -> None:
     assert top.expression == PLANTED
     assert top.significant
     assert top.p_adjusted <= 0.05
-    assert top.ci_low > result.error_rate
+    assert top.error_rate.low is not None  # discovery's intervals always exist
+    assert top.error_rate.low > result.error_rate
 
 
 def test_no_planted_slice_nothing_significant_in_95_percent_of_seeds() -> None:
@@ -124,7 +125,7 @@ def test_pruned_search_equals_brute_force(seed: int, monkeypatch: pytest.MonkeyP
             b.errors,
             b.parents,
         )
-        assert a.p_value == b.p_value and a.excess == b.excess
+        assert a.p_value == b.p_value and a.excess.value == b.excess.value
         assert a.p_adjusted >= b.p_adjusted  # the pruned family is an upper bound
         assert significant[frozenset(b.predicates)] == (b.support, b.errors)
     # every brute-force significant slice is a finding or hidden behind one
@@ -153,7 +154,7 @@ def test_counts_of_reported_slices_match_pandas_masks() -> None:
         assert int(df.loc[mask, "err"].sum()) == s.errors
         # the expression is valid slice language, and loopml evaluates it the same way
         assert int(evaluate(parse(s.expression), df).sum()) == s.support
-        assert s.excess == pytest.approx(s.errors - s.support * result.error_rate)
+        assert s.excess.value == pytest.approx(s.errors - s.support * result.error_rate)
 
 
 def test_statistics_match_scipy_and_statsmodels() -> None:
@@ -166,7 +167,7 @@ def test_statistics_match_scipy_and_statsmodels() -> None:
         assert s.p_value == pytest.approx(ref.pvalue, rel=1e-9, abs=1e-300)
         two_sided = binomtest(s.errors, s.support, result.error_rate)
         ci = two_sided.proportion_ci(confidence_level=0.95, method="wilson")
-        assert (s.ci_low, s.ci_high) == pytest.approx((ci.low, ci.high), rel=1e-9)
+        assert (s.error_rate.low, s.error_rate.high) == pytest.approx((ci.low, ci.high), rel=1e-9)
         assert s.p_adjusted == pytest.approx(min(1.0, s.p_value * m), rel=1e-9)
         assert s.significant == (s.p_adjusted <= 0.05)
 

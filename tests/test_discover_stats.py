@@ -47,9 +47,11 @@ def test_regression_finds_the_slice_with_the_larger_absolute_error() -> None:
         mask = selected.to_numpy()
         ref = ttest_ind(loss[mask], loss[~mask], equal_var=False, alternative="greater")
         assert s.p_value == pytest.approx(ref.pvalue, rel=1e-6, abs=1e-300)
-        assert s.error_rate == pytest.approx(loss[mask].mean())
-        assert s.excess == pytest.approx(loss[mask].sum() - mask.sum() * loss.mean())
-        assert s.excess_low < s.excess < s.excess_high
+        assert s.error_rate.value == pytest.approx(loss[mask].mean())
+        assert s.excess.value == pytest.approx(loss[mask].sum() - mask.sum() * loss.mean())
+        low, high = s.excess.low, s.excess.high
+        assert low is not None and high is not None  # discovery's intervals always exist
+        assert low < s.excess.value < high
 
 
 def test_regression_squared_loss_and_residual_column() -> None:
@@ -194,7 +196,7 @@ def test_an_old_stored_record_still_loads() -> None:
         ],
     }
     result = DiscoveryResult.from_dict(old)
-    assert result.slices[0].excess == 0.0 and result.slices[0].parents == ()
+    assert result.slices[0].excess.value == 0.0 and result.slices[0].parents == ()
     assert DiscoveryResult.from_dict(result.to_dict()).to_dict() == result.to_dict()
 
 

@@ -18,7 +18,7 @@ from loopml.data import add_dataset, split_dataset
 from loopml.evaluation import load_evaluation
 from loopml.models import add_model, model_data
 from loopml.project import Project, init_project, open_project
-from loopml.registry import JointCounts, decide, joint_counts, mcnemar_exact, promote
+from loopml.registry import GateCheck, JointCounts, decide, joint_counts, mcnemar_exact, promote
 from loopml.registry._paired import holm, paired_difference
 
 SPEC = """\
@@ -39,6 +39,11 @@ columns = ["segment"]
 [gate]
 {gate}
 """
+
+
+def figure(c: GateCheck) -> float | None:
+    """A gate check's figure (None without one)."""
+    return None if c.value is None else c.value.value
 
 
 def _frame(n: int = 4000, seed: int = 0) -> pd.DataFrame:
@@ -153,7 +158,8 @@ def test_better_overall_but_15_points_worse_on_a_5pct_slice_is_refused(
     assert [(c.check, c.subject) for c in failed] == [("slice", "segment=a")]
     assert "segment=a" in d.summary()
     opt = next(c for c in d.checks if c.check == "optimizing")
-    assert opt.passed and opt.low is not None and opt.low > 0
+    assert opt.passed and opt.value is not None and opt.value.low is not None
+    assert opt.value.low > 0
     assert {c.subject: c.status for c in d.checks if c.check == "slice"} == {
         "segment=a": "fail",
         "segment=b": "pass",
@@ -193,7 +199,7 @@ def test_within_noise_is_refused_as_not_better_unless_ties_are_allowed(tmp_path:
         pred[right[:20]] = 1 - y[right[:20]]
         d = promote(p, register(p, test, pred, "tie")).decision
         opt = next(c for c in d.checks if c.check == "optimizing")
-        assert opt.status == "not better" and opt.value == pytest.approx(0.0)
+        assert opt.status == "not better" and figure(opt) == pytest.approx(0.0)
         assert "not better" in opt.message
         assert d.passed is allow and opt.passed is allow
 
@@ -216,7 +222,7 @@ def test_worse_beyond_tolerance_fails_and_tolerance_is_respected(tmp_path: Path)
     d2 = decide(p2, register(p2, test, pred, "worse"))
     opt2 = next(c for c in d2.checks if c.check == "optimizing")
     assert opt2.status == "fail" and "worse" in opt2.message
-    assert opt2.high is not None and opt2.high < 0
+    assert opt2.value is not None and opt2.value.high is not None and opt2.value.high < 0
 
 
 def test_a_tiny_key_slice_is_named_too_small_not_failed(tmp_path: Path) -> None:
@@ -291,16 +297,16 @@ def test_paired_interval_equals_a_per_row_paired_bootstrap(metric: str) -> None:
     ref_point = (
         f1_score(y, c) - f1_score(y, h) if metric == "f1" else (c == y).mean() - (h == y).mean()
     )
-    assert d.diff == pytest.approx(ref_point, abs=1e-12)
+    assert d.diff.value == pytest.approx(ref_point, abs=1e-12)
     rng = np.random.default_rng(11)
     idx = rng.integers(0, len(y), size=(4000, len(y)))  # rows resampled, pairs kept
     boot = score(y[idx], c[idx]) - score(y[idx], h[idx])
     low, high = np.quantile(boot, [0.025, 0.975])
     se = boot.std()
-    assert d.low is not None and d.high is not None
+    assert d.diff.low is not None and d.diff.high is not None
     # the same distribution: the bounds agree to a small fraction of its spread
-    assert abs(d.low - low) < 0.1 * se + 1e-3
-    assert abs(d.high - high) < 0.1 * se + 1e-3
+    assert abs(d.diff.low - low) < 0.1 * se + 1e-3
+    assert abs(d.diff.high - high) < 0.1 * se + 1e-3
 
 
 def test_joint_counts_from_stored_evaluations_match_each_evaluation(
@@ -334,7 +340,7 @@ def test_f1_gate_uses_the_joint_cell_bootstrap(tmp_path: Path) -> None:
     opt = next(c for c in d.checks if c.check == "optimizing")
     y = test["label"].to_numpy()
     pred = derived(test, champ, fix=0.5)
-    assert opt.value == pytest.approx(f1_score(y, pred) - f1_score(y, champ), abs=1e-12)
+    assert figure(opt) == pytest.approx(f1_score(y, pred) - f1_score(y, champ), abs=1e-12)
     assert opt.evidence["method"] == "joint-cell bootstrap" and d.passed
 
 

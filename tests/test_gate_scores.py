@@ -26,7 +26,7 @@ from loopml.errors import ConfigurationError
 from loopml.evaluation import load_evaluation
 from loopml.models import add_model, model_data
 from loopml.project import Project, init_project, open_project
-from loopml.registry import decide, promote
+from loopml.registry import GateCheck, decide, promote
 from loopml.registry._paired import (
     paired_kind,
     paired_score_difference,
@@ -48,6 +48,11 @@ SKLEARN: dict[str, tuple[Metric, bool]] = {  # metric, higher is better
     "roc_auc": (roc_auc_score, True),
     "average_precision": (average_precision_score, True),
 }
+
+
+def figure(c: GateCheck) -> float | None:
+    """A gate check's figure (None without one)."""
+    return None if c.value is None else c.value.value
 
 
 def _regression_rows(n: int = 2000, seed: int = 0) -> tuple[np.ndarray, ...]:
@@ -96,20 +101,20 @@ def test_paired_interval_equals_a_per_row_paired_bootstrap(metric: str) -> None:
     boot = _row_bootstrap(metric, y, c, h)
     se = boot.std()
     low, high = np.quantile(boot, [0.025, 0.975])
-    assert d.low is not None and d.high is not None
+    assert d.diff.low is not None and d.diff.high is not None
     if metric in ("roc_auc", "average_precision"):
         # the binned metrics (100 score bins) are within a small share of the noise
-        assert d.diff == pytest.approx(exact, abs=0.1 * se)
-        assert d.method.startswith("joint-histogram bootstrap")
+        assert d.diff.value == pytest.approx(exact, abs=0.1 * se)
+        assert (d.diff.method or "").startswith("joint-histogram bootstrap")
     else:
-        assert d.diff == pytest.approx(exact, rel=1e-9, abs=1e-12)
+        assert d.diff.value == pytest.approx(exact, rel=1e-9, abs=1e-12)
         assert d.candidate == pytest.approx(fn(y, c), rel=1e-9)
         assert d.champion == pytest.approx(fn(y, h), rel=1e-9)
     # the same distribution: the bounds agree to a small fraction of its spread (measured:
     # at most 0.12 of it, the skew a t interval leaves out; an unpaired or otherwise wrong
     # standard error is off by several tenths)
-    assert abs(d.low - low) < 0.2 * se, (d.low, low, se)
-    assert abs(d.high - high) < 0.2 * se, (d.high, high, se)
+    assert abs(d.diff.low - low) < 0.2 * se, (d.diff.low, low, se)
+    assert abs(d.diff.high - high) < 0.2 * se, (d.diff.high, high, se)
 
 
 def test_one_sided_p_value_is_the_t_tail_of_the_paired_differences() -> None:
@@ -130,7 +135,7 @@ def test_one_sided_p_value_is_the_t_tail_of_the_paired_differences() -> None:
 def test_identical_models_are_a_zero_difference_without_noise() -> None:
     y, c, _ = _regression_rows()
     d = paired_score_difference(paired_sums_from_arrays("mae", y, c, c), "mae")[0]
-    assert d.diff == 0.0 and d.low == 0.0 and d.high == 0.0 and d.p_worse == 1.0
+    assert d.diff.value == 0.0 and d.diff.low == 0.0 and d.diff.high == 0.0 and d.p_worse == 1.0
 
 
 def test_paired_kind_names_what_the_gate_cannot_compare() -> None:
@@ -232,8 +237,9 @@ def test_regression_better_overall_but_much_worse_on_a_5pct_slice_is_refused(
     assert [(c.check, c.subject) for c in d.failures] == [("slice", "segment=a")]
     assert "segment=a" in d.summary()
     opt = next(c for c in d.checks if c.check == "optimizing")
-    assert opt.passed and opt.low is not None and opt.low > 0
-    assert opt.value == pytest.approx(
+    assert opt.passed and opt.value is not None and opt.value.low is not None
+    assert opt.value.low > 0
+    assert figure(opt) == pytest.approx(
         mean_absolute_error(y, y + err) - mean_absolute_error(y, y + cand_err), abs=1e-9
     )
     assert {c.subject: c.status for c in d.checks if c.check == "slice"} == {
@@ -280,8 +286,9 @@ def test_regression_within_noise_is_not_better_unless_ties_are_allowed(
         shuffled[idx] = err[rng.permutation(idx)]
     d = promote(p, register(p, test, "prediction", y + shuffled, "tie")).decision
     opt = next(c for c in d.checks if c.check == "optimizing")
-    assert opt.value == pytest.approx(0.0, abs=1e-9)
-    assert opt.low is not None and opt.high is not None and opt.low < 0 < opt.high
+    assert figure(opt) == pytest.approx(0.0, abs=1e-9)
+    assert opt.value is not None and opt.value.low is not None and opt.value.high is not None
+    assert opt.value.low < 0 < opt.value.high
     assert opt.status == "not better" and "not better" in opt.message
     assert d.passed is allow and opt.passed is allow
 
@@ -299,12 +306,13 @@ def test_regression_rmse_and_r2_gates_decide_on_the_paired_sums(
     opt = next(c for c in d.checks if c.check == "optimizing")
     fn, higher = SKLEARN[metric]
     expected = (1.0 if higher else -1.0) * (fn(y, y + 0.8 * err) - fn(y, y + err))
-    assert opt.value == pytest.approx(expected, rel=1e-9)
+    assert figure(opt) == pytest.approx(expected, rel=1e-9)
     assert d.passed, d.summary()
     # and the other way round: refused as worse
     d2 = decide(p, register(p, test, "prediction", y + 1.3 * err, "worse"))
     opt2 = next(c for c in d2.checks if c.check == "optimizing")
-    assert opt2.status == "fail" and opt2.high is not None and opt2.high < 0
+    assert opt2.status == "fail" and opt2.value is not None and opt2.value.high is not None
+    assert opt2.value.high < 0
 
 
 def test_paired_sums_from_the_store_equal_the_numpy_reference(
@@ -390,7 +398,7 @@ def test_score_gate_passes_a_better_model_and_refuses_a_worse_one(
     opt = next(c for c in d.checks if c.check == "optimizing")
     fn, higher = SKLEARN[metric]
     exact = (1.0 if higher else -1.0) * (fn(y, better) - fn(y, champ))
-    assert opt.value == pytest.approx(exact, abs=0.005 if metric == "roc_auc" else 1e-9)
+    assert figure(opt) == pytest.approx(exact, abs=0.005 if metric == "roc_auc" else 1e-9)
     worse = _scores(y, 0.6, 3)
     d2 = decide(p, register(p, test, "score", worse, "worse"))
     opt2 = next(c for c in d2.checks if c.check == "optimizing")

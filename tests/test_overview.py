@@ -67,10 +67,12 @@ def test_references_are_the_ones_the_project_resolves(demo: Project, view: Proje
     from loopml.references import best_baseline, project_hlp, project_reference
 
     metric = demo.spec.metric.optimizing
-    hlp, low, high, source, record = project_hlp(demo, metric)
+    hlp_estimate, source, record = project_hlp(demo, metric)
     ref = view.reference
-    assert hlp is not None  # the demo computes HLP from its annotators
-    assert (ref.hlp, ref.hlp_low, ref.hlp_high, ref.hlp_source, ref.hlp_record) == (
+    assert hlp_estimate is not None  # the demo computes HLP from its annotators
+    hlp, low, high = hlp_estimate.value, hlp_estimate.low, hlp_estimate.high
+    assert ref.hlp is not None
+    assert (ref.hlp.value, ref.hlp.low, ref.hlp.high, ref.hlp_source, ref.hlp_record) == (
         hlp,
         low,
         high,

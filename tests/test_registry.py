@@ -32,6 +32,7 @@ from test_gate import (
     _test_rows,
     champion_predictions,
     derived,
+    figure,
     register,
     seeded_project,
 )
@@ -237,13 +238,13 @@ def test_golden_rows_are_evaluated_for_both_and_training_rows_are_leakage(
     d = decide(clean, "full@1")
     assert d.rows["dataset"] == "gold@1" and d.rows["n"] == 300
     leak = next(c for c in d.checks if c.check == "leakage")
-    assert leak.passed and leak.value == 0
+    assert leak.passed and figure(leak) == 0
     assert d.evaluations["candidate"] != get_model(clean, "full@1").evaluation
     leaky = skops_project(tmp_path / "leaky", gate='golden = "train@1:all"')
     d2 = decide(leaky, "full@1")
     leak2 = next(c for c in d2.checks if c.check == "leakage")
     assert not leak2.passed and not d2.passed
-    assert leak2.value == 300  # the train part: 300 of the 600 rows
+    assert figure(leak2) == 300  # the train part: 300 of the 600 rows
     assert "training rows of full@1" in leak2.message
 
 
@@ -253,8 +254,8 @@ def test_deployment_constraints_come_from_the_model_record(tmp_path: Path) -> No
     cons = {c.subject: c for c in d.checks if c.check == "constraint"}
     dep = get_model(p, "small@1").deployment
     assert dep is not None
-    assert cons["model_size_mb <= 100"].value == pytest.approx(dep.model_size_mb)
-    assert cons["latency_p99_ms <= 5000"].value == pytest.approx(dep.latency_p99_ms)
+    assert figure(cons["model_size_mb <= 100"]) == pytest.approx(dep.model_size_mb)
+    assert figure(cons["latency_p99_ms <= 5000"]) == pytest.approx(dep.latency_p99_ms)
     assert all(c.passed for c in cons.values())
     # a predictions-only model has no deployment measures: not measured is not a pass
     md = model_data(p)

@@ -170,11 +170,14 @@ def test_learning_curve_reading_on_synthetic_data(tmp_path: Path) -> None:
     curve = learning_curve(
         _lc_project(tmp_path / "wide", wide), sizes=(0.05, 0.1, 0.2, 0.4, 1.0), grow_slice=None
     )
-    values = [p.value for p in curve.points]
+    values = [p.value.value for p in curve.points]
     assert [p.n_train for p in curve.points] == [52, 105, 210, 420, 1050]
     assert values[-1] > values[0] + 0.15  # monotone-ish: far better with all the data
     assert curve.more_data_helps is True and "likely to help" in curve.reading
-    assert all(p.low is not None and p.low <= p.value <= (p.high or 0) for p in curve.points)
+    assert all(
+        p.value.low is not None and p.value.low <= p.value.value <= (p.value.high or 0)
+        for p in curve.points
+    )
     assert curve.id is not None and curve.id.startswith("curve-")
 
     x1 = rng.normal(size=n)

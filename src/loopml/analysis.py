@@ -21,7 +21,7 @@ from __future__ import annotations
 import html
 import math
 from collections.abc import Mapping
-from dataclasses import asdict, dataclass, field, replace
+from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
@@ -32,6 +32,7 @@ from loopml.evaluation import Evaluation, as_evaluation
 from loopml.evidence import Finding, first_findings, metric_support, support_unit
 from loopml.metrics import (
     ConfusionCounts,
+    Estimate,
     parse_metric,
     per_class_report,
     resolve_metric,
@@ -274,9 +275,9 @@ def resolve_reference(
         from loopml.references import best_baseline, project_hlp
 
         if ref.hlp_overall is None:
-            value, _low, _high, source, _rec = project_hlp(project, metric)
-            if value is not None:
-                ref.hlp_overall, ref.hlp_source = value, source
+            stored, source, _rec = project_hlp(project, metric)
+            if stored is not None:
+                ref.hlp_overall, ref.hlp_source = stored.value, source
         best = best_baseline(project, metric, evaluation.task)
         if best is not None:
             _value, name, rec_id, other = best
@@ -303,7 +304,12 @@ def _higher(metric: str) -> bool:
 
 @dataclass(frozen=True)
 class PriorityRow(HtmlRepr):
-    """One row of the error-analysis table (a key slice value, a tag or a rare class)."""
+    """One row of the error-analysis table (a key slice value, a tag or a rare class).
+
+    ``value``, ``gap`` and ``gain`` each carry their interval (at the evaluation's
+    confidence) and its method; ``gap`` and ``gain`` are None without a reference.
+    ``to_dict`` keeps the flat keys of the JSON output (``value``, ``low``, ``high``,
+    ``gap``, ``gap_low``, ...)."""
 
     kind: str  # "slice", "tag" or "class"
     group: str
@@ -311,18 +317,12 @@ class PriorityRow(HtmlRepr):
     metric: str
     support: int
     share: float
-    value: float
-    low: float | None
-    high: float | None
+    value: Estimate
     reference: float | None
     reference_source: str
-    gap: float | None  # reference - value in the "better" direction; > 0: room to improve
-    gap_low: float | None
-    gap_high: float | None
+    gap: Estimate | None  # reference - value in the "better" direction; > 0: room to improve
     weight: float  # the factor turning the gap into an overall gain
-    gain: float | None  # weight x max(gap, 0)
-    gain_low: float | None
-    gain_high: float | None
+    gain: Estimate | None  # weight x max(gap, 0)
     gain_basis: str  # how the gain is computed, and whether it is exact
     exact: bool
     ease: float
@@ -335,7 +335,37 @@ class PriorityRow(HtmlRepr):
     flagged: bool = False  # a first finding (recall 0, far below reference) names this row
 
     def to_dict(self) -> dict[str, Any]:
-        return asdict(self)
+        gap, gain = self.gap, self.gain
+        return {
+            "kind": self.kind,
+            "group": self.group,
+            "slice": self.slice,
+            "metric": self.metric,
+            "support": self.support,
+            "share": self.share,
+            "value": self.value.value,
+            "low": self.value.low,
+            "high": self.value.high,
+            "reference": self.reference,
+            "reference_source": self.reference_source,
+            "gap": None if gap is None else gap.value,
+            "gap_low": None if gap is None else gap.low,
+            "gap_high": None if gap is None else gap.high,
+            "weight": self.weight,
+            "gain": None if gain is None else gain.value,
+            "gain_low": None if gain is None else gain.low,
+            "gain_high": None if gain is None else gain.high,
+            "gain_basis": self.gain_basis,
+            "exact": self.exact,
+            "ease": self.ease,
+            "importance": self.importance,
+            "score": self.score,
+            "too_small": self.too_small,
+            "rank": self.rank,
+            "evidence": self.evidence,
+            "evidence_unit": self.evidence_unit,
+            "flagged": self.flagged,
+        }
 
 
 @dataclass
@@ -388,10 +418,12 @@ class Priorities:
                     + (" (too small)" if r.too_small else ""),
                     "metric": r.metric,
                     "share": r.share,
-                    "value": (r.value, r.low, r.high),
+                    "value": (r.value.value, r.value.low, r.value.high),
                     "reference": r.reference,
-                    "gap": r.gap,
-                    "gain": (r.gain, r.gain_low, r.gain_high),
+                    "gap": None if r.gap is None else r.gap.value,
+                    "gain": (None, None, None)
+                    if r.gain is None
+                    else (r.gain.value, r.gain.low, r.gain.high),
                     "evidence": r.evidence,
                     "weights": r.ease * r.importance,
                     "score": r.score,
@@ -491,20 +523,21 @@ def _weight(ev: Evaluation, metric: str, g: GroupCounts, i: int) -> tuple[float,
     return share, rough, False
 
 
-def _gap(
-    higher: bool, value: float, low: float | None, high: float | None, reference: float | None
-) -> tuple[float | None, float | None, float | None]:
-    if reference is None or math.isnan(value):
-        return None, None, None
+def _gap(higher: bool, value: Estimate, reference: float | None) -> Estimate | None:
+    """``reference - value`` in the better direction, with the value's interval moved by the
+    same constant (so its method)."""
+    low, high = value.low, value.high
+    if reference is None or math.isnan(value.value):
+        return None
     if higher:
-        gap = reference - value
+        gap = reference - value.value
         g_low = None if high is None else reference - high
         g_high = None if low is None else reference - low
     else:
-        gap = value - reference
+        gap = value.value - reference
         g_low = None if low is None else low - reference
         g_high = None if high is None else high - reference
-    return gap, g_low, g_high
+    return Estimate(gap, g_low, g_high, value.method)
 
 
 def _weights_for(
@@ -527,20 +560,25 @@ def _row(
     higher: bool,
     support: int,
     share: float,
-    value: float,
-    low: float | None,
-    high: float | None,
+    value: Estimate,
     reference: tuple[float | None, str],
     weight: tuple[float, str, bool],
     weights: tuple[float, float],
     too_small: bool,
     evidence: tuple[int | None, str] = (None, "rows"),
 ) -> PriorityRow:
-    gap, g_low, g_high = _gap(higher, value, low, high, reference[0])
+    gap = _gap(higher, value, reference[0])
     w, basis, exact = weight
-    gain = None if gap is None else w * max(gap, 0.0)
-    gain_low = None if g_low is None else w * max(g_low, 0.0)
-    gain_high = None if g_high is None else w * max(g_high, 0.0)
+    gain = (
+        None
+        if gap is None
+        else Estimate(
+            w * max(gap.value, 0.0),
+            None if gap.low is None else w * max(gap.low, 0.0),
+            None if gap.high is None else w * max(gap.high, 0.0),
+            gap.method,
+        )
+    )
     ease, importance = weights
     return PriorityRow(
         kind=kind,
@@ -550,22 +588,16 @@ def _row(
         support=support,
         share=share,
         value=value,
-        low=low,
-        high=high,
         reference=reference[0],
         reference_source=reference[1],
         gap=gap,
-        gap_low=g_low,
-        gap_high=g_high,
         weight=w,
         gain=gain,
-        gain_low=gain_low,
-        gain_high=gain_high,
         gain_basis=basis,
         exact=exact,
         ease=ease,
         importance=importance,
-        score=None if gain is None else gain * ease * importance,
+        score=None if gain is None else gain.value * ease * importance,
         too_small=too_small,
         evidence=evidence[0],
         evidence_unit=evidence[1],
@@ -616,9 +648,7 @@ def _class_rows(
                     higher=True,
                     support=int(support[k]),
                     share=share,
-                    value=value,
-                    low=_opt(lo),
-                    high=_opt(hi),
+                    value=Estimate(value, _opt(lo), _opt(hi), "wilson"),
                     reference=ref.for_class(label, metric),
                     weight=(w, basis, True),
                     weights=weights,
@@ -635,14 +665,15 @@ def _class_rows(
 
 
 def _reading(r: PriorityRow, unit: str, confidence: float = 0.95) -> str:
-    assert r.gain is not None and r.reference is not None
+    gain = r.gain
+    assert gain is not None and r.reference is not None
     iv = ""
-    if r.gain_low is not None and r.gain_high is not None:
-        iv = f" ({confidence:.0%} interval {r.gain_low:+.4f} to {r.gain_high:+.4f})"
+    if gain.low is not None and gain.high is not None:
+        iv = f" ({confidence:.0%} interval {gain.low:+.4f} to {gain.high:+.4f})"
     small = "; too few rows to judge" if r.too_small else ""
     return (
-        f"closing the gap on `{r.slice}` is worth at most {r.gain:+.4f} {unit}{iv}: "
-        f"{r.metric} {r.value:.4f} vs {r.reference:.4f} ({r.reference_source}) on "
+        f"closing the gap on `{r.slice}` is worth at most {gain.value:+.4f} {unit}{iv}: "
+        f"{r.metric} {r.value.value:.4f} vs {r.reference:.4f} ({r.reference_source}) on "
         f"{r.share:.1%} of rows{small}"
     )
 
@@ -681,9 +712,7 @@ def _slice_rows(
                     higher=higher,
                     support=sr.support,
                     share=sr.share,
-                    value=mv.value,
-                    low=mv.low,
-                    high=mv.high,
+                    value=mv,
                     reference=ref.for_slice(label),
                     weight=_weight(ev, metric, g, i),
                     weights=_weights_for(priorities, [label, group], used),
@@ -768,7 +797,7 @@ def analyze(
     for r in rows:
         if len(readings) >= _READINGS + len(findings):
             break
-        if r.gain is None or r.gain <= 0 or r.too_small:
+        if r.gain is None or r.gain.value <= 0 or r.too_small:
             continue
         readings.append(_reading(r, metric if r.kind != "class" else "accuracy", ev.confidence))
     if ref.known and len(readings) == len(findings):

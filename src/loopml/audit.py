@@ -22,7 +22,7 @@ import math
 import re
 import xml.etree.ElementTree as ET
 from collections.abc import Mapping, Sequence
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
 
@@ -35,6 +35,7 @@ from loopml.evaluation._compare import _take, slice_difference
 from loopml.evidence import metric_support, support_unit
 from loopml.metrics import (
     ConfusionCounts,
+    Estimate,
     compute,
     difference_interval,
     interval,
@@ -166,7 +167,11 @@ def parse_check(text: str, *, name: str = "") -> ParsedCheck:
 
 @dataclass(frozen=True)
 class CheckResult(HtmlRepr):
-    """One check's outcome and its evidence (value, interval, threshold, support)."""
+    """One check's outcome and its evidence (value with its interval, threshold, support).
+
+    ``value`` is None when the check has no figure at all (not enough groups); an undefined
+    value is NaN (``value.defined`` is False). ``to_dict`` keeps the flat ``value``,
+    ``low``, ``high`` of the stored payload (an undefined value as None)."""
 
     name: str
     check: str
@@ -174,9 +179,7 @@ class CheckResult(HtmlRepr):
     kind: str
     metric: str
     passed: bool
-    value: float | None
-    low: float | None
-    high: float | None
+    value: Estimate | None
     op: str | None
     threshold: float | None
     support: int | None
@@ -192,7 +195,60 @@ class CheckResult(HtmlRepr):
             object.__setattr__(self, "status", "pass" if self.passed else "fail")
 
     def to_dict(self) -> dict[str, Any]:
-        return asdict(self)
+        v = self.value
+        return {
+            "name": self.name,
+            "check": self.check,
+            "reason": self.reason,
+            "kind": self.kind,
+            "metric": self.metric,
+            "passed": self.passed,
+            "value": None if v is None or not v.defined else v.value,
+            "low": None if v is None else v.low,
+            "high": None if v is None else v.high,
+            "op": self.op,
+            "threshold": self.threshold,
+            "support": self.support,
+            "message": self.message,
+            "evidence": dict(self.evidence),
+            "status": self.status,
+            "decided_on": self.decided_on,
+        }
+
+    @classmethod
+    def from_dict(cls, d: Mapping[str, Any]) -> CheckResult:
+        """A check read back from an ``audit`` record; keys a record lacks get defaults."""
+        evidence = dict(d.get("evidence") or {})
+        method = evidence.get("interval_method")
+        estimate = _estimate(
+            d.get("value"), d.get("low"), d.get("high"), method if isinstance(method, str) else None
+        )
+        return cls(
+            name=d.get("name", ""),
+            check=d.get("check", ""),
+            reason=d.get("reason", ""),
+            kind=d.get("kind", ""),
+            metric=d.get("metric", ""),
+            # what the status board always assumed of a check without a verdict
+            passed=d.get("passed", True),
+            value=estimate,
+            op=d.get("op"),
+            threshold=d.get("threshold"),
+            support=d.get("support"),
+            message=d.get("message", ""),
+            evidence=evidence,
+            status=d.get("status", ""),
+            decided_on=d.get("decided_on", "point"),
+        )
+
+
+def _estimate(
+    value: float | None, low: float | None, high: float | None, method: str | None
+) -> Estimate | None:
+    """A check's figure: None when it has none at all, an undefined value as NaN."""
+    if value is None and low is None and high is None:
+        return None
+    return Estimate(math.nan if value is None else float(value), low, high, method)
 
 
 def _result(spec: AuditCheckSpec, pc: ParsedCheck, **fields: Any) -> CheckResult:
@@ -498,9 +554,7 @@ def _slice_bound(ev: Evaluation, spec: AuditCheckSpec, pc: ParsedCheck, where: s
         pc,
         metric=metric,
         passed=passed,
-        value=None if math.isnan(value) else value,
-        low=low,
-        high=high,
+        value=_estimate(value, low, high, method),
         op=pc.op,
         threshold=pc.threshold,
         support=support,
@@ -573,8 +627,6 @@ def _max_gap(ev: Evaluation, spec: AuditCheckSpec, pc: ParsedCheck, where: str) 
             metric=metric,
             passed=False,
             value=None,
-            low=None,
-            high=None,
             op=pc.op,
             threshold=pc.threshold,
             support=None,
@@ -605,9 +657,7 @@ def _max_gap(ev: Evaluation, spec: AuditCheckSpec, pc: ParsedCheck, where: str) 
         pc,
         metric=metric,
         passed=passed,
-        value=gap,
-        low=low,
-        high=high,
+        value=Estimate(gap, low, high, iv.method),
         op=pc.op,
         threshold=pc.threshold,
         support=int(best["support"]) + int(worst["support"]),
@@ -669,9 +719,7 @@ def _class_bound(ev: Evaluation, spec: AuditCheckSpec, pc: ParsedCheck, where: s
         pc,
         metric=base,
         passed=passed,
-        value=None if math.isnan(value) else value,
-        low=low,
-        high=high,
+        value=_estimate(value, low, high, iv.method),
         op=pc.op,
         threshold=pc.threshold,
         support=support,
@@ -761,6 +809,7 @@ def _no_regression(
         for i, lab in enumerate(g.labels()):
             other_index.setdefault(lab, (g, i))
     rows: list[dict[str, Any]] = []
+    methods: dict[str, str | None] = {}  # the interval's method per slice (not in the payload)
     missing: list[str] = []
     for label, g, i in targets:
         if label not in other_index:
@@ -772,6 +821,7 @@ def _no_regression(
             missing.append(label)
             continue
         diff, low, high = _f(d.difference.value), d.difference.low, d.difference.high
+        methods[label] = d.difference.method
         above = low is not None and low > tol
         regressed = (high is not None and high < -tol) if higher else above
         evid = min(
@@ -820,9 +870,9 @@ def _no_regression(
         pc,
         metric=metric,
         passed=passed,
-        value=worst["difference"],
-        low=worst["low"],
-        high=worst["high"],
+        value=_estimate(
+            worst["difference"], worst["low"], worst["high"], methods.get(worst["slice"])
+        ),
         op=">=" if higher else "<=",
         threshold=-tol if higher else tol,
         support=worst["support"],

@@ -26,6 +26,7 @@ from loopml.errors import (
     InputError,
     LoopmlError,
 )
+from loopml.metrics import Estimate
 from loopml.models import ModelData, model_data, prediction_frame
 from loopml.spec import dummy_strategies
 from loopml.tableview import HtmlRepr
@@ -95,14 +96,13 @@ def baseline_config(project: Project) -> BaselineConfig:
 
 @dataclass(frozen=True)
 class BaselineResult(HtmlRepr):
-    """One baseline's number on the optimizing metric (an evaluation, HLP or literature)."""
+    """One baseline's number on the optimizing metric (an evaluation, HLP or literature),
+    with its interval when it has one (None: no number)."""
 
     name: str
     kind: str  # dummy | rules | quick | older_system | hlp | literature
     metric: str
-    value: float | None
-    low: float | None = None
-    high: float | None = None
+    value: Estimate | None
     id: str | None = None
     ref: str | None = None
     evaluation: str | None = None
@@ -114,9 +114,7 @@ class BaselineResult(HtmlRepr):
             "name": self.name,
             "kind": self.kind,
             "metric": self.metric,
-            "value": self.value,
-            "low": self.low,
-            "high": self.high,
+            **_flat(self.value),
             "id": self.id,
             "ref": self.ref,
             "evaluation": self.evaluation,
@@ -154,7 +152,7 @@ class BaselineRun:
         return html_table(
             f"baselines on {self.split} ({self.metric})",
             ["name", "kind", "value", "low", "high", "id"],
-            [(r.name, r.kind, r.value, r.low, r.high, r.id) for r in self.results],
+            [(r.name, r.kind, *_flat(r.value).values(), r.id) for r in self.results],
         )
 
 
@@ -340,13 +338,14 @@ def _store_result(
         "verdict": v,
     }
     rec = project.store.put("baseline", name, jsonable(payload))
+    opt = ev.overall().get(v["optimizing"])
     return BaselineResult(
         name=name,
         kind=kind,
         metric=v["optimizing"],
-        value=v["value"],
-        low=v["low"],
-        high=v["high"],
+        value=None
+        if v["value"] is None
+        else Estimate(v["value"], v["low"], v["high"], opt.method if opt else None),
         id=rec.id,
         ref=rec.ref,
         evaluation=ev.id,
@@ -376,13 +375,14 @@ def _hlp_from_record(rec: Any, metric: str) -> BaselineResult | None:
     for s in p.get("scores", []):
         if s.get("who") == "pooled" and s.get("column") is None and metric in s.get("metrics", {}):
             m = s["metrics"][metric]
+            value = m.get("estimate")
             return BaselineResult(
                 name="hlp",
                 kind="hlp",
                 metric=metric,
-                value=m.get("estimate"),
-                low=m.get("low"),
-                high=m.get("high"),
+                value=None
+                if value is None
+                else Estimate(value, m.get("low"), m.get("high"), m.get("method")),
                 id=rec.id,
                 ref=rec.ref,
                 source=f"label set {p.get('labelset')} (vs {p.get('reference')})",
@@ -481,7 +481,7 @@ def run_baselines(
                     name=f"literature:{item['name']}",
                     kind="literature",
                     metric=item["metric"],
-                    value=item["value"],
+                    value=Estimate(item["value"]),
                     id=rec.id,
                     ref=rec.ref,
                     source=item["source"],
@@ -495,13 +495,14 @@ def run_baselines(
 
 @dataclass(frozen=True)
 class LeaderboardRow(HtmlRepr):
+    """One model or baseline on the optimizing metric: ``value`` with its interval (the
+    method when the record names it), None when it has no number on the metric."""
+
     name: str
     kind: str  # model | dummy | rules | quick | older_system | hlp | literature
     ref: str | None
     id: str | None
-    value: float | None
-    low: float | None
-    high: float | None
+    value: Estimate | None
     constraints: list[dict[str, Any]]
     all_constraints_met: bool | None
     gap_to_hlp: float | None  # how far below HLP (positive: worse than humans)
@@ -516,9 +517,7 @@ class LeaderboardRow(HtmlRepr):
             "kind": self.kind,
             "ref": self.ref,
             "id": self.id,
-            "value": self.value,
-            "low": self.low,
-            "high": self.high,
+            **_flat(self.value),
             "constraints": self.constraints,
             "all_constraints_met": self.all_constraints_met,
             "gap_to_hlp": self.gap_to_hlp,
@@ -565,7 +564,7 @@ class Leaderboard:
                     "rank": i,
                     "name": r.name,
                     "kind": r.kind,
-                    "value": (r.value, r.low, r.high),
+                    "value": tuple(_flat(r.value).values()),
                     "constraints": met + (f" ({', '.join(failed)})" if failed else ""),
                     "gap_to_hlp": r.gap_to_hlp,
                     "vs_best": r.gap_to_best_baseline,
@@ -596,10 +595,17 @@ class Leaderboard:
             f"leaderboard on {self.metric}",
             ["name", "kind", "value", "low", "high", "gap to HLP", "vs best baseline"],
             [
-                (r.name, r.kind, r.value, r.low, r.high, r.gap_to_hlp, r.gap_to_best_baseline)
+                (r.name, r.kind, *_flat(r.value).values(), r.gap_to_hlp, r.gap_to_best_baseline)
                 for r in self.rows
             ],
         )
+
+
+def _flat(e: Estimate | None) -> dict[str, float | None]:
+    """The flat ``value``, ``low``, ``high`` of the stored and JSON shapes."""
+    if e is None:
+        return {"value": None, "low": None, "high": None}
+    return {"value": e.value, "low": e.low, "high": e.high}
 
 
 def _num(x: Any) -> float | None:
@@ -643,15 +649,14 @@ def leaderboard(project: Project, *, all_versions: bool = False) -> Leaderboard:
             res = _hlp_from_record(rec, metric)
             if res is None:
                 continue
-            hlp_value = _num(res.value)
+            hlp_value = None if res.value is None else _num(res.value.value)
             raw.append(
                 {
                     "name": name,
                     "kind": "hlp",
                     "rec": rec,
-                    "value": res.value,
-                    "low": res.low,
-                    "high": res.high,
+                    **_flat(res.value),
+                    "method": None if res.value is None else res.value.method,
                     "constraints": [],
                     "met": None,
                     "split": None,
@@ -723,9 +728,8 @@ def leaderboard(project: Project, *, all_versions: bool = False) -> Leaderboard:
                 "name": "hlp",
                 "kind": "hlp",
                 "rec": None,
-                "value": ref.hlp,
-                "low": ref.hlp_low,
-                "high": ref.hlp_high,
+                **_flat(ref.hlp),
+                "method": ref.hlp.method,
                 "constraints": [],
                 "met": None,
                 "split": None,
@@ -733,15 +737,19 @@ def leaderboard(project: Project, *, all_versions: bool = False) -> Leaderboard:
                 "note": ref.hlp_source,
             }
         )
-    hlp_value = ref.hlp
+    hlp_value = None if ref.hlp is None else ref.hlp.value
     on_training: set[str] = set()
     for r in raw:
         ev_id = r["evaluation"]
         if isinstance(ev_id, str):
             try:
-                inputs = project.store.get(ev_id, kind="evaluation").payload.get("inputs") or {}
+                ev_payload = project.store.get(ev_id, kind="evaluation").payload
             except LoopmlError:
                 continue
+            inputs = ev_payload.get("inputs") or {}
+            method = ((ev_payload.get("metrics") or {}).get(metric) or {}).get("method")
+            if isinstance(method, str):  # the interval's method, as the evaluation names it
+                r.setdefault("method", method)
             if inputs.get("includes_training_rows"):
                 on_training.add(ev_id)
                 r["note"] = (r["note"] + "; " if r["note"] else "") + (
@@ -756,9 +764,9 @@ def leaderboard(project: Project, *, all_versions: bool = False) -> Leaderboard:
                 kind=r["kind"],
                 ref=r["rec"].ref if r["rec"] is not None else None,
                 id=r["rec"].id if r["rec"] is not None else None,
-                value=value,
-                low=_num(r["low"]),
-                high=_num(r["high"]),
+                value=None
+                if value is None
+                else Estimate(value, _num(r["low"]), _num(r["high"]), r.get("method")),
                 constraints=r["constraints"],
                 all_constraints_met=r["met"],
                 gap_to_hlp=ref.gap_to_hlp(value),
@@ -772,7 +780,7 @@ def leaderboard(project: Project, *, all_versions: bool = False) -> Leaderboard:
         key=lambda r: (
             r.evaluation in on_training,
             r.value is None,
-            -sign * (r.value if r.value is not None else 0.0),
+            -sign * (r.value.value if r.value is not None else 0.0),
         )
     )
     warnings: list[str] = []

@@ -19,12 +19,15 @@ import tempfile
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import pandas as pd
 
 from loopml.tableview import HtmlRepr
+
+if TYPE_CHECKING:
+    from loopml.project import Project
 
 __all__ = ["DemoResult", "make_demo_data", "run_demo"]
 
@@ -327,7 +330,8 @@ def _slice_f1(mon: Any, slice_name: str) -> str:
     if not rows:
         return "n/a"
     p = rows[-1]
-    return f"{p.value:.3f} [{p.low:.3f}, {p.high:.3f}] (offline {p.reference:.3f})"
+    v, ref = p.value, p.reference
+    return f"{v.value:.3f} [{v.low:.3f}, {v.high:.3f}] (offline {ref.value:.3f})"
 
 
 def _kpi(mon: Any) -> str:
@@ -341,7 +345,7 @@ def _kpi(mon: Any) -> str:
 
 
 def _closed_loop(
-    project: Any,
+    project: Project,
     root: Path,
     url: str,
     estimator: tuple[str, dict[str, Any]],
@@ -491,7 +495,7 @@ def _closed_loop(
     return steps
 
 
-def _monitor_summary(project: Any) -> str:
+def _monitor_summary(project: Project) -> str:
     """Monitor the demo's log in windows of 50 rows: drift, performance, the advice."""
     from loopml.monitor import monitor
 
@@ -500,7 +504,7 @@ def _monitor_summary(project: Any) -> str:
 
     def mean(kind: str) -> str:
         vals = [
-            p.value
+            p.value.value
             for p in mon.performance
             if p.kind == kind and p.metric == metric and p.slice == "all" and p.value is not None
         ]
@@ -642,16 +646,20 @@ def run_demo(
     from loopml.training import sanity_check, train
 
     base = run_baselines(project)
-    best = max(
-        (r for r in base.results if r.kind in ("dummy", "rules") and r.value is not None),
-        key=lambda r: r.value or 0.0,
+    best, best_f1 = max(
+        (
+            (r, scored)
+            for r in base.results
+            if r.kind in ("dummy", "rules") and (scored := r.value) is not None
+        ),
+        key=lambda rv: rv[1].value or 0.0,
     )
     hlp_row = next((r for r in base.results if r.kind == "hlp"), None)
     step(
         "baselines",
-        f"{len(base.results)} on {base.split}: best {best.name} f1 {best.value:.3f} "
-        f"[{best.low:.3f}, {best.high:.3f}]"
-        + (f"; HLP f1 {hlp_row.value:.3f}" if hlp_row and hlp_row.value is not None else ""),
+        f"{len(base.results)} on {base.split}: best {best.name} f1 {best_f1.value:.3f} "
+        f"[{best_f1.low:.3f}, {best_f1.high:.3f}]"
+        + (f"; HLP f1 {hlp_row.value.value:.3f}" if hlp_row and hlp_row.value is not None else ""),
     )
 
     estimators = {
@@ -731,7 +739,7 @@ def run_demo(
     gap = best_model.gap_to_hlp if best_model is not None else None
     step(
         "leaderboard",
-        ", ".join(f"{r.name} {r.value:.3f}" for r in top if r.value is not None)
+        ", ".join(f"{r.name} {r.value.value:.3f}" for r in top if r.value is not None)
         + (
             f"; best model {best_model.name} is {abs(gap):.3f} "
             + ("below" if gap > 0 else "above")
@@ -756,7 +764,7 @@ def run_demo(
     step(
         "discover",
         (
-            f"top slice {top_found.expression} (error rate {top_found.error_rate:.3f} vs "
+            f"top slice {top_found.expression} (error rate {top_found.error_rate.value:.3f} vs "
             f"{found.error_rate:.3f} overall, n={top_found.support}, adjusted p "
             f"{top_found.p_adjusted:.2g})"
         )

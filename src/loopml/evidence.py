@@ -20,13 +20,20 @@ from __future__ import annotations
 
 import math
 from collections.abc import Mapping
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import numpy.typing as npt
 
-from loopml.metrics import ConfusionCounts, compute, parse_metric, resolve_metric, wilson_interval
+from loopml.metrics import (
+    ConfusionCounts,
+    Estimate,
+    compute,
+    parse_metric,
+    resolve_metric,
+    wilson_interval,
+)
 from loopml.tableview import HtmlRepr
 
 if TYPE_CHECKING:
@@ -48,20 +55,51 @@ FAR_BELOW = 0.2
 
 @dataclass(frozen=True)
 class Finding(HtmlRepr):
-    """One thing the user must hear first: what, how strong the evidence is, what to do."""
+    """One thing the user must hear first: what, how strong the evidence is (``value`` with
+    its interval), what to do. ``to_dict`` keeps the flat ``value``, ``low``, ``high``."""
 
     kind: str  # "majority" or "class_recall"
     subject: str  # the metric or the class
     message: str
     action: str
-    value: float | None = None
-    low: float | None = None
-    high: float | None = None
+    value: Estimate | None = None
     reference: float | None = None
     support: int | None = None
 
     def to_dict(self) -> dict[str, Any]:
-        return asdict(self)
+        v = self.value
+        return {
+            "kind": self.kind,
+            "subject": self.subject,
+            "message": self.message,
+            "action": self.action,
+            "value": None if v is None or not v.defined else v.value,
+            "low": None if v is None else v.low,
+            "high": None if v is None else v.high,
+            "reference": self.reference,
+            "support": self.support,
+        }
+
+    @classmethod
+    def from_dict(cls, d: Mapping[str, Any]) -> Finding:
+        """A finding read back from its ``to_dict`` (an audit record's ``findings``)."""
+        value, low, high = d.get("value"), d.get("low"), d.get("high")
+        return cls(
+            kind=d["kind"],
+            subject=d["subject"],
+            message=d["message"],
+            action=d["action"],
+            value=None
+            if value is None and low is None and high is None
+            else Estimate(
+                math.nan if value is None else float(value),
+                low,
+                high,
+                "wilson" if d["kind"] == "class_recall" else None,  # as class_findings
+            ),
+            reference=d.get("reference"),
+            support=d.get("support"),
+        )
 
     def __str__(self) -> str:
         return f"{self.message}; {self.action}"
@@ -165,18 +203,25 @@ def _majority_value(ev: Evaluation, metric: str) -> tuple[float | None, str]:
 
 @dataclass(frozen=True)
 class MajorityCheck(HtmlRepr):
-    """Is the model better than the majority-class baseline, beyond its interval?"""
+    """Is the model better than the majority-class baseline, beyond its interval?
+    ``to_dict`` keeps the flat ``value``, ``low``, ``high``."""
 
     metric: str
-    value: float
-    low: float | None
-    high: float | None
+    value: Estimate
     baseline: float
     baseline_label: str
     better: bool
 
     def to_dict(self) -> dict[str, Any]:
-        return asdict(self)
+        return {
+            "metric": self.metric,
+            "value": self.value.value,
+            "low": self.value.low,
+            "high": self.value.high,
+            "baseline": self.baseline,
+            "baseline_label": self.baseline_label,
+            "better": self.better,
+        }
 
 
 def majority_check(ev: Evaluation, metric: str | None = None) -> MajorityCheck | None:
@@ -201,27 +246,22 @@ def majority_check(ev: Evaluation, metric: str | None = None) -> MajorityCheck |
     else:
         edge = mv.high if mv.high is not None and not math.isnan(mv.high) else mv.value
         better = edge < base - 1e-12
-    return MajorityCheck(metric, mv.value, mv.low, mv.high, base, label, better)
+    return MajorityCheck(metric, mv, base, label, better)
 
 
 def _majority_finding(check: MajorityCheck, ev: Evaluation) -> Finding:
-    iv = (
-        f" [{check.low:.3f}, {check.high:.3f}]"
-        if check.low is not None and check.high is not None
-        else ""
-    )
+    v = check.value
+    iv = f" [{v.low:.3f}, {v.high:.3f}]" if v.low is not None and v.high is not None else ""
     return Finding(
         kind="majority",
         subject=check.metric,
         message=(
             f"{ev.id or ev.name} is no better than {check.baseline_label}: {check.metric} "
-            f"{check.value:.3f}{iv} vs {check.baseline:.3f}"
+            f"{v.value:.3f}{iv} vs {check.baseline:.3f}"
         ),
         action="the model has not learned the task yet: look at the rare class, the features "
         "and the labels before tuning anything (`loopml train --sanity`)",
-        value=check.value,
-        low=check.low,
-        high=check.high,
+        value=v,
         reference=check.baseline,
         support=ev.n,
     )
@@ -260,9 +300,7 @@ def class_findings(ev: Evaluation, references: Mapping[str, float] | None = None
                     f"none of its {support} rows{thin}",
                     action="weight or resample the class, choose a lower threshold, or collect "
                     "more of its examples",
-                    value=0.0,
-                    low=low,
-                    high=high,
+                    value=Estimate(0.0, low, high, "wilson"),
                     reference=ref,
                     support=support,
                 )
@@ -275,9 +313,7 @@ def class_findings(ev: Evaluation, references: Mapping[str, float] | None = None
                     message=f"class {cls!r}: recall {recall:.3f} [{low:.3f}, {high:.3f}] is far "
                     f"below its reference {ref:.3f}{thin}",
                     action="work on this class first: more examples, class weights, a threshold",
-                    value=recall,
-                    low=low,
-                    high=high,
+                    value=Estimate(recall, low, high, "wilson"),
                     reference=ref,
                     support=support,
                 )

@@ -23,7 +23,7 @@ after a promotion the newest evaluation is the new champion's, not the old one's
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field, fields
+from dataclasses import dataclass, field
 from functools import cached_property
 from types import MappingProxyType
 from typing import TYPE_CHECKING, Any
@@ -536,30 +536,9 @@ def _audit_result(rec: Record) -> AuditResult:
     from loopml.evidence import Finding
 
     p = rec.payload
-    names = {f.name for f in fields(CheckResult)}
-    defaults: dict[str, object] = {
-        "name": "",
-        "check": "",
-        "reason": "",
-        "kind": "",
-        "metric": "",
-        "passed": True,  # what the status board always assumed of a check without a verdict
-        "value": None,
-        "low": None,
-        "high": None,
-        "op": None,
-        "threshold": None,
-        "support": None,
-        "message": "",
-    }
-    checks = [
-        CheckResult(**{**defaults, **{k: v for k, v in c.items() if k in names}})
-        for c in p.get("checks", [])
-        if isinstance(c, Mapping)
-    ]
-    finding_names = {f.name for f in fields(Finding)}
+    checks = [CheckResult.from_dict(c) for c in p.get("checks", []) if isinstance(c, Mapping)]
     findings = [
-        Finding(**{k: v for k, v in f.items() if k in finding_names})
+        Finding.from_dict(f)
         for f in p.get("findings") or []
         if isinstance(f, Mapping) and {"kind", "subject", "message", "action"} <= f.keys()
     ]

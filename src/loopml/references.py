@@ -16,11 +16,11 @@ better direction (positive: room to improve; negative: better than humans);
 from __future__ import annotations
 
 import math
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from loopml.errors import LoopmlError
-from loopml.metrics import resolve_metric
+from loopml.metrics import Estimate, resolve_metric
 from loopml.tableview import HtmlRepr
 
 if TYPE_CHECKING:
@@ -51,13 +51,15 @@ def number_or_none(x: Any) -> float | None:
 
 @dataclass(frozen=True)
 class ProjectReference(HtmlRepr):
-    """HLP and the best baseline of a project on one metric."""
+    """HLP and the best baseline of a project on one metric.
+
+    ``hlp`` carries the pooled annotators' interval when it comes from the "hlp" record
+    (none for ``targets.hlp``); ``to_dict`` keeps the flat keys ``hlp``, ``hlp_low``,
+    ``hlp_high``."""
 
     metric: str
     higher_is_better: bool
-    hlp: float | None = None
-    hlp_low: float | None = None
-    hlp_high: float | None = None
+    hlp: Estimate | None = None
     hlp_source: str = ""
     hlp_record: str | None = None
     best_baseline: float | None = None
@@ -73,7 +75,7 @@ class ProjectReference(HtmlRepr):
         """How far ``value`` is below HLP (positive: room to improve)."""
         if self.hlp is None or value is None or math.isnan(value):
             return None
-        return self.sign * (self.hlp - value)
+        return self.sign * (self.hlp.value - value)
 
     def vs_best_baseline(self, value: float | None) -> float | None:
         """How far ``value`` is above the best baseline (positive: better)."""
@@ -82,14 +84,26 @@ class ProjectReference(HtmlRepr):
         return self.sign * (value - self.best_baseline)
 
     def to_dict(self) -> dict[str, Any]:
-        return asdict(self)
+        hlp = self.hlp
+        return {
+            "metric": self.metric,
+            "higher_is_better": self.higher_is_better,
+            "hlp": None if hlp is None else hlp.value,
+            "hlp_low": None if hlp is None else hlp.low,
+            "hlp_high": None if hlp is None else hlp.high,
+            "hlp_source": self.hlp_source,
+            "hlp_record": self.hlp_record,
+            "best_baseline": self.best_baseline,
+            "best_baseline_name": self.best_baseline_name,
+            "best_baseline_record": self.best_baseline_record,
+            "best_baseline_evaluation": self.best_baseline_evaluation,
+        }
 
 
-def project_hlp(
-    project: Project, metric: str
-) -> tuple[float | None, float | None, float | None, str, str | None]:
-    """(value, low, high, source, 'hlp' record id) of HLP on ``metric``: targets.hlp, else
-    the pooled annotators of the newest 'hlp' record."""
+def project_hlp(project: Project, metric: str) -> tuple[Estimate | None, str, str | None]:
+    """(HLP with its interval, source, 'hlp' record id) of HLP on ``metric``: targets.hlp
+    (no interval), else the pooled annotators of the newest 'hlp' record (their interval
+    and its method)."""
     spec = project.spec
     opt = resolve_metric(spec.metric.optimizing)
     wanted = resolve_metric(metric)
@@ -98,10 +112,10 @@ def project_hlp(
         source = "targets.hlp" + (
             f" ({spec.targets.hlp_source})" if spec.targets.hlp_source else ""
         )
-        return float(spec.targets.hlp), None, None, source, None
+        return Estimate(float(spec.targets.hlp)), source, None
     rec = project.store.latest("baseline", name="hlp")
     if rec is None:
-        return None, None, None, "", None
+        return None, "", None
     p = rec.payload
     for s in p.get("scores", []):
         if not isinstance(s, dict) or s.get("who") != "pooled" or s.get("column") is not None:
@@ -110,14 +124,15 @@ def project_hlp(
         value = number_or_none(m.get("estimate"))
         if value is not None:
             source = f"label set {p.get('labelset')} ({rec.id}, pooled annotators)"
-            return (
+            method = m.get("method")
+            estimate = Estimate(
                 value,
                 number_or_none(m.get("low")),
                 number_or_none(m.get("high")),
-                source,
-                rec.id,
+                method if isinstance(method, str) else None,
             )
-    return None, None, None, "", rec.id
+            return estimate, source, rec.id
+    return None, "", rec.id
 
 
 def _trained_on_test(payload: dict[str, Any]) -> bool:
@@ -161,14 +176,12 @@ def project_reference(
 ) -> ProjectReference:
     """HLP and the best baseline of ``project`` on ``metric`` (default: the optimizing one)."""
     metric = metric or project.spec.metric.optimizing
-    hlp, low, high, source, hlp_rec = project_hlp(project, metric)
+    hlp, source, hlp_rec = project_hlp(project, metric)
     best = best_baseline(project, metric, task or project.spec.task)
     return ProjectReference(
         metric=metric,
         higher_is_better=higher_is_better(metric),
         hlp=hlp,
-        hlp_low=low,
-        hlp_high=high,
         hlp_source=source,
         hlp_record=hlp_rec,
         best_baseline=best[0] if best else None,

@@ -285,7 +285,7 @@ def _baselines(view: ProjectView) -> StageRow:
     metric = view.project.spec.metric.optimizing
     exists: list[str] = []
     if hlp is not None:
-        exists.append(f"HLP {metric} {hlp:.4f} ({source})")
+        exists.append(f"HLP {metric} {hlp.value:.4f} ({source})")
     evaluated = view.baseline_evaluations
     best = _best_baseline(view)
     if evaluated:
@@ -501,16 +501,18 @@ def _analyze(view: ProjectView) -> StageRow:
     top = None
     if pr is not None:
         top = next(
-            (r for r in pr.rows if r.gain is not None and r.gain > 0 and not r.too_small), None
+            (r for r in pr.rows if r.gain is not None and r.gain.value > 0 and not r.too_small),
+            None,
         )
-    if top is not None:
+    if top is not None and top.gain is not None:
         return _row(
             "analyze",
             "todo",
             exists,
             [],
-            f"top priority: {top.slice} ({top.metric} {top.value:.4f} vs {top.reference:.4f}, "
-            f"{top.share:.1%} of rows; closing the gap gains about {top.gain:+.4f} overall): "
+            f"top priority: {top.slice} ({top.metric} {top.value.value:.4f} vs "
+            f"{top.reference:.4f}, {top.share:.1%} of rows; closing the gap gains about "
+            f"{top.gain.value:+.4f} overall): "
             f"work on it (`{cmd}`)",
             "analyze.top_priority",
             cmd,

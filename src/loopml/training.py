@@ -27,6 +27,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from loopml.errors import ComputationError, ConfigurationError, InputError, SpecError
+from loopml.metrics import Estimate
 from loopml.models import (
     ModelData,
     ModelVersion,
@@ -568,18 +569,19 @@ def sanity_check(
 
 @dataclass(frozen=True)
 class CurvePoint:
+    """The optimizing metric on the test rows (with its interval) after training on
+    ``n_train`` rows, and on those training rows; ``to_dict`` keeps the flat keys."""
+
     n_train: int
-    value: float
-    low: float | None
-    high: float | None
+    value: Estimate
     train_value: float
 
     def to_dict(self) -> dict[str, Any]:
         return {
             "n_train": self.n_train,
-            "value": self.value,
-            "low": self.low,
-            "high": self.high,
+            "value": self.value.value,
+            "low": self.value.low,
+            "high": self.value.high,
             "train_value": self.train_value,
         }
 
@@ -588,15 +590,19 @@ class CurvePoint:
 class SliceGrowthPoint:
     share: float  # the slice's share of the training rows
     n_slice: int  # slice rows in the training set
-    rest: tuple[float, float | None, float | None]  # metric on the other test rows
-    inside: tuple[float, float | None, float | None]  # metric on the slice's test rows
+    rest: Estimate  # metric on the other test rows
+    inside: Estimate  # metric on the slice's test rows
 
     def to_dict(self) -> dict[str, Any]:
         return {
             "share": self.share,
             "n_slice": self.n_slice,
-            "rest": dict(zip(("value", "low", "high"), self.rest, strict=True)),
-            "inside": dict(zip(("value", "low", "high"), self.inside, strict=True)),
+            "rest": {"value": self.rest.value, "low": self.rest.low, "high": self.rest.high},
+            "inside": {
+                "value": self.inside.value,
+                "low": self.inside.low,
+                "high": self.inside.high,
+            },
         }
 
 
@@ -643,13 +649,14 @@ class LearningCurve:
         return html_table(
             f"learning curve ({self.metric}): {self.reading}",
             ["training rows", "test", "low", "high", "train"],
-            [(p.n_train, p.value, p.low, p.high, p.train_value) for p in self.points],
+            [
+                (p.n_train, p.value.value, p.value.low, p.value.high, p.train_value)
+                for p in self.points
+            ],
         )
 
 
-def _score(
-    project: Project, frame: pd.DataFrame, preds: pd.DataFrame, n_boot: int
-) -> tuple[float, float | None, float | None]:
+def _score(project: Project, frame: pd.DataFrame, preds: pd.DataFrame, n_boot: int) -> Estimate:
     from loopml.evaluation import evaluate
 
     spec = project.spec.project
@@ -668,7 +675,13 @@ def _score(
     )
     v = ev.verdict()
     value = v["value"]
-    return (math.nan if value is None else float(value), v["low"], v["high"])
+    opt = ev.overall().get(ev.optimizing)
+    return Estimate(
+        math.nan if value is None else float(value),
+        v["low"],
+        v["high"],
+        opt.method if opt is not None else None,
+    )
 
 
 def _predictions(project: Project, est: Any, md: ModelData, frame: pd.DataFrame) -> pd.DataFrame:
@@ -689,15 +702,16 @@ def _read_curve(
         return None, math.nan, "too few points to read a learning curve"
     tail = points[-3:]
     xs = np.log2([p.n_train for p in tail])
-    ys = np.array([sign * p.value for p in tail])
+    ys = np.array([sign * p.value.value for p in tail])
     slope = float(np.polyfit(xs, ys, 1)[0]) if np.ptp(xs) > 0 else 0.0
     last = points[-1]
+    lv = last.value
     half = (
-        (last.high - last.low) / 2
-        if last.high is not None and last.low is not None
-        else abs(last.value) * 0.01
+        (lv.high - lv.low) / 2
+        if lv.high is not None and lv.low is not None
+        else abs(lv.value) * 0.01
     )
-    gap = sign * (last.train_value - last.value)
+    gap = sign * (last.train_value - lv.value)
     # the test score rises toward the training score as data grows: data helps when the
     # curve still rises and a gap to the training score is left to close
     helps = bool(slope > max(half / 4, 1e-3) and gap > half / 4)
@@ -706,7 +720,7 @@ def _read_curve(
         text = (
             f"more data is likely to help: {metric} moved {shown:+.4f} per doubling of the "
             f"training set over the last {len(tail)} points (interval half-width "
-            f"{half:.4f}); training {last.train_value:.4f} vs test {last.value:.4f}"
+            f"{half:.4f}); training {last.train_value:.4f} vs test {lv.value:.4f}"
         )
     else:
         text = (
@@ -714,7 +728,7 @@ def _read_curve(
             f"over the last {len(tail)} points, small against the interval half-width "
             f"{half:.4f}; "
             + (
-                f"training ({last.train_value:.4f}) and test ({last.value:.4f}) are close "
+                f"training ({last.train_value:.4f}) and test ({lv.value:.4f}) are close "
                 "(bias): try a bigger model or better features"
                 if gap <= 2 * half
                 else f"the train/test gap is {gap:.4f} (variance): regularize or simplify "
@@ -809,8 +823,8 @@ def learning_curve(
             _fit(est, sub[md.features], sub[md.label], what=f"{ms.estimator} on {n} rows")
             test_v = _score(project, md.test, _predictions(project, est, md, md.test), n_boot)
             train_v = _score(project, sub, _predictions(project, est, md, sub), 50)
-            points.append(CurvePoint(n, test_v[0], test_v[1], test_v[2], train_v[0]))
-            advance(f"{ms.name}: {n} rows, {metric} {test_v[0]:.4f}")
+            points.append(CurvePoint(n, test_v, train_v.value))
+            advance(f"{ms.name}: {n} rows, {metric} {test_v.value:.4f}")
         if expression is not None and mask_train is not None:
             inside = md.train[mask_train].sample(frac=1.0, random_state=ms.seed)
             rest = md.train[~mask_train]
@@ -829,7 +843,7 @@ def learning_curve(
                     i = (
                         _score(project, test_in, _predictions(project, est, md, test_in), n_boot)
                         if len(test_in)
-                        else (math.nan, None, None)
+                        else Estimate(math.nan)
                     )
                     slice_points.append(SliceGrowthPoint(k / len(sub), k, r, i))
                     advance(f"{ms.name}: slice share {k / len(sub):.0%}")
@@ -842,10 +856,10 @@ def learning_curve(
         slice_reading = f"the slice {expression!r} has no rows to add or no other rows to judge"
     else:
         first, last = slice_points[0], slice_points[-1]
-        change = sign * (last.rest[0] - first.rest[0])
+        change = sign * (last.rest.value - first.rest.value)
         half = (
-            (first.rest[2] - first.rest[1]) / 2
-            if first.rest[1] is not None and first.rest[2] is not None
+            (first.rest.high - first.rest.low) / 2
+            if first.rest.low is not None and first.rest.high is not None
             else 0.0
         )
         hurts = bool(change < -half / 2)
@@ -853,7 +867,7 @@ def learning_curve(
         slice_reading = (
             f"growing {expression!r} from {first.share:.0%} to {last.share:.0%} of the training "
             f"rows {verb} the other rows: {metric} there moved {sign * change:+.4f} "
-            f"({first.rest[0]:.4f} -> {last.rest[0]:.4f}; interval half-width {half:.4f})"
+            f"({first.rest.value:.4f} -> {last.rest.value:.4f}; interval half-width {half:.4f})"
             + (
                 "; the slice may conflict with the rest (add a feature that tells them apart, "
                 "or weight the data)"

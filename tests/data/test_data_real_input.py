@@ -75,7 +75,8 @@ def test_yes_no_labels_stay_text_through_add_split_and_rules(tmp_path: Path) -> 
         run = run_baselines(p)
         test = load_dataset(p, v.ref, split="test").to_pandas()
         expected = f1_score(test["label"], np.where(test["a"] > 0.3, "yes", "no"), pos_label="yes")
-        assert run.get("rules").value == pytest.approx(expected, abs=1e-12)
+        got = run.get("rules").value
+        assert got is not None and got.value == pytest.approx(expected, abs=1e-12)
         assert set(test["label"]) == set(df["label"]) == {"yes", "no"}
     finally:
         p.close()

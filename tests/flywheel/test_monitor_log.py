@@ -34,7 +34,7 @@ def test_the_log_is_monitored_with_its_feedback(tmp_path: Path) -> None:
               and p.kind == "realized"]  # fmt: skip
         assert [p.rows for p in f1] == [200, 200]
         want = f1_score(joined["label"].astype(int), joined["prediction"].astype(int))
-        assert abs(sum(p.value or 0 for p in f1) / 2 - want) < 0.05
+        assert abs(sum(p.value.value if p.value else 0 for p in f1) / 2 - want) < 0.05
         assert [k["rows"] for k in res.kpi] == [200, 200]
         assert res.recommendation is not None and res.recommendation.stage == "none"
     finally:

@@ -39,7 +39,7 @@ def _values(res: MonitorResult, kind: str, metric: str) -> np.ndarray:
         (r for r in res.performance if r.kind == kind and r.metric == metric and r.slice == "all"),
         key=lambda r: r.window,
     )
-    return np.array([r.value for r in rows], dtype=float)
+    return np.array([None if r.value is None else r.value.value for r in rows], dtype=float)
 
 
 @pytest.mark.parametrize("metric", ["roc_auc", "f1"])
@@ -69,11 +69,13 @@ def test_realized_values_and_interval_widths(result: MonitorResult, metric: str)
     )
     theirs = np.array([c["estimated"][metric] for c in chunks])
     for r, v, t in zip(est, realized, theirs, strict=True):
-        assert r.low is not None and r.high is not None and r.value is not None
-        if not r.low <= v <= r.high:
-            gap = min(abs(v - r.low), abs(v - r.high))
-            assert abs(t - v) >= abs(r.value - v) / 2 and gap < 0.01, (r, v, t)
-    inside = sum(bool(r.low is not None and r.high is not None and r.low <= v <= r.high)
+        e = r.value
+        assert e is not None and e.low is not None and e.high is not None
+        if not e.low <= v <= e.high:
+            gap = min(abs(v - e.low), abs(v - e.high))
+            assert abs(t - v) >= abs(e.value - v) / 2 and gap < 0.01, (r, v, t)
+    inside = sum(bool(r.value is not None and r.value.low is not None
+                      and r.value.high is not None and r.value.low <= v <= r.value.high)
                  for r, v in zip(est, realized, strict=True))  # fmt: skip
     assert inside >= 7
 

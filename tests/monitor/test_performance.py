@@ -11,6 +11,7 @@ from sklearn.metrics import accuracy_score, f1_score, recall_score, roc_auc_scor
 
 from loopml.errors import InputError, SchemaError
 from loopml.evaluation import evaluate
+from loopml.metrics import Estimate
 from loopml.monitor import MonitorResult, PerformanceRow, monitor
 from loopml.monitor._performance import estimate_windows, isotonic_bins
 from monitor.perf_helpers import scored_rows, stream
@@ -28,6 +29,11 @@ def _run(cur: pd.DataFrame, ref: pd.DataFrame, **kw: object) -> MonitorResult:
 
 
 def _v(x: float | None) -> float:
+    assert x is not None
+    return x
+
+
+def _e(x: Estimate | None) -> Estimate:
     assert x is not None
     return x
 
@@ -112,9 +118,11 @@ def test_realized_per_window_equals_scikit_learn(clean: tuple[pd.DataFrame, Moni
             "f1": f1_score(part["y"], part["prediction"]),
             "accuracy": accuracy_score(part["y"], part["prediction"]),
         }[r.metric]
-        assert r.value == pytest.approx(want, abs=2e-3 if r.metric == "roc_auc" else 1e-12)
+        assert _e(r.value).value == pytest.approx(
+            want, abs=2e-3 if r.metric == "roc_auc" else 1e-12
+        )
         assert r.rows == len(part)
-        assert _v(r.low) < _v(r.value) < _v(r.high)
+        assert _v(_e(r.value).low) < _e(r.value).value < _v(_e(r.value).high)
 
 
 def test_realized_intervals_are_the_offline_evaluations(
@@ -133,8 +141,8 @@ def test_realized_intervals_are_the_offline_evaluations(
         r for r in res.performance
         if r.window == w0 and r.metric == "f1" and r.kind == "realized" and r.slice == "all"
     )  # fmt: skip
-    assert got.value == pytest.approx(want.value, abs=1e-12)
-    assert (got.low, got.high) == pytest.approx((want.low, want.high), abs=0.02)
+    assert _e(got.value).value == pytest.approx(want.value, abs=1e-12)
+    assert (_e(got.value).low, _e(got.value).high) == pytest.approx((want.low, want.high), abs=0.02)
 
 
 def test_estimated_tracks_realized_on_a_covariate_shift(ref: pd.DataFrame) -> None:
@@ -146,9 +154,12 @@ def test_estimated_tracks_realized_on_a_covariate_shift(ref: pd.DataFrame) -> No
         est, real = _pick(res, "estimated", metric), _pick(res, "realized", metric)
         assert est.keys() == real.keys()
         for w, e in est.items():
-            assert _v(e.low) - 0.01 <= _v(real[w].value) <= _v(e.high) + 0.01, (metric, w)
+            low, high = _v(_e(e.value).low), _v(_e(e.value).high)
+            assert low - 0.01 <= _e(real[w].value).value <= high + 0.01, (metric, w)
     shifted = _pick(res, "estimated", "f1").values()
-    assert len({round(r.value or 0, 2) for r in shifted}) == 3  # the estimate does move
+    assert (
+        len({round(r.value.value if r.value is not None else 0, 2) for r in shifted}) == 3
+    )  # the estimate does move
 
 
 def test_concept_drift_is_invisible_to_the_estimate(ref: pd.DataFrame) -> None:
@@ -157,7 +168,9 @@ def test_concept_drift_is_invisible_to_the_estimate(ref: pd.DataFrame) -> None:
     w1 = max(w.index for w in res.windows)
     est, real = _pick(res, "estimated", "accuracy")[w1], _pick(res, "realized", "accuracy")[w1]
     assert not est.alarm and real.alarm
-    assert real.high is not None and est.low is not None and real.high < est.low
+    assert real.value is not None and est.value is not None
+    assert real.value.high is not None and est.value.low is not None
+    assert real.value.high < est.value.low
 
 
 def test_key_slice_rows_match_scikit_learn(ref: pd.DataFrame) -> None:
@@ -165,10 +178,12 @@ def test_key_slice_rows_match_scikit_learn(ref: pd.DataFrame) -> None:
     res = _run(cur, ref, slices=["region"])
     (north,) = _pick(res, "realized", "accuracy", "region=north").values()
     part = cur[cur["region"] == "north"]
-    assert north.value == pytest.approx(accuracy_score(part["y"], part["prediction"]))
+    assert _e(north.value).value == pytest.approx(accuracy_score(part["y"], part["prediction"]))
     assert north.rows == len(part)
     ref_north = ref[ref["region"] == "north"]
-    assert north.reference == pytest.approx(accuracy_score(ref_north["y"], ref_north["prediction"]))
+    assert _e(north.reference).value == pytest.approx(
+        accuracy_score(ref_north["y"], ref_north["prediction"])
+    )
     assert north.alarm
 
 

@@ -88,7 +88,15 @@ def baseline(
     for col in ("baseline", "kind", run.metric, "interval", "id", "source"):
         table.add_column(col)
     for r in run.results:
-        table.add_row(r.name, r.kind, _fmt(r.value), _iv(r.low, r.high), r.id or "", r.source)
+        v = r.value
+        table.add_row(
+            r.name,
+            r.kind,
+            _fmt(None if v is None else v.value),
+            "" if v is None else _iv(v.low, v.high),
+            r.id or "",
+            r.source,
+        )
     console.print(table)
     for name, reason in run.skipped:
         console.print(f"[dim]skipped {name}: {reason}[/]")
@@ -178,7 +186,12 @@ def train_command(
         for col in ("training rows", "test", "interval", "train"):
             t.add_column(col, justify="right")
         for p in lc.points:
-            t.add_row(f"{p.n_train:,}", _fmt(p.value), _iv(p.low, p.high), _fmt(p.train_value))
+            t.add_row(
+                f"{p.n_train:,}",
+                _fmt(p.value.value),
+                _iv(p.value.low, p.value.high),
+                _fmt(p.train_value),
+            )
         console.print(t)
         console.print(f"reading: {lc.reading}")
         console.print(f"slice check: {lc.slice_reading}")

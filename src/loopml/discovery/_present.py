@@ -25,7 +25,7 @@ import numpy as np
 import numpy.typing as npt
 
 from loopml.discovery._encode import Encoded
-from loopml.discovery._result import DiscoveredSlice
+from loopml.discovery._result import DiscoveredSlice, interval_method
 from loopml.discovery._search import Search
 from loopml.discovery._stats import (
     binomial_p,
@@ -37,6 +37,7 @@ from loopml.discovery._stats import (
     welch_p,
     wilson,
 )
+from loopml.metrics import Estimate
 from loopml.slices import And, Expr, to_text
 
 IntArray = npt.NDArray[np.int64]
@@ -172,6 +173,7 @@ def findings(
     scores = sliceline_score(
         n[idx], rate_s * n[idx], rows=tot.rows, error_rate=tot.rate, weight=weight
     )
+    method = interval_method(tot.binary)
     out: list[DiscoveredSlice] = []
     for rank, i in enumerate(top, start=1):
         r = rank - 1
@@ -186,18 +188,19 @@ def findings(
                 predicates=preds,
                 support=int(n[i]),
                 errors=round(total) if tot.binary else total,
-                error_rate=float(rate_s[r]),
+                error_rate=Estimate(float(rate_s[r]), float(lo[r]), float(hi[r]), method),
                 share=float(n[i] / tot.rows),
                 score=float(scores[r]),
-                ci_low=float(lo[r]),
-                ci_high=float(hi[r]),
                 p_value=float(p[i]),
                 p_adjusted=float(adjusted[i]),
                 significant=True,
                 expr=expr,
-                excess=float(excess[i]),
-                excess_low=float(n[i] * (lo[r] - tot.rate)),
-                excess_high=float(n[i] * (hi[r] - tot.rate)),
+                excess=Estimate(
+                    float(excess[i]),
+                    float(n[i] * (lo[r] - tot.rate)),
+                    float(n[i] * (hi[r] - tot.rate)),
+                    method,
+                ),
                 parents=tuple(to_text(_expression(enc, *key(a))[0]) for a in parents),
             )
         )

@@ -6,6 +6,7 @@ import html
 from dataclasses import dataclass, field
 from typing import Any
 
+from loopml.metrics import Estimate
 from loopml.slices import Expr
 from loopml.tableview import Column, HtmlRepr, TableView, confidence_label
 
@@ -16,14 +17,27 @@ _LOSS_WORDS = {
 }
 
 
+#: the excess of a slice stored before excess was (frozen, so one shared value)
+_NO_EXCESS = Estimate(0.0, 0.0, 0.0)
+
+
+def interval_method(binary: bool) -> str:
+    """The method of a discovered slice's intervals: Wilson for the zero-one loss (an error
+    rate, ``binary``), Student t for a mean loss."""
+    return "wilson" if binary else "student t"
+
+
 @dataclass(frozen=True, slots=True)
 class DiscoveredSlice(HtmlRepr):
     """One weak slice and its evidence.
 
+    ``error_rate`` is the slice's error rate (or mean loss) with its interval at the
+    result's ``confidence`` (Wilson for the zero-one loss, Student t for a mean loss).
     ``excess`` is what fixing it is worth: ``support * (error_rate - overall rate)``, the
     errors (or loss) above what the slice would have at the overall rate, with its
-    interval ``[excess_low, excess_high]`` at the result's ``confidence`` (from the interval
-    of the slice's rate).
+    interval at the same confidence (from the interval of the slice's rate).
+    ``to_dict`` keeps the flat keys of the stored payload (``error_rate``, ``ci_low``,
+    ``ci_high``, ``excess``, ``excess_low``, ``excess_high``).
     ``parents`` are broader slices whose excess this slice explains (shown with it, not as
     findings of their own).
     """
@@ -33,18 +47,14 @@ class DiscoveredSlice(HtmlRepr):
     predicates: tuple[str, ...]
     support: int
     errors: float
-    error_rate: float
+    error_rate: Estimate
     share: float
     score: float
-    ci_low: float
-    ci_high: float
     p_value: float
     p_adjusted: float
     significant: bool
     expr: Expr = field(repr=False, compare=False)
-    excess: float = 0.0
-    excess_low: float = 0.0
-    excess_high: float = 0.0
+    excess: Estimate = _NO_EXCESS
     parents: tuple[str, ...] = ()
 
     def to_dict(self) -> dict[str, Any]:
@@ -54,14 +64,14 @@ class DiscoveredSlice(HtmlRepr):
             "predicates": list(self.predicates),
             "support": self.support,
             "errors": self.errors,
-            "error_rate": self.error_rate,
+            "error_rate": self.error_rate.value,
             "share": self.share,
-            "excess": self.excess,
-            "excess_low": self.excess_low,
-            "excess_high": self.excess_high,
+            "excess": self.excess.value,
+            "excess_low": self.excess.low,
+            "excess_high": self.excess.high,
             "score": self.score,
-            "ci_low": self.ci_low,
-            "ci_high": self.ci_high,
+            "ci_low": self.error_rate.low,
+            "ci_high": self.error_rate.high,
             "p_value": self.p_value,
             "p_adjusted": self.p_adjusted,
             "significant": self.significant,
@@ -69,13 +79,22 @@ class DiscoveredSlice(HtmlRepr):
         }
 
     @classmethod
-    def from_dict(cls, d: dict[str, Any]) -> DiscoveredSlice:
+    def from_dict(cls, d: dict[str, Any], *, method: str | None = None) -> DiscoveredSlice:
+        """Rebuild a stored slice; ``method`` names its intervals' method (the payload does
+        not store it: it follows from the result's loss, see :func:`interval_method`)."""
         from loopml.slices import parse
 
-        skip = ("expr", "predicates", "parents")
+        skip = ("expr", "predicates", "parents", "error_rate", "excess")
         fields_ = {k: d[k] for k in cls.__dataclass_fields__ if k not in skip and k in d}
+        excess = (
+            Estimate(d["excess"], d.get("excess_low", 0.0), d.get("excess_high", 0.0), method)
+            if "excess" in d
+            else _NO_EXCESS
+        )
         return cls(
             **fields_,
+            error_rate=Estimate(d["error_rate"], d["ci_low"], d["ci_high"], method),
+            excess=excess,
             predicates=tuple(d["predicates"]),
             parents=tuple(d.get("parents", ())),
             expr=parse(d["expression"]),
@@ -114,7 +133,7 @@ class DiscoveryResult:
     column_sets: int = 0
     column_sets_skipped: int = 0
     detectable: tuple[tuple[int, float | None], ...] = ()
-    confidence: float = 0.95  # of the slices' intervals (ci_low/high, excess_low/high)
+    confidence: float = 0.95  # of the slices' intervals (error_rate, excess)
 
     @property
     def significant(self) -> tuple[DiscoveredSlice, ...]:
@@ -148,8 +167,8 @@ class DiscoveryResult:
                     "slice": s.expression
                     + (f"\n(and its parent {'; '.join(s.parents)})" if s.parents else ""),
                     "support": s.support,
-                    "rate": (s.error_rate, s.ci_low, s.ci_high),
-                    "excess": (s.excess, s.excess_low, s.excess_high),
+                    "rate": (s.error_rate.value, s.error_rate.low, s.error_rate.high),
+                    "excess": (s.excess.value, s.excess.low, s.excess.high),
                     "p_adjusted": s.p_adjusted,
                 }
                 for s in self.slices
@@ -237,7 +256,12 @@ class DiscoveryResult:
             columns=tuple(d["columns"]),
             tails=tuple(d.get("tails", ())),
             detectable=tuple((int(x["support"]), x["rate"]) for x in d.get("detectable", ())),
-            slices=tuple(DiscoveredSlice.from_dict(x) for x in d["slices"]),
+            slices=tuple(
+                DiscoveredSlice.from_dict(
+                    x, method=interval_method(d.get("loss", "zero_one") == "zero_one")
+                )
+                for x in d["slices"]
+            ),
         )
 
     def _repr_html_(self) -> str:
@@ -269,10 +293,10 @@ class DiscoveryResult:
                 str(s.rank),
                 f"<code>{html.escape(s.expression)}</code>{parents}",
                 str(s.support),
-                f"{s.error_rate:.4f}",
-                f"[{s.ci_low:.4f}, {s.ci_high:.4f}]",
-                f"{s.excess:.1f}",
-                f"[{s.excess_low:.1f}, {s.excess_high:.1f}]",
+                f"{s.error_rate.value:.4f}",
+                _bracket(s.error_rate, 4),
+                f"{s.excess.value:.1f}",
+                _bracket(s.excess, 1),
                 f"{s.score:.4f}",
                 f"{s.p_value:.3g}",
                 f"{s.p_adjusted:.3g}",
@@ -285,6 +309,12 @@ class DiscoveryResult:
             else ""
         )
         return head + "<table>" + "".join(rows) + "</table>" + more
+
+
+def _bracket(e: Estimate, digits: int) -> str:
+    if e.low is None or e.high is None:
+        return ""
+    return f"[{e.low:.{digits}f}, {e.high:.{digits}f}]"
 
 
 def _article(noun: str) -> str:

@@ -1306,7 +1306,7 @@ def _default_weak(
     picks = [
         r.slice
         for r in priorities.rows
-        if r.kind == "slice" and not r.too_small and r.gain is not None and r.gain > 0
+        if r.kind == "slice" and not r.too_small and r.gain is not None and r.gain.value > 0
     ][:MAX_WEAK_FROM_ANALYSIS]
     if not picks:
         notes.append(

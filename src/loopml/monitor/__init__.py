@@ -247,18 +247,24 @@ class MonitorResult:
                     "r_interval": None,
                     "estimated": None,
                     "e_interval": None,
-                    "reference": p.reference,
+                    "reference": None if p.reference is None else p.reference.value,
                     "alarm": "",
                     "_order": (p.window, p.slice != "all", p.slice),
                 },
             )
-            interval = None if p.low is None or p.high is None else f"{p.low:.3f}-{p.high:.3f}"
+            v = p.value
+            interval = (
+                None
+                if v is None or v.low is None or v.high is None
+                else f"{v.low:.3f}-{v.high:.3f}"
+            )
+            value = None if v is None else v.value
             if p.kind == "realized":
-                row.update(labeled=p.rows, realized=p.value, r_interval=interval)
+                row.update(labeled=p.rows, realized=value, r_interval=interval)
             else:
-                row.update(estimated=p.value, e_interval=interval)
+                row.update(estimated=value, e_interval=interval)
             if p.reference is not None:
-                row["reference"] = p.reference
+                row["reference"] = p.reference.value
             flag = "ALARM" if p.alarm else ("few" if p.too_small and not row["alarm"] else "")
             if flag == "ALARM" or not row["alarm"]:
                 row["alarm"] = flag or row["alarm"]
@@ -429,7 +435,7 @@ def _top_bins(ref: Any, mat: Any) -> Any:
 # --------------------------------------------------------------------------- inputs
 
 
-def _resolve_reference(project: Any, reference: Any) -> tuple[Any, str]:
+def _resolve_reference(project: Project | None, reference: Any) -> tuple[Any, str]:
     """A dataset ref (``d@1:train``, ``d@1``), a file path or a frame -> (source, label)."""
     if reference is None:
         return _champion_reference(project)
@@ -472,7 +478,7 @@ def _looks_like_path(text: str) -> bool:
     return "@" not in text and ("/" in text or text.lower().endswith(_FILE_SUFFIXES))
 
 
-def _champion_reference(project: Any) -> tuple[Any, str]:
+def _champion_reference(project: Project | None) -> tuple[Any, str]:
     from loopml.registry import champion_dataset
 
     hint = "pass reference='DATASET@V:train' (or --reference), a file or a frame"
@@ -593,9 +599,11 @@ def monitor(
     from loopml.project import open_project
 
     opened = None
-    proj: Any = project
+    proj: Project | None
     if project is not None and not isinstance(project, _Project):
         proj = opened = open_project(project)
+    else:
+        proj = project
     own_con = con is None
     backend: Backend = connect() if con is None else con
     try:
@@ -698,7 +706,7 @@ def since_condition(
 
 
 def _monitor(
-    project: Any,
+    project: Project | None,
     con: Backend,
     data: Any,
     time: str | None,
@@ -941,7 +949,7 @@ def _remember_reference(key: Mapping[str, Any], fitted: Fitted) -> None:
 
 
 def _fitted_reference(
-    project: Any, key: Mapping[str, Any] | None, feats: Mapping[str, str]
+    project: Project | None, key: Mapping[str, Any] | None, feats: Mapping[str, str]
 ) -> tuple[Fitted | None, Path | None]:
     """The reference's fit from this process or the project's ``.loopml/cache`` (None: fit
     it), and the file it is kept in (None: not kept, no project or no key)."""
@@ -958,7 +966,7 @@ def _fitted_reference(
 
 
 def _reference_key(
-    project: Any,
+    project: Project | None,
     given: Any,
     source: Any,
     label: str,
@@ -1273,7 +1281,7 @@ def _audit_slices(spec: Any, cur: dict[str, str]) -> tuple[AuditSlice, ...]:
 
 
 def _performance_reference(
-    project: Any,
+    project: Project | None,
     log: bool,
     opts: _Options,
     cols: Columns,
@@ -1333,7 +1341,7 @@ def _check_outcome_columns(c: Columns, types: dict[str, str], where: str) -> Non
             )
 
 
-def _champion_scored(project: Any, findings: list[str]) -> tuple[Any, str] | None:
+def _champion_scored(project: Project, findings: list[str]) -> tuple[Any, str] | None:
     """The champion's predictions on its dataset's test rows (the offline reference)."""
     from loopml.data import get_dataset, load_dataset
     from loopml.registry import champion_dataset

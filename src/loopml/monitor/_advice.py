@@ -31,9 +31,13 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from loopml.tableview import HtmlRepr
+
+if TYPE_CHECKING:
+    from loopml.metrics import Estimate
+    from loopml.monitor._performance import PerformanceRow
 
 __all__ = ["RARE_SHARE", "Recommendation", "recommend"]
 
@@ -59,11 +63,21 @@ def _fmt(v: float | None) -> str:
     return "?" if v is None else f"{v:.3f}"
 
 
+def _value(e: Estimate | None) -> float | None:
+    return None if e is None else e.value
+
+
+def _with_interval(e: Estimate | None) -> str:
+    """``0.812 [0.790, 0.833]`` (``?`` for an unknown part)."""
+    low, high = (None, None) if e is None else (e.low, e.high)
+    return f"{_fmt(_value(e))} [{_fmt(low)}, {_fmt(high)}]"
+
+
 def recommend(
     *,
     windows: Sequence[Any],
     drift: Sequence[Any],
-    performance: Sequence[Any],
+    performance: Sequence[PerformanceRow],
     kpi: Sequence[dict[str, Any]],
     label_counts: dict[int, list[int]],
     reference_shares: list[float] | None,
@@ -134,8 +148,8 @@ def recommend(
                     "audit",
                     f"roll back the champion or fix it for {p.slice}: its audit check fails "
                     "in production",
-                    f"{label}: {p.metric} on {p.slice} is {_fmt(p.value)} "
-                    f"[{_fmt(p.low)}, {_fmt(p.high)}] against the bound {p.bound:g}",
+                    f"{label}: {p.metric} on {p.slice} is {_with_interval(p.value)} "
+                    f"against the bound {p.bound:g}",
                     "audit bound",
                     p.slice,
                     w.index,
@@ -148,9 +162,9 @@ def recommend(
                 Recommendation(
                     "labels",
                     "concept drift: relabel recent rows, check label consistency, retrain",
-                    f"{label}: realized {p.metric} on {p.slice} fell to {_fmt(p.value)} "
-                    f"[{_fmt(p.low)}, {_fmt(p.high)}] from {_fmt(p.reference)} while no input "
-                    "drifted",
+                    f"{label}: realized {p.metric} on {p.slice} fell to "
+                    f"{_with_interval(p.value)} from {_fmt(_value(p.reference))} while no "
+                    "input drifted",
                     "decay without drift",
                     None if p.slice == "all" else p.slice,
                     w.index,
@@ -167,8 +181,8 @@ def recommend(
                     "collect and label recent data"
                     + (f" (above all {where})" if where else "")
                     + ", then retrain (data, then train)",
-                    f"{label}: {p.kind} {p.metric} fell to {_fmt(p.value)} from "
-                    f"{_fmt(p.reference)}, and {d.feature} drifted (JS {d.score:.3f}, "
+                    f"{label}: {p.kind} {p.metric} fell to {_fmt(_value(p.value))} from "
+                    f"{_fmt(_value(p.reference))}, and {d.feature} drifted (JS {d.score:.3f}, "
                     f"limit {d.threshold:.3f}; moved most: {d.top_bin})",
                     "decay with drift",
                     where,
@@ -184,8 +198,8 @@ def recommend(
                         "data",
                         "the scores moved so that performance is expected to fall: label "
                         "recent rows to confirm, then retrain (data, then train)",
-                        f"{label}: estimated {p.metric} {_fmt(p.value)} [{_fmt(p.low)}, "
-                        f"{_fmt(p.high)}] against {_fmt(p.reference)} on the reference",
+                        f"{label}: estimated {p.metric} {_with_interval(p.value)} against "
+                        f"{_fmt(_value(p.reference))} on the reference",
                         "decay with drift",
                         None,
                         w.index,
@@ -279,13 +293,13 @@ _RULES = (
 )
 
 
-def _worst(rows: Sequence[Any]) -> Any:
+def _worst(rows: Sequence[PerformanceRow]) -> PerformanceRow:
     """The decayed row furthest below its reference (relative to its interval)."""
 
-    def gap(p: Any) -> float:
+    def gap(p: PerformanceRow) -> float:
         if p.reference is None or p.value is None:
             return 0.0
-        return float(abs(p.reference - p.value))
+        return float(abs(p.reference.value - p.value.value))
 
     return max(rows, key=gap)
 

@@ -18,6 +18,7 @@ import numpy as np
 
 from loopml.engine import Backend, GroupDef, aggregate_classification, aggregate_regression
 from loopml.errors import InputError
+from loopml.metrics import Estimate
 from loopml.monitor._performance import (
     ESTIMATED_METRICS,
     PerformanceRow,
@@ -36,8 +37,11 @@ from loopml.spec import Constraint
 
 __all__ = ["Columns", "Outcomes", "Settings", "outcomes"]
 
-#: a reference value with its interval (value, low, high)
-Ref = tuple[float | None, float | None, float | None]
+#: a reference value with its interval and the interval's method (a defined value only)
+Ref = Estimate
+
+#: the method of an estimated window's interval (:func:`estimate_windows`)
+ESTIMATED_METHOD = "binomial label draws"
 
 WINDOW_VIEW = "__monitor_w"
 LABELED_VIEW = "__monitor_lab"
@@ -389,7 +393,9 @@ def _reference(
             name = _slice_name(s, row.group, row.values[-1])
             if name is not None and m in row.metrics:
                 mv = row.metrics[m]
-                reference[(m, name)] = (_num(mv.value), _num(mv.low), _num(mv.high))
+                value = _num(mv.value)
+                if value is not None:  # an undefined reference judges nothing
+                    reference[(m, name)] = Estimate(value, _num(mv.low), _num(mv.high), mv.method)
     return reference
 
 
@@ -431,12 +437,8 @@ def _realized(
                     kind="realized",
                     slice=name,
                     rows=row.support,
-                    value=_num(mv.value),
-                    low=_num(mv.low),
-                    high=_num(mv.high),
-                    reference=None if ref is None else ref[0],
-                    reference_low=None if ref is None else ref[1],
-                    reference_high=None if ref is None else ref[2],
+                    value=_estimate(mv.value, mv.low, mv.high, mv.method),
+                    reference=ref,
                     bound=None if bound is None else bound[1],
                     alarm=alarm,
                     too_small=row.too_small,
@@ -468,6 +470,14 @@ def _num(v: float | None) -> float | None:
         return None
     f = float(v)
     return f if np.isfinite(f) else None
+
+
+def _estimate(
+    value: float | None, low: float | None, high: float | None, method: str | None
+) -> Estimate | None:
+    """A window's figure with its interval; None when the value is undefined."""
+    v = _num(value)
+    return None if v is None else Estimate(v, _num(low), _num(high), method)
 
 
 # --------------------------------------------------------------------------- estimated
@@ -529,12 +539,8 @@ def _estimated(
                     kind="estimated",
                     slice="all",
                     rows=n,
-                    value=v,
-                    low=lo,
-                    high=hi,
-                    reference=None if ref is None else ref[0],
-                    reference_low=None if ref is None else ref[1],
-                    reference_high=None if ref is None else ref[2],
+                    value=_estimate(v, lo, hi, ESTIMATED_METHOD),
+                    reference=ref,
                     bound=None if bound is None else bound[1],
                     alarm=alarm,
                     too_small=too_small,
@@ -565,8 +571,8 @@ def _judge(
     ps: list[float] = []
     decay_p = None
     if ref is not None:
-        decay_p = worse_than(value, low, high, *ref, hib=hib, tolerance=s.tolerance,
-                             confidence=s.confidence)  # fmt: skip
+        decay_p = worse_than(value, low, high, ref.value, ref.low, ref.high, hib=hib,
+                             tolerance=s.tolerance, confidence=s.confidence)  # fmt: skip
         if decay_p is not None:
             ps.append(decay_p)
     if bound is not None and bound[0] in (">=", ">", "<=", "<"):

@@ -22,13 +22,14 @@ from __future__ import annotations
 
 import math
 from collections.abc import Sequence
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 import numpy.typing as npt
 
 from loopml.engine import Backend
+from loopml.metrics import Estimate
 from loopml.tableview import HtmlRepr
 
 __all__ = [
@@ -52,19 +53,17 @@ SCORE_BINS = 1000
 @dataclass(frozen=True)
 class PerformanceRow(HtmlRepr):
     """One metric of one window (and slice): realized from labels or estimated from scores,
-    with its interval, the reference's value, the bound it must hold, and the alarm."""
+    with its interval, the reference's value with its interval, the bound it must hold, and
+    the alarm. ``value`` / ``reference`` are None when undefined; ``to_dict`` keeps the flat
+    ``value``, ``low``, ``high``, ``reference``, ``reference_low``, ``reference_high``."""
 
     window: int
     metric: str
     kind: str  # "realized" or "estimated"
     slice: str  # "all", or the slice such as "region=north"
     rows: int  # labeled rows (realized) or scored rows (estimated)
-    value: float | None
-    low: float | None
-    high: float | None
-    reference: float | None = None  # the metric on the reference (offline)
-    reference_low: float | None = None  # its interval
-    reference_high: float | None = None
+    value: Estimate | None
+    reference: Estimate | None = None  # the metric on the reference (offline)
     bound: float | None = None  # a satisficing or audit bound on the metric
     alarm: bool = False  # the interval is past the reference (by the tolerance) or the bound
     too_small: bool = False  # fewer rows than min_support: shown, never alarms
@@ -76,7 +75,27 @@ class PerformanceRow(HtmlRepr):
     p_value: float | None = None
 
     def to_dict(self) -> dict[str, Any]:
-        return {k: _clean(v) for k, v in asdict(self).items()}
+        v, r = self.value, self.reference
+        out = {
+            "window": self.window,
+            "metric": self.metric,
+            "kind": self.kind,
+            "slice": self.slice,
+            "rows": self.rows,
+            "value": None if v is None else v.value,
+            "low": None if v is None else v.low,
+            "high": None if v is None else v.high,
+            "reference": None if r is None else r.value,
+            "reference_low": None if r is None else r.low,
+            "reference_high": None if r is None else r.high,
+            "bound": self.bound,
+            "alarm": self.alarm,
+            "too_small": self.too_small,
+            "higher_is_better": self.higher_is_better,
+            "why": self.why,
+            "p_value": self.p_value,
+        }
+        return {k: _clean(x) for k, x in out.items()}
 
 
 def _clean(v: Any) -> Any:

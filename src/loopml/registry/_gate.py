@@ -37,6 +37,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from loopml.errors import ConfigurationError, InputError, LoopmlError, NotFoundError
+from loopml.metrics import Estimate
 from loopml.tableview import HtmlRepr
 
 if TYPE_CHECKING:
@@ -52,43 +53,52 @@ __all__ = ["Decision", "GateCheck", "Promotion", "decide", "promote"]
 
 @dataclass(frozen=True)
 class GateCheck(HtmlRepr):
-    """One check of the gate: what, its status, its figure and interval, why."""
+    """One check of the gate: what, its status, its figure (``value``: with its interval and
+    method for the paired differences and the constraints; None without a figure), why.
+    ``to_dict`` keeps the flat ``value``, ``low``, ``high`` of the stored decision."""
 
     check: str  # rows | optimizing | slice | constraint | baseline | audit | leakage
     subject: str
     status: str  # pass | fail | not better | too small to decide | not measured
     passed: bool
     message: str
-    value: float | None = None
-    low: float | None = None
-    high: float | None = None
+    value: Estimate | None = None
     evidence: dict[str, Any] = field(default_factory=dict)
 
     def to_dict(self) -> dict[str, Any]:
+        v = self.value
         return {
             "check": self.check,
             "subject": self.subject,
             "status": self.status,
             "passed": self.passed,
             "message": self.message,
-            "value": _num(self.value),
-            "low": _num(self.low),
-            "high": _num(self.high),
+            "value": None if v is None else _num(v.value),
+            "low": None if v is None else _num(v.low),
+            "high": None if v is None else _num(v.high),
             "evidence": self.evidence,
         }
 
     @classmethod
     def from_dict(cls, d: dict[str, Any]) -> GateCheck:
+        evidence = dict(d.get("evidence") or {})
+        value, low, high = _num(d.get("value")), _num(d.get("low")), _num(d.get("high"))
+        method = evidence.get("method")  # a paired difference's evidence names it
         return cls(
             check=d["check"],
             subject=d["subject"],
             status=d["status"],
             passed=bool(d["passed"]),
             message=d["message"],
-            value=d.get("value"),
-            low=d.get("low"),
-            high=d.get("high"),
-            evidence=dict(d.get("evidence") or {}),
+            value=None
+            if value is None and low is None and high is None
+            else Estimate(
+                math.nan if value is None else value,
+                low,
+                high,
+                method if isinstance(method, str) else None,
+            ),
+            evidence=evidence,
         )
 
 
@@ -209,7 +219,9 @@ class Decision(HtmlRepr):
                     "check": c.check,
                     "subject": c.subject,
                     "status": c.status,
-                    "figure": (c.value, c.low, c.high) if c.value is not None else None,
+                    "figure": (c.value.value, c.value.low, c.value.high)
+                    if c.value is not None
+                    else None,
                     "message": c.message,
                 }
                 for c in self.checks
@@ -459,17 +471,18 @@ def _paired_checks(
     notes: list[str] = []
     ev_info = {**overall.to_dict()}
     tol = gate.tolerance
-    if overall.low is None or overall.high is None:
+    diff = overall.diff
+    if diff.low is None or diff.high is None:
         status, passed = "fail", False
         message = f"the paired difference of {metric} is undefined on these rows"
-    elif overall.low > 0:
+    elif diff.low > 0:
         status, passed = "pass", True
         message = f"better: {overall.candidate:.4f} vs {overall.champion:.4f}, " + (
             f"McNemar p={overall.mcnemar_p:.2g}"
             if not math.isnan(overall.mcnemar_p)
-            else f"{overall.method}"
+            else f"{diff.method}"
         )
-    elif overall.high < -tol:
+    elif diff.high < -tol:
         status, passed = "fail", False
         message = (
             f"worse beyond tolerance {tol:g}: {overall.candidate:.4f} vs {overall.champion:.4f}"
@@ -489,9 +502,7 @@ def _paired_checks(
             status,
             passed,
             message,
-            overall.diff,
-            overall.low,
-            overall.high,
+            diff,
             ev_info,
         )
     )
@@ -515,8 +526,6 @@ def _paired_checks(
                     True,
                     f"support {sup} < min_support {spec.metric.min_support}",
                     d.diff,
-                    d.low,
-                    d.high,
                     evidence,
                 )
             )
@@ -533,8 +542,6 @@ def _paired_checks(
                     f"regresses: {d.candidate:.4f} vs {d.champion:.4f} on {sup} rows, "
                     f"Holm p={p_adj:.2g}",
                     d.diff,
-                    d.low,
-                    d.high,
                     evidence,
                 )
             )
@@ -547,8 +554,6 @@ def _paired_checks(
                     True,
                     f"Holm p={p_adj:.2g}",
                     d.diff,
-                    d.low,
-                    d.high,
                     evidence,
                 )
             )
@@ -587,7 +592,7 @@ def _constraint_checks(project: Project, ev: Evaluation, mv: ModelVersion) -> li
                     "pass" if ok else "fail",
                     ok,
                     f"as measured when {mv.ref} was stored",
-                    float(value),
+                    Estimate(float(value)),
                     evidence={"measured": "model record"},
                 )
             )
@@ -612,9 +617,7 @@ def _constraint_checks(project: Project, ev: Evaluation, mv: ModelVersion) -> li
                 "pass" if ok else "fail",
                 ok,
                 f"on {ev.id}",
-                mvv.value,
-                mvv.low,
-                mvv.high,
+                mvv,
             )
         )
     return out
@@ -635,7 +638,7 @@ def _baseline_check(project: Project, ev: Evaluation) -> GateCheck:
             False,
             "no baseline is evaluated: a model must beat the simplest one before it ships "
             "(run `loopml baseline`)",
-            value,
+            None if value is None else Estimate(value),
         )
     gap = ref.vs_best_baseline(value)
     ok = gap is not None and gap > 0
@@ -646,7 +649,7 @@ def _baseline_check(project: Project, ev: Evaluation) -> GateCheck:
         ok,
         f"{value if value is not None else float('nan'):.4f} vs {ref.best_baseline:.4f}"
         + ("" if ok else ": does not beat the best baseline"),
-        gap,
+        None if gap is None else Estimate(gap),
         evidence={
             "baseline": ref.best_baseline_name,
             "baseline_value": ref.best_baseline,
@@ -676,7 +679,7 @@ def _audit_check(project: Project, ev: Evaluation) -> GateCheck:
         "pass" if ok else "fail",
         ok,
         message,
-        float(len(failed)),
+        Estimate(float(len(failed))),
         evidence=result.to_dict(),
     )
 
@@ -722,7 +725,7 @@ def _leakage_check(project: Project, ev: Evaluation, mv: ModelVersion) -> GateCh
             else f"{overlap} of the {n} rows are training rows of {mv.ref} (split "
             f"{mv.lineage.get('split')}): its figures there are optimistic"
         ),
-        float(overlap),
+        Estimate(float(overlap)),
         evidence={"overlap": overlap, "rows": n, "split": mv.lineage.get("split")},
     )
 
@@ -784,7 +787,7 @@ def decide(
             True,
             (f"split {rows['split']}; " if rows.get("split") else "")
             + ("the same for both" if champ else "the candidate's"),
-            float(rows["n"]),
+            Estimate(float(rows["n"])),
         )
     ]
     notes: list[str] = []

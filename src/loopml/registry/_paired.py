@@ -34,6 +34,7 @@ import numpy as np
 import numpy.typing as npt
 
 from loopml.errors import ComputationError, InputError
+from loopml.metrics import Estimate
 from loopml.tableview import HtmlRepr
 
 if TYPE_CHECKING:
@@ -119,27 +120,39 @@ def holm(pvalues: Sequence[float]) -> list[float]:
 @dataclass(frozen=True)
 class PairedDifference(HtmlRepr):
     """The signed difference (positive: the candidate is better) of one metric on one slice
-    value, its interval, the McNemar test on the 2x2 table and the one-sided p-value of
-    "worse by more than ``tolerance``"."""
+    value with its interval and the interval's method (``diff``), the McNemar test on the
+    2x2 table and the one-sided p-value of "worse by more than ``tolerance``".
+    ``to_dict`` keeps the flat ``diff``, ``low``, ``high``, ``method`` of the stored
+    decisions."""
 
     metric: str
     slice: str
     n: int
     candidate: float
     champion: float
-    diff: float
-    low: float | None
-    high: float | None
+    diff: Estimate
     table: list[list[int]]
     mcnemar_p: float
     p_worse: float | None
     tolerance: float
-    method: str
 
     def to_dict(self) -> dict[str, Any]:
-        from dataclasses import asdict
-
-        return {k: _clean(v) for k, v in asdict(self).items()}
+        out = {
+            "metric": self.metric,
+            "slice": self.slice,
+            "n": self.n,
+            "candidate": self.candidate,
+            "champion": self.champion,
+            "diff": self.diff.value,
+            "low": self.diff.low,
+            "high": self.diff.high,
+            "table": [list(row) for row in self.table],
+            "mcnemar_p": self.mcnemar_p,
+            "p_worse": self.p_worse,
+            "tolerance": self.tolerance,
+            "method": self.diff.method,
+        }
+        return {k: _clean(v) for k, v in out.items()}
 
 
 def _clean(x: Any) -> Any:
@@ -235,14 +248,11 @@ def paired_difference(
                 n=n,
                 candidate=float(cand[s]),
                 champion=float(champ[s]),
-                diff=diff,
-                low=low,
-                high=high,
+                diff=Estimate(diff, low, high, method),
                 table=t.tolist(),
                 mcnemar_p=mc,
                 p_worse=p_worse,
                 tolerance=tolerance,
-                method=method,
             )
         )
     return out
@@ -666,14 +676,16 @@ def _rank_difference(
                 n=n,
                 candidate=float(cand[s]),
                 champion=float(champ[s]),
-                diff=float(cand[s] - champ[s]),
-                low=low,
-                high=high,
+                diff=Estimate(
+                    float(cand[s] - champ[s]),
+                    low,
+                    high,
+                    f"joint-histogram bootstrap ({nb}x{nb} score bins x label)",
+                ),
                 table=[],
                 mcnemar_p=math.nan,
                 p_worse=p_worse,
                 tolerance=tolerance,
-                method=f"joint-histogram bootstrap ({nb}x{nb} score bins x label)",
             )
         )
     return out
@@ -738,14 +750,11 @@ def paired_score_difference(
                 n=n,
                 candidate=float(cand[s]),
                 champion=float(champ[s]),
-                diff=dv,
-                low=low,
-                high=high,
+                diff=Estimate(dv, low, high, method),
                 table=[],
                 mcnemar_p=math.nan,
                 p_worse=p_worse,
                 tolerance=tolerance,
-                method=method,
             )
         )
     return out

@@ -25,14 +25,14 @@ def priorities(ctx: Ctx) -> str:
     out += f"<p>Reference: {e(pr.reference.describe())}</p>"
     out += "".join(f'<p class="warn">{e(w)}</p>' for w in pr.warnings)
     out += "<ul>" + "".join(f"<li>{e(x)}</li>" for x in pr.readings[len(pr.findings) :]) + "</ul>"
-    top = [r for r in pr.rows if r.gain is not None][:15]
+    top = [(r, r.gain) for r in pr.rows if r.gain is not None][:15]
     if top:
         out += ctx.add(
             priority_figure(
-                [f"{r.rank}. {r.slice} ({r.metric})" for r in top],
-                [r.gain for r in top],
-                [r.gain_low for r in top],
-                [r.gain_high for r in top],
+                [f"{r.rank}. {r.slice} ({r.metric})" for r, _ in top],
+                [g.value for _, g in top],
+                [g.low for _, g in top],
+                [g.high for _, g in top],
                 metric=pr.metric,
                 confidence=pr.confidence,
             )
@@ -64,10 +64,10 @@ def discovered(ctx: Ctx) -> str:
                     else ""
                 ),
                 f"{s.support:,}",
-                fmt(s.error_rate),
-                iv(s.ci_low, s.ci_high),
-                fmt(s.excess, 1),
-                iv(s.excess_low, s.excess_high),
+                fmt(s.error_rate.value),
+                iv(s.error_rate.low, s.error_rate.high),
+                fmt(s.excess.value, 1),
+                iv(s.excess.low, s.excess.high),
                 f"{s.p_adjusted:.3g}",
             ]
             for s in d.slices

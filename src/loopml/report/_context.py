@@ -44,7 +44,8 @@ class Ctx:
     @property
     def hlp(self) -> float | None:
         """HLP on the optimizing metric, as the project resolves it."""
-        return self.view.reference.hlp
+        hlp = self.view.reference.hlp
+        return None if hlp is None else hlp.value
 
     @property
     def discovery(self) -> DiscoveryResult | None:
