@@ -110,11 +110,8 @@ def render_evaluation(ev: Any, *, top: int = 15) -> None:
         f"optimizing [bold]{v['optimizing']}[/] = [bold]{_fmt(v['value'])}[/] "
         f"{_iv(v['low'], v['high'])}"
     )
-    for c in v["constraints"]:
-        mark = {True: "[green]pass[/]", False: "[red]FAIL[/]", None: "[dim]n/a[/]"}[c["passed"]]
-        extra = c.get("note") or f"value {_fmt(c['value'])} {_iv(c.get('low'), c.get('high'))}"
-        console.print(f"  {mark} {c['constraint']}: {extra}")
-    for view in (ev.metrics_table(), ev.confusion_table(), ev.slices_table(top)):
+    views = (ev.constraints_table(), ev.metrics_table(), ev.confusion_table(), ev.slices_table(top))
+    for view in views:
         if view is not None:
             console.print(view)
     if ev.threshold_choice:

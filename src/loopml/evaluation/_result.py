@@ -290,8 +290,9 @@ class Evaluation:
                         "constraint": str(c),
                         "value": None,
                         "passed": None,
-                        "note": "a deployment measure: checked when a model is trained or "
-                        "registered",
+                        # a deployment measure: timed or sized when a model is trained or
+                        # registered, never computed from these counts
+                        "note": "judged on a model version",
                     }
                 )
                 continue
@@ -302,7 +303,7 @@ class Evaluation:
                         "constraint": str(c),
                         "value": None,
                         "passed": None,
-                        "note": "needs scores, which these predictions do not have",
+                        "note": "needs a score column",
                     }
                 )
                 continue
@@ -396,6 +397,35 @@ class Evaluation:
                 Column("method", priority=2),
             ],
             rows,
+            confidence=self.confidence,
+        )
+
+    def constraints_table(self) -> TableView | None:
+        """Each satisficing constraint (:meth:`verdict`): pass, FAIL or n/a, its value with
+        its interval, and why it was not decided; None without constraints."""
+        checks = self.verdict()["constraints"]
+        if not checks:
+            return None
+        status = {True: "pass", False: "FAIL", None: "n/a"}
+        return TableView(
+            "Satisficing constraints",
+            [
+                Column("status"),
+                Column("constraint"),
+                Column("value", "value", kind="interval", digits=4),
+                Column("note", priority=2),
+            ],
+            [
+                {
+                    "status": status[c["passed"]],
+                    "constraint": c["constraint"],
+                    "value": None
+                    if c.get("value") is None
+                    else (c["value"], c.get("low"), c.get("high")),
+                    "note": c.get("note", ""),
+                }
+                for c in checks
+            ],
             confidence=self.confidence,
         )
 

@@ -17,7 +17,7 @@ from loopml.report._figures import (
     residual_summary,
     roc_figure,
 )
-from loopml.report._html import e, fmt, iv, level, mark, placeholder, table
+from loopml.report._html import e, fmt, iv, level, placeholder, table
 from loopml.tableview import confidence_label
 
 __all__ = ["calibration", "confusion", "curves", "metric", "slices"]
@@ -36,52 +36,16 @@ def metric(ctx: Ctx) -> str:
         f"<p>Optimizing <b>{e(v['optimizing'])}</b> = <b>{fmt(v['value'])}</b> "
         f"{iv(v['low'], v['high'])} ({ci})</p>"
     )
-    if v["constraints"]:
-        out += "<h3>Satisficing constraints</h3>" + table(
-            ["", "constraint", "value", ci, "note"],
-            [
-                [
-                    mark(c["passed"]),
-                    e(c["constraint"]),
-                    fmt(c.get("value")),
-                    iv(c.get("low"), c.get("high")),
-                    e(c.get("note", "")),
-                ]
-                for c in v["constraints"]
-            ],
-            num=(2,),
-            nowrap=(3,),
-        )
-    out += "<h3>All metrics</h3>" + table(
-        ["metric", "value", ci, "method"],
-        [
-            [e(k), fmt(m.value), iv(m.low, m.high), e(m.method or "")]
-            for k, m in ev.overall().items()
-        ],
-        num=(1,),
-        nowrap=(2,),
-    )
+    for view in (ev.constraints_table(), ev.metrics_table()):  # the rows `loopml eval` prints
+        if view is not None:
+            out += view.to_html()
     if ev.threshold_choice:
         tc = ev.threshold_choice
         metrics = ", ".join(f"{e(k)} {fmt(x)}" for k, x in tc.get("metrics", {}).items())
         out += f"<p><b>Chosen threshold</b> {fmt(tc.get('threshold'))}: {metrics}</p>"
-    if ev.comparison:
-        out += "<h3>Difference from the earlier evaluation (this - that)</h3>" + table(
-            ["slice", "metric", "this", "that", "difference", ci],
-            [
-                [
-                    e(r["slice"]),
-                    e(r["metric"]),
-                    fmt(r["a"]),
-                    fmt(r["b"]),
-                    fmt(r["difference"]),
-                    iv(r["low"], r["high"]),
-                ]
-                for r in ev.comparison[:40]
-            ],
-            num=(2, 3, 4),
-            nowrap=(5,),
-        )
+    comparison = ev.comparison_table(40)
+    if comparison is not None:
+        out += comparison.to_html()
     return out
 
 
