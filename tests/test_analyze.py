@@ -273,8 +273,7 @@ def test_hlp_reference_is_read_from_the_stored_confusion_counts() -> None:
                 p += [q] * m[t][q]
         return y, p
 
-    ref = Reference(metric="f1")
-    _hlp_payload(ref, payload, "f1")
+    ref = _hlp_payload(Reference(metric="f1"), payload, "f1")
     y, p = rows(pooled)
     assert ref.hlp_overall == pytest.approx(f1_score(y, p))
     ya, pa = rows(slice_a)

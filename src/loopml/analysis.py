@@ -54,7 +54,7 @@ _READINGS = 3
 # --------------------------------------------------------------------------- references
 
 
-@dataclass
+@dataclass(frozen=True)
 class Reference(HtmlRepr):
     """Where the reference values come from.
 
@@ -158,17 +158,38 @@ def _num(value: Any, metric: str) -> float | None:
     return None
 
 
-def _hlp_from_counts(ref: Reference, payload: Mapping[str, Any], metric: str) -> bool:
+def _with_hlp(
+    ref: Reference,
+    overall: float | None,
+    source: str,
+    slices: Mapping[str, float],
+    classes: Mapping[str, dict[str, float]],
+) -> Reference:
+    """``ref`` with HLP read from a payload: the overall value only where ``ref`` has none
+    yet, per slice and per class values added to (and replacing) what it has."""
+    if overall is not None and ref.hlp_overall is None:
+        ref = replace(ref, hlp_overall=overall, hlp_source=source)
+    if not slices and not classes:
+        return ref
+    return replace(
+        ref,
+        hlp_slices={**ref.hlp_slices, **slices},
+        hlp_classes={**ref.hlp_classes, **classes},
+    )
+
+
+def _hlp_from_counts(ref: Reference, payload: Mapping[str, Any], metric: str) -> Reference | None:
     """Read the payload that loopml.data.compute_hlp stores: pooled confusion counts overall
-    and per key-slice value, from which any label metric is recomputed."""
+    and per key-slice value, from which any label metric is recomputed. ``ref`` with what it
+    gives, or ``None`` when the payload is not of that shape."""
     from loopml.metrics import ConfusionCounts, compute, per_class_report
 
     pooled, classes, task = payload.get("pooled"), payload.get("classes"), payload.get("task")
     info = resolve_metric(metric)
     if pooled is None or classes is None or task not in ("binary", "multiclass"):
-        return False
+        return None
     if info is None or info.kind != "labels":
-        return True  # HLP from annotator labels has no scores: no reference for this metric
+        return ref  # HLP from annotator labels has no scores: no reference for this metric
     labels = tuple(classes)
 
     def value(matrix: Any) -> float | None:
@@ -178,14 +199,14 @@ def _hlp_from_counts(ref: Reference, payload: Mapping[str, Any], metric: str) ->
         return None if math.isnan(x) else x
 
     overall = value(pooled)
-    if overall is not None and ref.hlp_overall is None:
-        ref.hlp_overall, ref.hlp_source = overall, "the 'hlp' baseline record (pooled annotators)"
+    hlp_slices: dict[str, float] = {}
     for item in payload.get("slices") or []:
         if isinstance(item, Mapping) and "column" in item and "pooled" in item:
             x = value(item["pooled"])
             if x is not None:
-                ref.hlp_slices[f"{item['column']}={item['value']}"] = x
+                hlp_slices[f"{item['column']}={item['value']}"] = x
     report = per_class_report(ConfusionCounts(labels, np.asarray(pooled)))
+    hlp_classes: dict[str, dict[str, float]] = {}
     for i, cls in enumerate(labels):
         got = {}
         for m in ("recall", "precision"):
@@ -193,42 +214,46 @@ def _hlp_from_counts(ref: Reference, payload: Mapping[str, Any], metric: str) ->
             if not math.isnan(x):
                 got[m] = x
         if got:
-            ref.hlp_classes[str(cls)] = got
-    return True
+            hlp_classes[str(cls)] = got
+    source = "the 'hlp' baseline record (pooled annotators)"
+    return _with_hlp(ref, overall, source, hlp_slices, hlp_classes)
 
 
-def _hlp_payload(ref: Reference, payload: Mapping[str, Any], metric: str) -> None:
-    """Read an "hlp" baseline record's payload (tolerant of its exact shape)."""
-    if _hlp_from_counts(ref, payload, metric):
-        return
+def _hlp_payload(ref: Reference, payload: Mapping[str, Any], metric: str) -> Reference:
+    """``ref`` with what an "hlp" baseline record's payload gives (tolerant of its exact
+    shape)."""
+    from_counts = _hlp_from_counts(ref, payload, metric)
+    if from_counts is not None:
+        return from_counts
     overall = _num(payload.get("metrics", {}), metric) if "metrics" in payload else None
     if overall is None:
         overall = _num(payload, metric)
-    if overall is not None and ref.hlp_overall is None:
-        ref.hlp_overall, ref.hlp_source = overall, "the 'hlp' baseline record"
+    hlp_slices: dict[str, float] = {}
     slices = payload.get("slices")
     if isinstance(slices, Mapping):
         for label, v in slices.items():
             x = _num(v, metric)
             if x is not None:
-                ref.hlp_slices[str(label)] = x
+                hlp_slices[str(label)] = x
     elif isinstance(slices, list):
         for item in slices:
             if isinstance(item, Mapping) and "slice" in item:
                 x = _num(item, metric)
                 if x is not None:
-                    ref.hlp_slices[str(item["slice"])] = x
+                    hlp_slices[str(item["slice"])] = x
     classes = payload.get("per_class")
     items: list[tuple[str, Any]] = []
     if isinstance(classes, Mapping):
         items = [(str(k), v) for k, v in classes.items()]
     elif isinstance(classes, list):
         items = [(str(c["class"]), c) for c in classes if isinstance(c, Mapping) and "class" in c]
+    hlp_classes: dict[str, dict[str, float]] = {}
     for cls, v in items:
         if isinstance(v, Mapping):
             got = {m: float(v[m]) for m in ("recall", "precision") if _num(v.get(m), m) is not None}
             if got:
-                ref.hlp_classes[cls] = got
+                hlp_classes[cls] = got
+    return _with_hlp(ref, overall, "the 'hlp' baseline record", hlp_slices, hlp_classes)
 
 
 def resolve_reference(
@@ -250,8 +275,7 @@ def resolve_reference(
     ref = Reference(metric=metric)
     if isinstance(reference, Evaluation):
         _check_same_task(evaluation, reference)
-        ref.baseline, ref.baseline_source = reference, reference.id or reference.name
-        return ref
+        return replace(ref, baseline=reference, baseline_source=reference.id or reference.name)
     if reference is not None:
         if isinstance(reference, bool) or not isinstance(reference, int | float):
             raise InputError(
@@ -259,29 +283,28 @@ def resolve_reference(
                 hint="pass reference=0.9 (a value of the optimizing metric) or a baseline "
                 "evaluation",
             )
-        ref.given = float(reference)
-        return ref
+        return replace(ref, given=float(reference))
     spec = spec if spec is not None else (project.spec if project is not None else None)
     if spec is not None and spec.targets.hlp is not None:
         info = resolve_metric(spec.metric.optimizing)
         if info is not None and info.name == (resolve_metric(metric) or info).name:
-            ref.hlp_overall, ref.hlp_source = float(spec.targets.hlp), "targets.hlp"
+            ref = replace(ref, hlp_overall=float(spec.targets.hlp), hlp_source="targets.hlp")
     if hlp is None and project is not None:
         record = project.store.latest("baseline", name="hlp")
         hlp = record.payload if record is not None else None
     if hlp is not None:
-        _hlp_payload(ref, hlp, metric)
+        ref = _hlp_payload(ref, hlp, metric)
     if project is not None:
         from loopml.references import best_baseline, project_hlp
 
         if ref.hlp_overall is None:
             stored, source, _rec = project_hlp(project, metric)
             if stored is not None:
-                ref.hlp_overall, ref.hlp_source = stored.value, source
+                ref = replace(ref, hlp_overall=stored.value, hlp_source=source)
         best = best_baseline(project, metric, evaluation.task)
         if best is not None:
             _value, name, rec_id, other = best
-            ref.baseline, ref.baseline_source = other, f"{name} ({rec_id}, {other.id})"
+            ref = replace(ref, baseline=other, baseline_source=f"{name} ({rec_id}, {other.id})")
     return ref
 
 
@@ -368,7 +391,7 @@ class PriorityRow(HtmlRepr):
         }
 
 
-@dataclass
+@dataclass(frozen=True)
 class Priorities:
     """The ranked error-analysis table of one evaluation."""
 

@@ -22,7 +22,7 @@ import math
 import re
 import xml.etree.ElementTree as ET
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
 
@@ -256,7 +256,7 @@ def _result(spec: AuditCheckSpec, pc: ParsedCheck, **fields: Any) -> CheckResult
     return CheckResult(name=spec.name, check=spec.check, reason=spec.reason, kind=pc.kind, **fields)
 
 
-@dataclass
+@dataclass(frozen=True)
 class AuditResult:
     """All checks of one audit; ``passed`` when every check passed."""
 
@@ -966,5 +966,5 @@ def run_audit(
     result = AuditResult(evaluation=ev.id or ev.name, checks=results, findings=first_findings(ev))
     if store and project is not None:
         record = project.store.put("audit", ev.id or ev.name, _clean(result.to_dict()))
-        result.id = record.id
+        result = replace(result, id=record.id)
     return result

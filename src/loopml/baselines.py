@@ -123,7 +123,7 @@ class BaselineResult(HtmlRepr):
         }
 
 
-@dataclass
+@dataclass(frozen=True)
 class BaselineRun:
     dataset: str
     split: str
@@ -417,7 +417,8 @@ def run_baselines(
     def wanted(kind: str) -> bool:
         return kinds is None or kind in kinds
 
-    run = BaselineRun(md.version.ref, md.split.ref, metric, [])
+    results: list[BaselineResult] = []
+    skipped: list[tuple[str, str]] = []
     x_train, y_train, x_test = md.x("train"), md.y("train"), md.x("test")
     ids = md.test[md.id_column]
     positive = project.spec.project.positive_class
@@ -460,15 +461,15 @@ def run_baselines(
     # one transaction for every evaluation and baseline record: all of them or none
     with project.store.transaction():
         for name, kind, preds, details in pending:
-            run.results.append(_store_result(project, md, name, kind, preds, details))
+            results.append(_store_result(project, md, name, kind, preds, details))
             if progress is not None:
                 progress(name)
     if wanted("hlp") and cfg.hlp:
         hlp = _hlp_result(project, metric)
         if hlp is None:
-            run.skipped.append(("hlp", "no label set from several annotators is stored"))
+            skipped.append(("hlp", "no label set from several annotators is stored"))
         else:
-            run.results.append(hlp)
+            results.append(hlp)
     if wanted("literature"):
         for item in cfg.literature:
             rec = project.store.put(
@@ -476,7 +477,7 @@ def run_baselines(
                 f"literature:{item['name']}",
                 {"kind": "literature", **item, "evaluated": False},
             )
-            run.results.append(
+            results.append(
                 BaselineResult(
                     name=f"literature:{item['name']}",
                     kind="literature",
@@ -487,7 +488,7 @@ def run_baselines(
                     source=item["source"],
                 )
             )
-    return run
+    return BaselineRun(md.version.ref, md.split.ref, metric, results, skipped)
 
 
 # --------------------------------------------------------------------------- leaderboard
@@ -528,7 +529,7 @@ class LeaderboardRow(HtmlRepr):
         }
 
 
-@dataclass
+@dataclass(frozen=True)
 class Leaderboard:
     metric: str
     higher_is_better: bool

@@ -63,7 +63,7 @@ easy_to_correct = true
 """
 
 
-@dataclass
+@dataclass(frozen=True)
 class DemoResult(HtmlRepr):
     directory: Path
     steps: list[tuple[str, str]] = field(default_factory=list)
@@ -544,10 +544,12 @@ def run_demo(
     root = (
         Path(directory) if directory is not None else Path(tempfile.mkdtemp(prefix="loopml-demo-"))
     )
-    result = DemoResult(root)
+    # what the result holds, gathered as the demo goes and frozen into it at the end
+    done: list[tuple[str, str]] = []
+    evaluations: dict[str, str] = {}
 
     def step(stage: str, summary: str) -> None:
-        result.steps.append((stage, summary))
+        done.append((stage, summary))
         if progress is not None:
             progress(stage, summary)
 
@@ -731,7 +733,7 @@ def run_demo(
                 else ""
             ),
         )
-        result.evaluations[name] = ev.id or ""
+        evaluations[name] = ev.id or ""
         previous = ev.id
     board = leaderboard(project)
     top = board.rows[:4]
@@ -753,7 +755,7 @@ def run_demo(
     from loopml.audit import run_audit
     from loopml.discovery import discover_evaluation
 
-    newest = result.evaluations[list(estimators)[-1]]
+    newest = evaluations[list(estimators)[-1]]
     priorities = analyze(newest, project=project)
     step(
         "analyze",
@@ -789,8 +791,8 @@ def run_demo(
 
     metric = project.spec.metric.optimizing
     order = sorted(
-        result.evaluations,
-        key=lambda k: load_evaluation(project, result.evaluations[k]).overall()[metric].value,
+        evaluations,
+        key=lambda k: load_evaluation(project, evaluations[k]).overall()[metric].value,
     )
     best_name, other_name = order[-1], order[0]
     first = promote(project, f"{best_name}@1")
@@ -824,7 +826,6 @@ def run_demo(
     from loopml.status import project_status
 
     report_path = build_report(project, None, root / "report.html")
-    result.report = report_path
     step("report", f"{report_path} (open it in a browser; it needs no network)")
     status = project_status(project)
     nxt = status.next
@@ -834,4 +835,4 @@ def run_demo(
         + (f"; next ({nxt.stage}): {nxt.next_action}" if nxt is not None else ""),
     )
     project.close()
-    return result
+    return DemoResult(root, steps=done, evaluations=evaluations, report=report_path)

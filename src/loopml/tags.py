@@ -162,7 +162,7 @@ class TagSet(HtmlRepr):
         )
 
 
-@dataclass
+@dataclass(frozen=True)
 class TagSlices:
     """The tag slices of one evaluation: an Evaluation over the same rows whose groups are
     the tags (``None`` when there are no tags or the rows cannot be read), and warnings."""

@@ -21,7 +21,7 @@ import inspect
 import math
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
@@ -606,7 +606,7 @@ class SliceGrowthPoint:
         }
 
 
-@dataclass
+@dataclass(frozen=True)
 class LearningCurve:
     """The optimizing metric against training-set size, with a plain reading."""
 
@@ -892,7 +892,7 @@ def learning_curve(
     )
     if store:
         rec = project.store.put("learning_curve", ms.name, _curve_payload(curve, ms))
-        curve.id = rec.id
+        curve = replace(curve, id=rec.id)
     return curve
 
 
@@ -920,7 +920,7 @@ def _trained_types(blob: bytes, ms: ModelSpec) -> tuple[list[str], list[str]]:
     return [t for t in found if t in allowed], [t for t in found if t not in allowed]
 
 
-@dataclass
+@dataclass(frozen=True)
 class TrainResult:
     """What :func:`train` did: the sanity check, the model version, the learning curve."""
 
@@ -973,16 +973,17 @@ def train(
     ms = model_spec(project, estimator=estimator, params=params, name=name, dataset=dataset)
     _check_name(ms.name)
     md = model_data(project, ms.dataset, features=ms.features, exclude=ms.exclude)
-    result = TrainResult(ms)
     build_estimator(ms)  # import and parameter errors before any fitting
     if not sanity_only:
         check_test_classes(project, md)
+    report: SanityReport | None = None
     if sanity or sanity_only:
-        result.sanity = sanity_check(project, spec=ms, data=md)
+        report = sanity_check(project, spec=ms, data=md)
         if sanity_only:
-            return result
+            return TrainResult(ms, sanity=report)
+    curve: LearningCurve | None = None
     if with_learning_curve:  # stored below, with the model and its evaluation
-        result.curve = learning_curve(
+        curve = learning_curve(
             project, spec=ms, data=md, grow_slice=grow_slice, progress=progress, store=False
         )
     x_train, x_test = md.x("train"), md.x("test")
@@ -1015,8 +1016,7 @@ def train(
     if ev.task != project.spec.task:  # pragma: no cover - evaluate follows the spec
         raise ComputationError("the evaluation task does not match the spec")
     trusted, untrusted = _trained_types(blob, ms)
-    curve = result.curve
-    result.model = store_model(
+    model = store_model(
         project,
         name=ms.name,
         source="trained",
@@ -1030,7 +1030,7 @@ def train(
         extra={
             "preprocess": ms.preprocess,
             "seed": ms.seed,
-            "sanity": result.sanity.to_dict() if result.sanity else None,
+            "sanity": report.to_dict() if report else None,
             "learning_curve": None,
             **({"untrusted_types": untrusted} if untrusted else {}),
         },
@@ -1038,5 +1038,5 @@ def train(
         learning_curve=None if curve is None else (ms.name, _curve_payload(curve, ms)),
     )
     if curve is not None:
-        curve.id = result.model.payload.get("learning_curve")
-    return result
+        curve = replace(curve, id=model.payload.get("learning_curve"))
+    return TrainResult(ms, sanity=report, model=model, curve=curve)

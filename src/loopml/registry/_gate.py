@@ -33,7 +33,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING, Any
 
 from loopml.errors import ConfigurationError, InputError, LoopmlError, NotFoundError
@@ -109,7 +109,7 @@ def _num(x: Any) -> float | None:
     return None if math.isnan(x) else x
 
 
-@dataclass
+@dataclass(frozen=True)
 class Decision(HtmlRepr):
     """The gate's decision on one candidate (a ``decision`` record once stored)."""
 
@@ -839,14 +839,14 @@ def decide(
     )
     if store:
         rec = project.store.put("decision", cand.ref, decision.payload())
-        decision.id, decision.created_at = rec.id, rec.created_at
+        decision = replace(decision, id=rec.id, created_at=rec.created_at)
     return decision
 
 
 # --------------------------------------------------------------------------- promote
 
 
-@dataclass
+@dataclass(frozen=True)
 class Promotion(HtmlRepr):
     """What :func:`promote` did: the decision, and the move when the alias moved."""
 
@@ -955,7 +955,7 @@ def promote(
     move: AliasMove | None = None
     with project.store.transaction() as tx:
         rec = tx.put("decision", mv.ref, decision.payload())
-        decision.id, decision.created_at = rec.id, rec.created_at
+        decision = replace(decision, id=rec.id, created_at=rec.created_at)
         if decision.passed or force:
 
             def champion_unchanged() -> None:
