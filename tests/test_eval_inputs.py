@@ -28,6 +28,7 @@ from loopml.evaluation import (
     load_evaluation,
     open_rows,
 )
+from loopml.metrics._catalog import Task
 from loopml.project import Project, init_project
 
 runner = CliRunner()
@@ -515,3 +516,50 @@ def test_a_multiclass_task_with_two_scored_classes_matches_sklearn() -> None:
     assert got["log_loss"].value == pytest.approx(skm.log_loss(yb, p))
     assert got["brier"].value == pytest.approx(skm.brier_score_loss(yb, p))
     assert abs(got["roc_auc"].value - skm.roc_auc_score(yb, p)) < 1e-3
+
+
+# --------------------------------------------------------------------------- key slice size
+
+
+def _many_values(n: int, task: str) -> pd.DataFrame:
+    rng = np.random.default_rng(3)
+    df = pd.DataFrame({"id": np.arange(n), "code": np.arange(n) % 10_001, "half": np.arange(n) % 2})
+    if task == "regression":
+        df["label"] = rng.normal(size=n)
+        df["prediction"] = df["label"] + rng.normal(size=n)
+    else:
+        df["label"] = rng.integers(0, 2, n)
+        df["prediction"] = rng.integers(0, 2, n)
+    return df
+
+
+@pytest.mark.parametrize("task", ["binary", "regression"])
+def test_a_key_slice_of_more_than_ten_thousand_values_is_refused(task: Task) -> None:
+    """A continuous or id-like column listed as a key slice (10,001 values here) is an
+    error naming the slice and the fix, raised before the per-value work (which takes
+    minutes at a million values)."""
+    df = _many_values(20_002, task)
+    with pytest.raises(InputError) as err:
+        evaluate(df, task=task, slices=["code"], store=False)
+    assert "key slice 'code' has 10,001 values" in err.value.message
+    assert err.value.where == "key slice 'code'"
+    assert err.value.hint is not None and "senior=age >= 65" in err.value.hint
+
+
+def test_a_cross_of_too_many_values_is_refused_and_a_smaller_one_is_not() -> None:
+    df = _many_values(20_002, "binary")
+    df["small"] = df["code"] % 5_001  # 5,001 values alone: a key slice
+    ok = evaluate(df, task="binary", slices=["small"], store=False)
+    assert len(ok.slices()) == 5_001
+    pairs = len(df[["small", "half"]].drop_duplicates())
+    assert pairs > 10_000
+    with pytest.raises(InputError) as err:
+        evaluate(df, task="binary", slices=["small x half"], store=False)
+    assert f"key slice 'small x half' has {pairs:,} values" in err.value.message
+
+
+def test_ten_thousand_values_are_still_a_key_slice() -> None:
+    df = _many_values(20_000, "binary")
+    df["code"] = df["code"] % 10_000
+    ev = evaluate(df, task="binary", slices=["code"], store=False)
+    assert len(ev.slices()) == 10_000

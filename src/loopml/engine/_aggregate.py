@@ -17,6 +17,7 @@ import numpy as np
 import numpy.typing as npt
 
 from loopml.engine._backend import as_runner
+from loopml.errors import InputError
 from loopml.metrics import ConfusionCounts, RegressionCounts, ScoreCounts
 from loopml.metrics._counts import default_edges
 from loopml.slices import quote_identifier as _q
@@ -208,13 +209,50 @@ def _grouping_rows(
     return out
 
 
+def _distinct(arr: npt.NDArray[Any]) -> int:
+    """How many distinct values ``arr`` holds (NULL or NaN counted once), vectorized where
+    the dtype allows."""
+    if np.ma.isMaskedArray(arr):
+        data = arr.compressed()
+        return _distinct(np.asarray(data)) + int(bool(np.ma.getmaskarray(arr).any()))
+    if arr.dtype.kind in "biuf":
+        nan = arr.dtype.kind == "f" and bool(np.isnan(arr).any())
+        return len(np.unique(arr[~np.isnan(arr)] if nan else arr)) + int(nan)
+    return len({None if _missing(v) else v for v in arr.tolist()})
+
+
+def _too_many_values(definition: GroupDef, n: int, limit: int) -> InputError:
+    return InputError(
+        f"key slice {definition.name!r} has {n:,} values, more than the {limit:,} a key "
+        "slice may have: one slice a value would make a table nobody can audit, each too "
+        "small to judge",
+        hint="slice by a column of a few values (region, device, age group); bin a number "
+        "with a named slice such as 'senior=age >= 65' ([slices.named] in loopml.toml, or "
+        "--slice), or leave the column out of [slices]",
+        where=f"key slice {definition.name!r}",
+    )
+
+
 def _factorize(
-    res: dict[str, npt.NDArray[Any]], rows: npt.NDArray[np.bool_], keys: list[str], kind: str
+    res: dict[str, npt.NDArray[Any]],
+    rows: npt.NDArray[np.bool_],
+    keys: list[str],
+    kind: str,
+    *,
+    definition: GroupDef | None = None,
+    max_values: int | None = None,
 ) -> tuple[list[tuple[Any, ...]], npt.NDArray[np.int64]]:
     if kind == "expression":
         keep = np.asarray(res[keys[0]][rows], dtype=bool)
         idx = np.where(keep, 0, -1).astype(np.int64)
         return [(True,)], idx
+    if max_values is not None and definition is not None and int(rows.sum()) > max_values:
+        # each value has at least one result row: only then can there be too many values,
+        # and they are counted before the per-row work below
+        for k in keys:
+            n = _distinct(res[k][rows])
+            if n > max_values:
+                raise _too_many_values(definition, n, max_values)
     # factorize each key column (the result rows: one per slice value and cell, not per
     # data row), then the combinations of their codes
     codes, uniques = [], []
@@ -227,6 +265,8 @@ def _factorize(
     shape = tuple(len(u) for u in uniques)
     combined = np.ravel_multi_index(tuple(codes), shape)
     present, idx = np.unique(combined, return_inverse=True)
+    if max_values is not None and definition is not None and len(present) > max_values:
+        raise _too_many_values(definition, len(present), max_values)  # a cross
     values = [
         tuple(None if _missing(u[j]) else u[j] for u, j in zip(uniques, pos, strict=True))
         for pos in zip(*np.unravel_index(present, shape), strict=True)
@@ -300,6 +340,7 @@ def aggregate_classification(
     proba_sqls: Sequence[str] | None = None,
     bins: int = 1000,
     slice_bins: int = 20,
+    max_values: int | None = None,
 ) -> Aggregate:
     """Confusion counts, score histograms and loss sums, overall and per key slice.
 
@@ -307,7 +348,8 @@ def aggregate_classification(
     label and the prediction; ``score_sql`` the positive-class score (binary) and
     ``proba_sqls`` the per-class probabilities (multiclass). One statement computes
     everything for a binary task; multiclass adds one pass for the overall per-class
-    histograms.
+    histograms. With ``max_values``, a column or cross group of more values than that is an
+    InputError naming it, raised before the per-value decoding.
     """
     k = len(classes)
     if proba_sqls is not None and k == 2 and score_sql is None:
@@ -421,7 +463,9 @@ def aggregate_classification(
             values: list[tuple[Any, ...]] = [()]
             v_idx = np.zeros(int(rows.sum()), dtype=np.int64)
         else:
-            values, v_idx = _factorize(res, rows, key_cols, kind)
+            values, v_idx = _factorize(
+                res, rows, key_cols, kind, definition=definition, max_values=max_values
+            )
         nv = len(values)
         matrix, scores, ll, br = build(rows, code_col, nb, v_idx, nv)
         return GroupCounts(
@@ -495,7 +539,13 @@ def _multiclass_scores(
 
 
 def aggregate_regression(
-    con: Any, view: str, *, y_sql: str, p_sql: str, groups: Sequence[GroupDef]
+    con: Any,
+    view: str,
+    *,
+    y_sql: str,
+    p_sql: str,
+    groups: Sequence[GroupDef],
+    max_values: int | None = None,
 ) -> Aggregate:
     """Error sums (count, sum, |.|, squares, fourth powers, APE, y moments) per key slice."""
     proj, keys = _key_columns(groups)
@@ -553,7 +603,7 @@ def aggregate_regression(
     agg = Aggregate(overall=GroupCounts(None, [()], overall_counts.n, regression=overall_counts))
     for g, ks in zip(groups, keys, strict=True):
         rows = _grouping_rows(res, chunks, ks)
-        values, v_idx = _factorize(res, rows, ks, g.kind)
+        values, v_idx = _factorize(res, rows, ks, g.kind, definition=g, max_values=max_values)
         rc = counts(rows, v_idx, len(values))
         agg.groups.append(GroupCounts(g, values, rc.n, regression=rc))
     return agg

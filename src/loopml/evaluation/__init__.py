@@ -27,6 +27,7 @@ from loopml.evaluation._compare import (
     compare,
 )
 from loopml.evaluation._inputs import (
+    MAX_SLICE_VALUES,
     _check_many,
     _fingerprint,
     _group_defs,
@@ -234,7 +235,12 @@ def evaluate(
                 id_col,
             )
             agg = aggregate_regression(
-                con, inp.view, y_sql=_q(label), p_sql='"prediction"', groups=groups
+                con,
+                inp.view,
+                y_sql=_q(label),
+                p_sql='"prediction"',
+                groups=groups,
+                max_values=MAX_SLICE_VALUES,
             )
             classes: list[Any] = []
         else:

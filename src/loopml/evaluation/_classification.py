@@ -12,6 +12,7 @@ from loopml.engine import (
 )
 from loopml.errors import InputError, SchemaError
 from loopml.evaluation._inputs import (
+    MAX_SLICE_VALUES,
     _binary_classes,
     _check_many,
     _check_rows,
@@ -107,6 +108,7 @@ def _classification(
             score_sql=score_sql,
             bins=bins,
             slice_bins=slice_bins,
+            max_values=MAX_SLICE_VALUES,
         )
         return agg, classes
     # multiclass
@@ -200,6 +202,7 @@ def _classification(
         proba_sqls=proba_sqls,
         bins=bins,
         slice_bins=slice_bins,
+        max_values=MAX_SLICE_VALUES,
     )
     return agg, classes
 

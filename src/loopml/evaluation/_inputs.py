@@ -247,6 +247,11 @@ def _binary_classes(found: list[Any], positive: Any | None, label: str) -> list[
     return found
 
 
+#: the most values a column or cross key slice may have: a key slice is a handful of
+#: auditable values (region, device, age group), and every value costs work per slice
+MAX_SLICE_VALUES = 10_000
+
+
 def _group_defs(
     slices: Sequence[str] | None,
     spec: Spec | None,
