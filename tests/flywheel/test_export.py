@@ -606,3 +606,33 @@ def test_parse_mix() -> None:
         "uncertainty": 2, "weak": 2, "random": 2, "overlap": 1,
     }  # fmt: skip
     assert sum(export_module._counts(499, parse_mix(None)).values()) == 499
+
+
+def test_request_ids_are_unique_and_sort_in_the_order_sent() -> None:
+    from loopml.serving._predict import request_ids_for
+
+    a, b = request_ids_for(120), request_ids_for(120)
+    assert all(len(r) == 32 and int(r, 16) >= 0 for r in a)
+    assert a == sorted(a) and len(set(a) | set(b)) == 240
+    assert len({r[:20] for r in a}) == 1 and a[0][:20] != b[0][:20]
+
+
+def test_the_same_traffic_served_twice_exports_the_same_rows(base: Path, tmp_path: Path) -> None:
+    """With random request ids (not seeded here), the same requests sent in the same order
+    give the same export: the log's rows of one request share a timestamp, and their ids
+    sort in the order they were sent."""
+    picked = []
+    for name in ("twice-a", "twice-b"):
+        project = _copy(base, name)
+        try:
+            serve_rows(project, production(400, 7, 50_000), feedback=False)
+            ex = export_labels(
+                project, n=120, weak=["region=north"], out=tmp_path / f"{name}.json", seed=3
+            )
+            log = read_joined(project).to_pandas()[["request_id", "id"]]
+            rows = _record_rows(ex).merge(log, on="request_id")
+            picked.append(list(zip(rows["id"], rows["strategy"], strict=True)))
+        finally:
+            project.close()
+    assert len(picked[0]) == 120
+    assert picked[0] == picked[1]
