@@ -23,7 +23,7 @@ Timed, each as the median of --repeat runs:
 - fairlearn: MetricFrame (accuracy, precision, recall, f1) on 1M rows and the four smallest
   slice columns (it is slow; it would take minutes on the full table);
 - the command line: ``loopml eval`` on a --cli-rows Parquet file with two slice columns
-  (5 and 20 values) in a fresh project, as a child process (``python -m loopml``, wall time
+  (5 and 20 values) in a fresh project, as a child process (the ``loopml`` script, wall time
   from start to exit, imports included; with bytecode cached as after ``pip install``, and
   with the environment as it is), against the same work in process (open the project,
   ``evaluate()`` with the record stored, the verdict, metrics and slices the command prints),
