@@ -10,37 +10,19 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from engine_helpers import key_groups, scored_frame
 from loopml.engine import GroupDef, SQLBackend, aggregate_classification, aggregate_regression
-from loopml.slices import parse, to_sql
 
 pytestmark = pytest.mark.postgres
 
 
 @pytest.fixture
 def frame() -> pd.DataFrame:
-    rng = np.random.default_rng(11)
-    n = 3000
-    y = rng.integers(0, 2, n)
-    score = np.clip(0.3 * y + 0.7 * rng.random(n), 0, 1)
-    return pd.DataFrame(
-        {
-            "label": y,
-            "prediction": (score >= 0.5).astype(int),
-            "score": score,
-            "region": rng.choice(["north", "south", "it's"], n),
-            "age": rng.integers(10, 90, n),
-            "target": rng.normal(5, 2, n),
-        }
-    ).assign(estimate=lambda d: d["target"] + rng.normal(0, 1, n))
+    return scored_frame(11, 3000)
 
 
 def _groups() -> list[GroupDef]:
-    old = to_sql(parse("age >= 65 and region != 'south'"), null_as_false=True)
-    return [
-        GroupDef("region", "column", ("region",)),
-        GroupDef("region x age", "cross", ("region", "age")),
-        GroupDef("old", "expression", (), old, "age >= 65 and region != 'south'"),
-    ]
+    return key_groups()
 
 
 @pytest.fixture

@@ -17,6 +17,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
+from engine_helpers import key_groups, scored_frame
 from loopml.engine import (
     GroupDef,
     QueryError,
@@ -33,20 +34,7 @@ pytestmark = pytest.mark.postgres
 
 @pytest.fixture
 def frame() -> pd.DataFrame:
-    rng = np.random.default_rng(5)
-    n = 2000
-    y = rng.integers(0, 2, n)
-    score = np.clip(0.3 * y + 0.7 * rng.random(n), 0, 1)
-    return pd.DataFrame(
-        {
-            "label": y,
-            "prediction": (score >= 0.5).astype(int),
-            "score": score,
-            "region": rng.choice(["north", "south", "it's"], n),
-            "age": rng.integers(10, 90, n),
-            "target": rng.normal(5, 2, n),
-        }
-    ).assign(estimate=lambda d: d["target"] + rng.normal(0, 1, n))
+    return scored_frame(5, 2000)
 
 
 @pytest.fixture
@@ -59,12 +47,7 @@ def engine(postgres_url: str) -> Iterator[Any]:
 
 
 def _groups() -> list[GroupDef]:
-    old = to_sql(parse("age >= 65 and region != 'south'"), null_as_false=True)
-    return [
-        GroupDef("region", "column", ("region",)),
-        GroupDef("region x age", "cross", ("region", "age")),
-        GroupDef("old", "expression", (), old, "age >= 65 and region != 'south'"),
-    ]
+    return key_groups()
 
 
 def _as(kind: str, frame: pd.DataFrame, tmp_path: Path) -> Any:
