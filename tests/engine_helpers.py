@@ -6,7 +6,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from loopml.engine import GroupDef
+from loopml.engine import Aggregate, GroupDef
 from loopml.slices import parse, to_sql
 
 
@@ -36,3 +36,26 @@ def key_groups() -> list[GroupDef]:
         GroupDef("region x age", "cross", ("region", "age")),
         GroupDef("old", "expression", (), old, "age >= 65 and region != 'south'"),
     ]
+
+
+def assert_same_classification(a: Aggregate, b: Aggregate) -> None:
+    """Two backends' classification counts are the same: slice values, confusion counts and
+    score histograms exactly, the loss sums to 1e-9."""
+    for ga, gb in zip([a.overall, *a.groups], [b.overall, *b.groups], strict=True):
+        assert ga.values == gb.values
+        assert ga.confusion is not None and gb.confusion is not None
+        np.testing.assert_array_equal(ga.confusion.matrix, gb.confusion.matrix)
+        assert ga.scores is not None and gb.scores is not None
+        np.testing.assert_array_equal(ga.scores.hist, gb.scores.hist)
+        np.testing.assert_allclose(ga.scores.logloss_sum, gb.scores.logloss_sum, rtol=1e-9)
+        np.testing.assert_allclose(ga.scores.brier_sum, gb.scores.brier_sum, rtol=1e-9)
+
+
+def assert_same_regression(a: Aggregate, b: Aggregate) -> None:
+    """Two backends' regression sums are the same: counts exactly, sums to 1e-9."""
+    for ga, gb in zip([a.overall, *a.groups], [b.overall, *b.groups], strict=True):
+        assert ga.values == gb.values
+        assert ga.regression is not None and gb.regression is not None
+        np.testing.assert_array_equal(ga.regression.n, gb.regression.n)
+        np.testing.assert_allclose(ga.regression.sum_sq_err, gb.regression.sum_sq_err, rtol=1e-9)
+        np.testing.assert_allclose(ga.regression.sum_ape, gb.regression.sum_ape, rtol=1e-9)

@@ -10,7 +10,12 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from engine_helpers import key_groups, scored_frame
+from engine_helpers import (
+    assert_same_classification,
+    assert_same_regression,
+    key_groups,
+    scored_frame,
+)
 from loopml.engine import GroupDef, SQLBackend, aggregate_classification, aggregate_regression
 
 pytestmark = pytest.mark.postgres
@@ -54,14 +59,7 @@ def test_classification_counts_equal_on_duckdb_and_postgresql(
     )
     a = aggregate_classification(duck, "rows", **kwargs)  # type: ignore[arg-type]
     b = aggregate_classification(pg, "rows", **kwargs)  # type: ignore[arg-type]
-    for ga, gb in zip([a.overall, *a.groups], [b.overall, *b.groups], strict=True):
-        assert ga.values == gb.values
-        assert ga.confusion is not None and gb.confusion is not None
-        np.testing.assert_array_equal(ga.confusion.matrix, gb.confusion.matrix)
-        assert ga.scores is not None and gb.scores is not None
-        np.testing.assert_array_equal(ga.scores.hist, gb.scores.hist)
-        np.testing.assert_allclose(ga.scores.logloss_sum, gb.scores.logloss_sum, rtol=1e-9)
-        np.testing.assert_allclose(ga.scores.brier_sum, gb.scores.brier_sum, rtol=1e-9)
+    assert_same_classification(a, b)
     assert int(a.groups[2].n[0]) == int(((frame.age >= 65) & (frame.region != "south")).sum())
 
 
@@ -69,12 +67,7 @@ def test_regression_sums_equal_on_duckdb_and_postgresql(both: tuple[object, obje
     duck, pg = both
     a = aggregate_regression(duck, "rows", y_sql='"target"', p_sql='"estimate"', groups=_groups())
     b = aggregate_regression(pg, "rows", y_sql='"target"', p_sql='"estimate"', groups=_groups())
-    for ga, gb in zip([a.overall, *a.groups], [b.overall, *b.groups], strict=True):
-        assert ga.values == gb.values
-        assert ga.regression is not None and gb.regression is not None
-        np.testing.assert_array_equal(ga.regression.n, gb.regression.n)
-        np.testing.assert_allclose(ga.regression.sum_sq_err, gb.regression.sum_sq_err, rtol=1e-9)
-        np.testing.assert_allclose(ga.regression.sum_ape, gb.regression.sum_ape, rtol=1e-9)
+    assert_same_regression(a, b)
 
 
 def test_monitor_bins_and_window_counts_equal_on_duckdb_and_postgresql(

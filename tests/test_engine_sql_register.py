@@ -17,7 +17,12 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
-from engine_helpers import key_groups, scored_frame
+from engine_helpers import (
+    assert_same_classification,
+    assert_same_regression,
+    key_groups,
+    scored_frame,
+)
 from loopml.engine import (
     GroupDef,
     QueryError,
@@ -80,14 +85,7 @@ def _assert_same_classification(
     )
     a = aggregate_classification(duck, view, **kwargs)
     b = aggregate_classification(pg, view, **kwargs)
-    for ga, gb in zip([a.overall, *a.groups], [b.overall, *b.groups], strict=True):
-        assert ga.values == gb.values
-        assert ga.confusion is not None and gb.confusion is not None
-        np.testing.assert_array_equal(ga.confusion.matrix, gb.confusion.matrix)
-        assert ga.scores is not None and gb.scores is not None
-        np.testing.assert_array_equal(ga.scores.hist, gb.scores.hist)
-        np.testing.assert_allclose(ga.scores.logloss_sum, gb.scores.logloss_sum, rtol=1e-9)
-        np.testing.assert_allclose(ga.scores.brier_sum, gb.scores.brier_sum, rtol=1e-9)
+    assert_same_classification(a, b)
 
 
 def _assert_same_regression(
@@ -96,12 +94,7 @@ def _assert_same_regression(
     groups = _groups() if groups is None else groups
     a = aggregate_regression(duck, view, y_sql='"target"', p_sql='"estimate"', groups=groups)
     b = aggregate_regression(pg, view, y_sql='"target"', p_sql='"estimate"', groups=groups)
-    for ga, gb in zip([a.overall, *a.groups], [b.overall, *b.groups], strict=True):
-        assert ga.values == gb.values
-        assert ga.regression is not None and gb.regression is not None
-        np.testing.assert_array_equal(ga.regression.n, gb.regression.n)
-        np.testing.assert_allclose(ga.regression.sum_sq_err, gb.regression.sum_sq_err, rtol=1e-9)
-        np.testing.assert_allclose(ga.regression.sum_ape, gb.regression.sum_ape, rtol=1e-9)
+    assert_same_regression(a, b)
 
 
 @pytest.mark.parametrize("kind", ["pandas", "polars", "arrow", "parquet", "csv"])
