@@ -33,6 +33,7 @@ from loopml.evidence import Finding, first_findings, metric_support, support_uni
 from loopml.metrics import (
     ConfusionCounts,
     Estimate,
+    flat,
     parse_metric,
     per_class_report,
     resolve_metric,
@@ -358,7 +359,6 @@ class PriorityRow(HtmlRepr):
     flagged: bool = False  # a first finding (recall 0, far below reference) names this row
 
     def to_dict(self) -> dict[str, Any]:
-        gap, gain = self.gap, self.gain
         return {
             "kind": self.kind,
             "group": self.group,
@@ -366,18 +366,12 @@ class PriorityRow(HtmlRepr):
             "metric": self.metric,
             "support": self.support,
             "share": self.share,
-            "value": self.value.value,
-            "low": self.value.low,
-            "high": self.value.high,
+            **flat(self.value),
             "reference": self.reference,
             "reference_source": self.reference_source,
-            "gap": None if gap is None else gap.value,
-            "gap_low": None if gap is None else gap.low,
-            "gap_high": None if gap is None else gap.high,
+            **flat(self.gap, "gap"),
             "weight": self.weight,
-            "gain": None if gain is None else gain.value,
-            "gain_low": None if gain is None else gain.low,
-            "gain_high": None if gain is None else gain.high,
+            **flat(self.gain, "gain"),
             "gain_basis": self.gain_basis,
             "exact": self.exact,
             "ease": self.ease,

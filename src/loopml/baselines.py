@@ -26,7 +26,7 @@ from loopml.errors import (
     InputError,
     LoopmlError,
 )
-from loopml.metrics import Estimate
+from loopml.metrics import Estimate, flat
 from loopml.models import ModelData, model_data, prediction_frame
 from loopml.spec import dummy_strategies
 from loopml.tableview import HtmlRepr
@@ -114,7 +114,7 @@ class BaselineResult(HtmlRepr):
             "name": self.name,
             "kind": self.kind,
             "metric": self.metric,
-            **_flat(self.value),
+            **flat(self.value),
             "id": self.id,
             "ref": self.ref,
             "evaluation": self.evaluation,
@@ -152,7 +152,7 @@ class BaselineRun:
         return html_table(
             f"baselines on {self.split} ({self.metric})",
             ["name", "kind", "value", "low", "high", "id"],
-            [(r.name, r.kind, *_flat(r.value).values(), r.id) for r in self.results],
+            [(r.name, r.kind, *flat(r.value).values(), r.id) for r in self.results],
         )
 
 
@@ -518,7 +518,7 @@ class LeaderboardRow(HtmlRepr):
             "kind": self.kind,
             "ref": self.ref,
             "id": self.id,
-            **_flat(self.value),
+            **flat(self.value),
             "constraints": self.constraints,
             "all_constraints_met": self.all_constraints_met,
             "gap_to_hlp": self.gap_to_hlp,
@@ -565,7 +565,7 @@ class Leaderboard:
                     "rank": i,
                     "name": r.name,
                     "kind": r.kind,
-                    "value": tuple(_flat(r.value).values()),
+                    "value": tuple(flat(r.value).values()),
                     "constraints": met + (f" ({', '.join(failed)})" if failed else ""),
                     "gap_to_hlp": r.gap_to_hlp,
                     "vs_best": r.gap_to_best_baseline,
@@ -596,17 +596,10 @@ class Leaderboard:
             f"leaderboard on {self.metric}",
             ["name", "kind", "value", "low", "high", "gap to HLP", "vs best baseline"],
             [
-                (r.name, r.kind, *_flat(r.value).values(), r.gap_to_hlp, r.gap_to_best_baseline)
+                (r.name, r.kind, *flat(r.value).values(), r.gap_to_hlp, r.gap_to_best_baseline)
                 for r in self.rows
             ],
         )
-
-
-def _flat(e: Estimate | None) -> dict[str, float | None]:
-    """The flat ``value``, ``low``, ``high`` of the stored and JSON shapes."""
-    if e is None:
-        return {"value": None, "low": None, "high": None}
-    return {"value": e.value, "low": e.low, "high": e.high}
 
 
 def _num(x: Any) -> float | None:
@@ -656,7 +649,7 @@ def leaderboard(project: Project, *, all_versions: bool = False) -> Leaderboard:
                     "name": name,
                     "kind": "hlp",
                     "rec": rec,
-                    **_flat(res.value),
+                    **flat(res.value),
                     "method": None if res.value is None else res.value.method,
                     "constraints": [],
                     "met": None,
@@ -729,7 +722,7 @@ def leaderboard(project: Project, *, all_versions: bool = False) -> Leaderboard:
                 "name": "hlp",
                 "kind": "hlp",
                 "rec": None,
-                **_flat(ref.hlp),
+                **flat(ref.hlp),
                 "method": ref.hlp.method,
                 "constraints": [],
                 "met": None,

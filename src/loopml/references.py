@@ -20,7 +20,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from loopml.errors import LoopmlError
-from loopml.metrics import Estimate, resolve_metric
+from loopml.metrics import Estimate, flat, resolve_metric
 from loopml.tableview import HtmlRepr
 
 if TYPE_CHECKING:
@@ -84,13 +84,10 @@ class ProjectReference(HtmlRepr):
         return self.sign * (value - self.best_baseline)
 
     def to_dict(self) -> dict[str, Any]:
-        hlp = self.hlp
         return {
             "metric": self.metric,
             "higher_is_better": self.higher_is_better,
-            "hlp": None if hlp is None else hlp.value,
-            "hlp_low": None if hlp is None else hlp.low,
-            "hlp_high": None if hlp is None else hlp.high,
+            **flat(self.hlp, "hlp"),
             "hlp_source": self.hlp_source,
             "hlp_record": self.hlp_record,
             "best_baseline": self.best_baseline,

@@ -35,7 +35,7 @@ from loopml.metrics._curves import (
     pr_curve,
     roc_curve,
 )
-from loopml.metrics._estimate import Estimate
+from loopml.metrics._estimate import Estimate, flat
 from loopml.metrics._intervals import (
     Interval,
     bootstrap_interval,
@@ -78,6 +78,7 @@ __all__ = [
     "confusion_from_arrays",
     "default_edges",
     "difference_interval",
+    "flat",
     "interval",
     "metric_names",
     "parse_metric",

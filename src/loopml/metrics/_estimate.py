@@ -6,7 +6,7 @@ import math
 from dataclasses import dataclass
 from typing import Any
 
-__all__ = ["Estimate"]
+__all__ = ["Estimate", "flat"]
 
 
 @dataclass(frozen=True)
@@ -41,3 +41,13 @@ class Estimate:
     def _repr_html_(self) -> str:
         method = f" <small>({self.method})</small>" if self.method else ""
         return f"<span>{self}{method}</span>"
+
+
+def flat(estimate: Estimate | None, key: str = "value") -> dict[str, float | None]:
+    """``estimate`` in the flat shape that records and JSON output hold: ``value``, ``low``,
+    ``high`` (``key``, ``key_low``, ``key_high`` for another ``key``, e.g. ``gap``,
+    ``gap_low``, ``gap_high``), all None without an estimate."""
+    low, high = ("low", "high") if key == "value" else (f"{key}_low", f"{key}_high")
+    if estimate is None:
+        return {key: None, low: None, high: None}
+    return {key: estimate.value, low: estimate.low, high: estimate.high}

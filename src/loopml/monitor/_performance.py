@@ -29,7 +29,7 @@ import numpy as np
 import numpy.typing as npt
 
 from loopml.engine import Backend
-from loopml.metrics import Estimate
+from loopml.metrics import Estimate, flat
 from loopml.tableview import HtmlRepr
 
 __all__ = [
@@ -75,19 +75,14 @@ class PerformanceRow(HtmlRepr):
     p_value: float | None = None
 
     def to_dict(self) -> dict[str, Any]:
-        v, r = self.value, self.reference
         out = {
             "window": self.window,
             "metric": self.metric,
             "kind": self.kind,
             "slice": self.slice,
             "rows": self.rows,
-            "value": None if v is None else v.value,
-            "low": None if v is None else v.low,
-            "high": None if v is None else v.high,
-            "reference": None if r is None else r.value,
-            "reference_low": None if r is None else r.low,
-            "reference_high": None if r is None else r.high,
+            **flat(self.value),
+            **flat(self.reference, "reference"),
             "bound": self.bound,
             "alarm": self.alarm,
             "too_small": self.too_small,
