@@ -38,6 +38,8 @@ from loopml.metrics import (
     Estimate,
     compute,
     difference_interval,
+    flat,
+    from_flat,
     interval,
     parse_metric,
     resolve_metric,
@@ -195,7 +197,6 @@ class CheckResult(HtmlRepr):
             object.__setattr__(self, "status", "pass" if self.passed else "fail")
 
     def to_dict(self) -> dict[str, Any]:
-        v = self.value
         return {
             "name": self.name,
             "check": self.check,
@@ -203,9 +204,7 @@ class CheckResult(HtmlRepr):
             "kind": self.kind,
             "metric": self.metric,
             "passed": self.passed,
-            "value": None if v is None or not v.defined else v.value,
-            "low": None if v is None else v.low,
-            "high": None if v is None else v.high,
+            **flat(self.value, undefined_as_none=True),
             "op": self.op,
             "threshold": self.threshold,
             "support": self.support,
@@ -220,7 +219,7 @@ class CheckResult(HtmlRepr):
         """A check read back from an ``audit`` record; keys a record lacks get defaults."""
         evidence = dict(d.get("evidence") or {})
         method = evidence.get("interval_method")
-        estimate = _estimate(
+        estimate = from_flat(
             d.get("value"), d.get("low"), d.get("high"), method if isinstance(method, str) else None
         )
         return cls(
@@ -240,15 +239,6 @@ class CheckResult(HtmlRepr):
             status=d.get("status", ""),
             decided_on=d.get("decided_on", "point"),
         )
-
-
-def _estimate(
-    value: float | None, low: float | None, high: float | None, method: str | None
-) -> Estimate | None:
-    """A check's figure: None when it has none at all, an undefined value as NaN."""
-    if value is None and low is None and high is None:
-        return None
-    return Estimate(math.nan if value is None else float(value), low, high, method)
 
 
 def _result(spec: AuditCheckSpec, pc: ParsedCheck, **fields: Any) -> CheckResult:
@@ -554,7 +544,7 @@ def _slice_bound(ev: Evaluation, spec: AuditCheckSpec, pc: ParsedCheck, where: s
         pc,
         metric=metric,
         passed=passed,
-        value=_estimate(value, low, high, method),
+        value=from_flat(value, low, high, method),
         op=pc.op,
         threshold=pc.threshold,
         support=support,
@@ -719,7 +709,7 @@ def _class_bound(ev: Evaluation, spec: AuditCheckSpec, pc: ParsedCheck, where: s
         pc,
         metric=base,
         passed=passed,
-        value=_estimate(value, low, high, iv.method),
+        value=from_flat(value, low, high, iv.method),
         op=pc.op,
         threshold=pc.threshold,
         support=support,
@@ -870,7 +860,7 @@ def _no_regression(
         pc,
         metric=metric,
         passed=passed,
-        value=_estimate(
+        value=from_flat(
             worst["difference"], worst["low"], worst["high"], methods.get(worst["slice"])
         ),
         op=">=" if higher else "<=",

@@ -30,6 +30,8 @@ from loopml.metrics import (
     ConfusionCounts,
     Estimate,
     compute,
+    flat,
+    from_flat,
     parse_metric,
     resolve_metric,
     wilson_interval,
@@ -67,15 +69,12 @@ class Finding(HtmlRepr):
     support: int | None = None
 
     def to_dict(self) -> dict[str, Any]:
-        v = self.value
         return {
             "kind": self.kind,
             "subject": self.subject,
             "message": self.message,
             "action": self.action,
-            "value": None if v is None or not v.defined else v.value,
-            "low": None if v is None else v.low,
-            "high": None if v is None else v.high,
+            **flat(self.value, undefined_as_none=True),
             "reference": self.reference,
             "support": self.support,
         }
@@ -83,20 +82,13 @@ class Finding(HtmlRepr):
     @classmethod
     def from_dict(cls, d: Mapping[str, Any]) -> Finding:
         """A finding read back from its ``to_dict`` (an audit record's ``findings``)."""
-        value, low, high = d.get("value"), d.get("low"), d.get("high")
+        method = "wilson" if d["kind"] == "class_recall" else None  # as class_findings
         return cls(
             kind=d["kind"],
             subject=d["subject"],
             message=d["message"],
             action=d["action"],
-            value=None
-            if value is None and low is None and high is None
-            else Estimate(
-                math.nan if value is None else float(value),
-                low,
-                high,
-                "wilson" if d["kind"] == "class_recall" else None,  # as class_findings
-            ),
+            value=from_flat(d.get("value"), d.get("low"), d.get("high"), method),
             reference=d.get("reference"),
             support=d.get("support"),
         )

@@ -35,7 +35,7 @@ from loopml.metrics._curves import (
     pr_curve,
     roc_curve,
 )
-from loopml.metrics._estimate import Estimate, flat
+from loopml.metrics._estimate import Estimate, flat, from_flat
 from loopml.metrics._intervals import (
     Interval,
     bootstrap_interval,
@@ -79,6 +79,7 @@ __all__ = [
     "default_edges",
     "difference_interval",
     "flat",
+    "from_flat",
     "interval",
     "metric_names",
     "parse_metric",

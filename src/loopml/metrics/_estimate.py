@@ -6,7 +6,7 @@ import math
 from dataclasses import dataclass
 from typing import Any
 
-__all__ = ["Estimate", "flat"]
+__all__ = ["Estimate", "flat", "from_flat"]
 
 
 @dataclass(frozen=True)
@@ -43,11 +43,25 @@ class Estimate:
         return f"<span>{self}{method}</span>"
 
 
-def flat(estimate: Estimate | None, key: str = "value") -> dict[str, float | None]:
+def flat(
+    estimate: Estimate | None, key: str = "value", *, undefined_as_none: bool = False
+) -> dict[str, float | None]:
     """``estimate`` in the flat shape that records and JSON output hold: ``value``, ``low``,
     ``high`` (``key``, ``key_low``, ``key_high`` for another ``key``, e.g. ``gap``,
-    ``gap_low``, ``gap_high``), all None without an estimate."""
+    ``gap_low``, ``gap_high``), all None without an estimate; ``undefined_as_none`` writes
+    an undefined (NaN) value as None (read back by :func:`from_flat`)."""
     low, high = ("low", "high") if key == "value" else (f"{key}_low", f"{key}_high")
     if estimate is None:
         return {key: None, low: None, high: None}
-    return {key: estimate.value, low: estimate.low, high: estimate.high}
+    value = None if undefined_as_none and not estimate.defined else estimate.value
+    return {key: value, low: estimate.low, high: estimate.high}
+
+
+def from_flat(
+    value: float | None, low: float | None, high: float | None, method: str | None = None
+) -> Estimate | None:
+    """The Estimate of a flat ``value``, ``low``, ``high``: None when all three are None
+    (no figure at all), an undefined value (None beside an interval) as NaN."""
+    if value is None and low is None and high is None:
+        return None
+    return Estimate(math.nan if value is None else float(value), low, high, method)

@@ -37,7 +37,7 @@ from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING, Any
 
 from loopml.errors import ConfigurationError, InputError, LoopmlError, NotFoundError
-from loopml.metrics import Estimate
+from loopml.metrics import Estimate, from_flat
 from loopml.tableview import HtmlRepr
 
 if TYPE_CHECKING:
@@ -82,7 +82,6 @@ class GateCheck(HtmlRepr):
     @classmethod
     def from_dict(cls, d: dict[str, Any]) -> GateCheck:
         evidence = dict(d.get("evidence") or {})
-        value, low, high = _num(d.get("value")), _num(d.get("low")), _num(d.get("high"))
         method = evidence.get("method")  # a paired difference's evidence names it
         return cls(
             check=d["check"],
@@ -90,12 +89,10 @@ class GateCheck(HtmlRepr):
             status=d["status"],
             passed=bool(d["passed"]),
             message=d["message"],
-            value=None
-            if value is None and low is None and high is None
-            else Estimate(
-                math.nan if value is None else value,
-                low,
-                high,
+            value=from_flat(
+                _num(d.get("value")),
+                _num(d.get("low")),
+                _num(d.get("high")),
                 method if isinstance(method, str) else None,
             ),
             evidence=evidence,
