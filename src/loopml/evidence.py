@@ -207,9 +207,7 @@ class MajorityCheck(HtmlRepr):
     def to_dict(self) -> dict[str, Any]:
         return {
             "metric": self.metric,
-            "value": self.value.value,
-            "low": self.value.low,
-            "high": self.value.high,
+            **flat(self.value),
             "baseline": self.baseline,
             "baseline_label": self.baseline_label,
             "better": self.better,

@@ -27,7 +27,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from loopml.errors import ComputationError, ConfigurationError, InputError, SpecError
-from loopml.metrics import Estimate
+from loopml.metrics import Estimate, flat
 from loopml.models import (
     ModelData,
     ModelVersion,
@@ -579,9 +579,7 @@ class CurvePoint:
     def to_dict(self) -> dict[str, Any]:
         return {
             "n_train": self.n_train,
-            "value": self.value.value,
-            "low": self.value.low,
-            "high": self.value.high,
+            **flat(self.value),
             "train_value": self.train_value,
         }
 
@@ -597,12 +595,8 @@ class SliceGrowthPoint:
         return {
             "share": self.share,
             "n_slice": self.n_slice,
-            "rest": {"value": self.rest.value, "low": self.rest.low, "high": self.rest.high},
-            "inside": {
-                "value": self.inside.value,
-                "low": self.inside.low,
-                "high": self.inside.high,
-            },
+            "rest": flat(self.rest),
+            "inside": flat(self.inside),
         }
 
 

@@ -6,7 +6,7 @@ import html
 from dataclasses import dataclass, field
 from typing import Any
 
-from loopml.metrics import Estimate
+from loopml.metrics import Estimate, flat
 from loopml.slices import Expr
 from loopml.tableview import Column, HtmlRepr, TableView, confidence_label
 
@@ -66,9 +66,7 @@ class DiscoveredSlice(HtmlRepr):
             "errors": self.errors,
             "error_rate": self.error_rate.value,
             "share": self.share,
-            "excess": self.excess.value,
-            "excess_low": self.excess.low,
-            "excess_high": self.excess.high,
+            **flat(self.excess, "excess"),
             "score": self.score,
             "ci_low": self.error_rate.low,
             "ci_high": self.error_rate.high,
