@@ -480,12 +480,6 @@ def _fmt(x: float | None) -> str:
     return "n/a" if x is None or math.isnan(x) else f"{x:.4f}"
 
 
-def _iv(low: float | None, high: float | None) -> str:
-    if low is None or high is None:
-        return ""
-    return f"[{low:+.4f}, {high:+.4f}]"
-
-
 def _opt(x: Any) -> float | None:
     if x is None:
         return None
